@@ -1,0 +1,115 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings every target shares (as Hummingbird does): explicit `any` for existentials.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "OrderSaga",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ordersaga", targets: ["ordersaga"]),
+        .executable(name: "saga-status", targets: ["saga-status"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, wrapped once.
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // Safe Swift clients over them: no C type in their public API, blocking calls on own threads.
+        .target(
+            name: "Postgres",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AMQP",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // The pure saga core: definitions and the state machine. No I/O, no clock, no logging.
+        .target(
+            name: "SagaCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Envelope, topology, outbox relay, inbox, consumers, the worker runtime.
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "AMQP", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "OrderService",
+            dependencies: [
+                "SagaCore", "Messaging", "AMQP", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CatalogWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "PromotionWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "IdentityWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "CartWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "NotificationWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "SagaStatusCLI",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Thin executables: they only wire.
+        .executableTarget(
+            name: "ordersaga",
+            dependencies: [
+                "OrderService", "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker",
+                "NotificationWorker", "Messaging", "Postgres", "AMQP", "SagaCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "saga-status", dependencies: ["SagaStatusCLI"], swiftSettings: swiftSettings),
+
+        // Tests. TestSupport starts nothing: it connects to the broker and database the test command started.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "OrderService", "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker",
+                "NotificationWorker", "Messaging", "Postgres", "AMQP",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaStatusCLI",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A RabbitMQ connection owned by one dedicated thread.
+///
+/// rabbitmq-c is not thread-safe and sends heartbeats only from inside its calls, so one thread
+/// owns the C connection: it `poll()`s the socket and a wake-up pipe, runs requests that tasks queue
+/// (publish, ack, reject), reads deliveries and publisher confirms, and reconnects with backoff
+/// after the broker went away. Tasks never block: a publish awaits its confirm on a continuation,
+/// deliveries arrive on ``deliveries``.
+///
+/// Each (re)connect declares ``AMQPTopology``, puts the publishing channel in confirm mode and
+/// starts the consumers.
+public final class AMQPConnection: Sendable {
+    public let configuration: AMQPConfiguration
+    /// Every delivery from every consumer of this connection, across reconnects.
+    public let deliveries: AsyncStream<AMQPDelivery>
+
+    private let shared: Mutex<SharedState>
+    private let wakeup: WakePipe
+    private let loop: AMQPIOLoop
+
+    struct SharedState {
+        var commands: [AMQPIOLoop.Command] = []
+        var generation = 0  // 0: not connected
+        var stopping = false
+        var started = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
+        var connectedWaiters: [CheckedContinuation<Void, Never>] = []
+        var exited = false
+    }
+
+    public init(
+        configuration: AMQPConfiguration,
+        topology: AMQPTopology = AMQPTopology(),
+        consumers: [AMQPConsumer] = [],
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        self.deliveries = stream
+        self.shared = Mutex(SharedState())
+        self.wakeup = WakePipe()
+        self.loop = AMQPIOLoop(
+            configuration: configuration, topology: topology, consumers: consumers,
+            deliveries: continuation, logger: logger)
+    }
+
+    /// Runs the connection until the calling task is cancelled, then closes it.
+    public func run() async {
+        let shouldStart = shared.withLock { state -> Bool in
+            if state.started { return false }
+            state.started = true
+            return true
+        }
+        if shouldStart {
+            let thread = Thread { [self] in
+                loop.run(shared: shared, wakeup: wakeup)
+                let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
+                    state.exited = true
+                    defer { state.exitWaiters = [] }
+                    return state.exitWaiters
+                }
+                waiters.forEach { $0.resume() }
+            }
+            thread.name = "amqp-connection"
+            thread.start()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = shared.withLock { state -> Bool in
+                    if state.exited { return true }
+                    state.exitWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            stop()
+        }
+    }
+
+    /// Asks the connection's thread to close the connection and end.
+    public func stop() {
+        shared.withLock { $0.stopping = true }
+        wakeup.wake()
+    }
+
+    /// Waits until the connection is up (or returns at once when it is).
+    public func waitUntilConnected() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let connected = shared.withLock { state -> Bool in
+                if state.generation > 0 { return true }
+                state.connectedWaiters.append(continuation)
+                return false
+            }
+            if connected { continuation.resume() }
+        }
+    }
+
+    /// True while connected to the broker.
+    public var isConnected: Bool { shared.withLock { $0.generation > 0 } }
+
+    /// Publishes one persistent message and returns once the broker confirmed it.
+    /// Throws when the broker nacked or returned it (unroutable) or the connection was lost first.
+    public func publish(_ message: AMQPOutgoingMessage) async throws {
+        try await publish([message])[0].get()
+    }
+
+    /// Publishes messages back to back and waits for all their confirms: one result per message,
+    /// in order. A window of confirms is far faster than confirming each before the next.
+    public func publish(_ messages: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
+        if messages.isEmpty { return [] }
+        return await withCheckedContinuation { continuation in
+            let batch = AMQPIOLoop.PublishBatch(messages: messages, continuation: continuation)
+            let refused: AMQPError? = shared.withLock { state in
+                if state.stopping { return .shutdown }
+                if state.generation == 0 { return .notConnected }
+                state.commands.append(.publish(batch))
+                return nil
+            }
+            if let refused {
+                continuation.resume(returning: Array(repeating: .failure(refused), count: messages.count))
+            } else {
+                wakeup.wake()
+            }
+        }
+    }
+
+    /// Acknowledges a delivery. A delivery from before a reconnect is not acked: the broker has
+    /// already put it back on its queue.
+    public func ack(_ delivery: AMQPDelivery) {
+        enqueue(.ack(tag: delivery.deliveryTag, generation: delivery.generation))
+    }
+
+    /// Rejects a delivery: with `requeue: false` it goes to its queue's dead-letter exchange.
+    public func reject(_ delivery: AMQPDelivery, requeue: Bool) {
+        enqueue(.reject(tag: delivery.deliveryTag, generation: delivery.generation, requeue: requeue))
+    }
+
+    private func enqueue(_ command: AMQPIOLoop.Command) {
+        shared.withLock { $0.commands.append(command) }
+        wakeup.wake()
+    }
+}
+
+/// A pipe whose write end wakes the connection's thread out of `poll()`.
+final class WakePipe: Sendable {
+    let readFD: Int32
+    let writeFD: Int32
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { fatalError("pipe() failed: \(errno)") }
+        readFD = fds[0]
+        writeFD = fds[1]
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+
+    deinit {
+        close(readFD)
+        close(writeFD)
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        _ = write(writeFD, &byte, 1)
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(readFD, &buffer, buffer.count) > 0 {}
+    }
+}

@@ -1,0 +1,57 @@
+/// Exchanges, queues and bindings that a connection declares (idempotently) each time it connects.
+/// Everything is durable.
+public struct AMQPTopology: Sendable, Equatable {
+    public struct Exchange: Sendable, Equatable {
+        public enum Kind: String, Sendable { case direct, topic, fanout }
+        public var name: String
+        public var kind: Kind
+        public init(name: String, kind: Kind) {
+            self.name = name
+            self.kind = kind
+        }
+    }
+
+    public struct Queue: Sendable, Equatable {
+        public var name: String
+        /// Where rejected messages go (`x-dead-letter-exchange`).
+        public var deadLetterExchange: String?
+        /// The routing key they go with (`x-dead-letter-routing-key`).
+        public var deadLetterRoutingKey: String?
+        public init(name: String, deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil) {
+            self.name = name
+            self.deadLetterExchange = deadLetterExchange
+            self.deadLetterRoutingKey = deadLetterRoutingKey
+        }
+    }
+
+    public struct Binding: Sendable, Equatable {
+        public var queue: String
+        public var exchange: String
+        public var routingKey: String
+        public init(queue: String, exchange: String, routingKey: String) {
+            self.queue = queue
+            self.exchange = exchange
+            self.routingKey = routingKey
+        }
+    }
+
+    public var exchanges: [Exchange]
+    public var queues: [Queue]
+    public var bindings: [Binding]
+
+    public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
+        self.exchanges = exchanges
+        self.queues = queues
+        self.bindings = bindings
+    }
+}
+
+/// A queue this connection consumes, with how many unacknowledged messages it may hold.
+public struct AMQPConsumer: Sendable, Equatable {
+    public var queue: String
+    public var prefetch: UInt16
+    public init(queue: String, prefetch: UInt16 = 32) {
+        self.queue = queue
+        self.prefetch = prefetch
+    }
+}

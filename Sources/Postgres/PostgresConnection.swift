@@ -1,0 +1,167 @@
+private import CLibPQ
+import Foundation
+
+/// One libpq connection. Every call blocks, so it is only ever used on its own dispatch queue
+/// (see ``PostgresPool``), never on Swift's cooperative thread pool.
+///
+/// `@unchecked Sendable`: the pool hands a connection to one borrower at a time and runs that
+/// borrower's closure on the connection's serial queue, so the `PGconn` is never used by two
+/// threads at once.
+public final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    private let conninfo: String
+
+    /// Opens a connection. `conninfo` is a libpq connection string or URI
+    /// (`postgresql://user:password@127.0.0.1:5432/db`).
+    public init(conninfo: String) throws {
+        self.conninfo = conninfo
+        try open()
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    private func open() throws {
+        if let handle { PQfinish(handle) }
+        handle = PQconnectdb(conninfo)
+        guard let handle, PQstatus(handle) == CONNECTION_OK else {
+            let message = handle.map { Self.errorMessage($0) } ?? "out of memory"
+            throw PostgresError.connectionFailed(message)
+        }
+        // Server NOTICEs (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        // Every session reads and writes timestamps in UTC, whatever the server's default.
+        _ = try query("SET TIME ZONE 'UTC'")
+    }
+
+    /// True while the connection to the server is up.
+    public var isHealthy: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Reconnects after the server closed the connection (restart, `pg_terminate_backend`).
+    public func reconnect() throws {
+        try open()
+    }
+
+    /// Runs one parameterized statement. Values are bound to `$1`, `$2`, … and never interpolated.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> PostgresRows {
+        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        let texts = parameters.map { $0.postgresText }
+        let result: OpaquePointer? = withCStrings(texts) { pointers in
+            PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        }
+        return try consume(result, query: sql)
+    }
+
+    /// Runs a script of several statements (migrations). Takes no parameters.
+    public func execute(script: String) throws {
+        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        _ = try consume(PQexec(handle, script), query: script)
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try query("BEGIN")
+        do {
+            let value = try body(self)
+            try query("COMMIT")
+            return value
+        } catch {
+            if isHealthy { _ = try? query("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: LISTEN/NOTIFY support for PostgresListener
+
+    var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+
+    /// Reads what the server sent and returns the notifications that arrived, without blocking.
+    func takeNotifications() throws -> [PostgresNotification] {
+        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        guard PQconsumeInput(handle) == 1 else {
+            throw PostgresError.connectionClosed(Self.errorMessage(handle))
+        }
+        var notifications: [PostgresNotification] = []
+        while let notify = PQnotifies(handle) {
+            let channel = String(cString: notify.pointee.relname)
+            let payload = String(cString: notify.pointee.extra)
+            notifications.append(PostgresNotification(channel: channel, payload: payload))
+            PQfreemem(notify)
+        }
+        return notifications
+    }
+
+    // MARK: Results
+
+    private func consume(_ result: OpaquePointer?, query sql: String) throws -> PostgresRows {
+        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        guard let result else {
+            throw PostgresError.connectionClosed(Self.errorMessage(handle))
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            let columnCount = Int(PQnfields(result))
+            let rowCount = Int(PQntuples(result))
+            var columns: [String] = []
+            columns.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                columns.append(String(cString: PQfname(result, Int32(column))))
+            }
+            var values: [[String?]] = []
+            values.reserveCapacity(rowCount)
+            for row in 0..<rowCount {
+                var rowValues: [String?] = []
+                rowValues.reserveCapacity(columnCount)
+                for column in 0..<columnCount {
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                        rowValues.append(nil)
+                    } else {
+                        // Copied now: the value dies with PQclear.
+                        rowValues.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                    }
+                }
+                values.append(rowValues)
+            }
+            let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return PostgresRows(columns: columns, values: values, affectedRows: affected)
+        default:
+            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let sqlState = PQresultErrorField(result, ordersaga_pg_diag_sqlstate).map { String(cString: $0) }
+            if PQstatus(handle) != CONNECTION_OK {
+                throw PostgresError.connectionClosed(message.isEmpty ? Self.errorMessage(handle) : message)
+            }
+            throw PostgresError.queryFailed(message, sqlState: sqlState, query: sql)
+        }
+    }
+
+    private static func errorMessage(_ handle: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Calls `body` with C strings for `texts` (NULL for `nil`) that live until it returns.
+private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var owned: [UnsafeMutablePointer<CChar>?] = texts.map { text in text.map { strdup($0) } }
+    defer { for pointer in owned { free(pointer) } }
+    return owned.withUnsafeMutableBufferPointer { buffer in
+        body(buffer.map { UnsafePointer($0) })
+    }
+}
+
+/// A NOTIFY received on a LISTEN channel.
+public struct PostgresNotification: Sendable, Equatable {
+    public let channel: String
+    public let payload: String
+
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
+    }
+}

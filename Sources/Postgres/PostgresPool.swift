@@ -1,0 +1,104 @@
+import Dispatch
+import Synchronization
+
+/// A small pool of PostgreSQL connections. Each connection has its own serial dispatch queue, and
+/// the blocking libpq calls run there, never on Swift's cooperative thread pool.
+///
+/// Connections open lazily and reopen after the server dropped them, so a database restart costs
+/// the statements in flight, not the process.
+public final class PostgresPool: Sendable {
+    /// One pooled connection and the queue its calls run on.
+    /// `@unchecked Sendable`: `connection` is only read or written on `queue`.
+    private final class Slot: @unchecked Sendable {
+        let queue: DispatchQueue
+        var connection: PostgresConnection?
+        init(label: String) { queue = DispatchQueue(label: label) }
+
+        /// The open connection, reopened if the server dropped it. Runs on `queue`.
+        func open(conninfo: String) throws -> PostgresConnection {
+            if let connection, connection.isHealthy { return connection }
+            if let connection {
+                try connection.reconnect()
+                return connection
+            }
+            let connection = try PostgresConnection(conninfo: conninfo)
+            self.connection = connection
+            return connection
+        }
+    }
+
+    private struct State {
+        var idle: [Slot] = []
+        var waiters: [CheckedContinuation<Slot, Never>] = []
+        var created = 0
+    }
+
+    private let conninfo: String
+    private let size: Int
+    private let label: String
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - conninfo: a libpq connection string or URI.
+    ///   - size: the most connections open at once.
+    public init(conninfo: String, size: Int = 4, label: String = "postgres") {
+        precondition(size > 0, "a pool needs at least one connection")
+        self.conninfo = conninfo
+        self.size = size
+        self.label = label
+    }
+
+    /// Runs `body` with a connection of its own, on that connection's queue.
+    public func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        let slot = await acquire()
+        defer { release(slot) }
+        let conninfo = self.conninfo
+        return try await withCheckedThrowingContinuation { continuation in
+            slot.queue.async {
+                continuation.resume(with: Result {
+                    let connection = try slot.open(conninfo: conninfo)
+                    return try body(connection)
+                })
+            }
+        }
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await withConnection { connection in try connection.transaction(body) }
+    }
+
+    /// Runs one statement on any connection.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) async throws -> PostgresRows {
+        try await withConnection { connection in try connection.query(sql, parameters) }
+    }
+
+    private func acquire() async -> Slot {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Slot, Never>) in
+            let slot: Slot? = state.withLock { state in
+                if let slot = state.idle.popLast() { return slot }
+                if state.created < size {
+                    state.created += 1
+                    return Slot(label: "\(label).connection\(state.created)")
+                }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let slot { continuation.resume(returning: slot) }
+        }
+    }
+
+    private func release(_ slot: Slot) {
+        let waiter: CheckedContinuation<Slot, Never>? = state.withLock { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(slot)
+            return nil
+        }
+        waiter?.resume(returning: slot)
+    }
+}

@@ -1,0 +1,157 @@
+import AMQP
+import Foundation
+import Logging
+import Testing
+import TestSupport
+
+/// Against the real RabbitMQ that `scripts/test` started, each test in a vhost of its own.
+@Suite struct AMQPConnectionTests {
+    let logger = Logger(label: "amqp-test")
+
+    static let topology = AMQPTopology(
+        exchanges: [.init(name: "test.direct", kind: .direct), .init(name: "test.dead-letter", kind: .direct)],
+        queues: [
+            .init(name: "work", deadLetterExchange: "test.dead-letter", deadLetterRoutingKey: "work.dlq"),
+            .init(name: "work.dlq"),
+        ],
+        bindings: [
+            .init(queue: "work", exchange: "test.direct", routingKey: "work"),
+            .init(queue: "work.dlq", exchange: "test.dead-letter", routingKey: "work.dlq"),
+        ])
+
+    func withVhost(_ body: (AMQPConfiguration) async throws -> Void) async throws {
+        let name = TestInfrastructure.uniqueName("amqp")
+        let configuration = try await TestInfrastructure.createVhost(name)
+        do {
+            try await body(configuration)
+        } catch {
+            await TestInfrastructure.deleteVhost(name)
+            throw error
+        }
+        await TestInfrastructure.deleteVhost(name)
+    }
+
+    func message(_ id: String, routingKey: String = "work", headers: [String: AMQPHeaderValue] = [:]) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(
+            exchange: "test.direct", routingKey: routingKey, body: Array("{\"n\":\"\(id)\"}".utf8),
+            properties: AMQPProperties(
+                messageID: id, correlationID: "saga-1", type: "test.thing", contentType: "application/json",
+                replyTo: "replies", timestamp: Date(timeIntervalSince1970: 1_700_000_000), headers: headers))
+    }
+
+    @Test func publishedMessageArrivesWithItsPropertiesAndHeaders() async throws {
+        try await withVhost { configuration in
+            let connection = AMQPConnection(
+                configuration: configuration, topology: Self.topology, consumers: [AMQPConsumer(queue: "work")], logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run() }
+                await connection.waitUntilConnected()
+                try await connection.publish(message("m-1", headers: ["step": .string("reserve-inventory"), "attempt": .int(2)]))
+                var iterator = connection.deliveries.makeAsyncIterator()
+                let delivery = try #require(await iterator.next())
+                #expect(delivery.queue == "work")
+                #expect(delivery.body == Array("{\"n\":\"m-1\"}".utf8))
+                #expect(delivery.properties.messageID == "m-1")
+                #expect(delivery.properties.correlationID == "saga-1")
+                #expect(delivery.properties.type == "test.thing")
+                #expect(delivery.properties.contentType == "application/json")
+                #expect(delivery.properties.replyTo == "replies")
+                #expect(delivery.properties.persistent)
+                #expect(delivery.properties.timestamp == Date(timeIntervalSince1970: 1_700_000_000))
+                #expect(delivery.properties.headers["step"] == .string("reserve-inventory"))
+                #expect(delivery.properties.headers["attempt"] == .int(2))
+                connection.ack(delivery)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func unroutablePublishFailsInsteadOfBeingConfirmed() async throws {
+        try await withVhost { configuration in
+            let connection = AMQPConnection(configuration: configuration, topology: Self.topology, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run() }
+                await connection.waitUntilConnected()
+                let results = await connection.publish([message("a"), message("b", routingKey: "nowhere"), message("c")])
+                #expect((try? results[0].get()) != nil)
+                #expect((try? results[2].get()) != nil)
+                guard case .failure(let error) = results[1] else {
+                    Issue.record("an unroutable message was confirmed as delivered")
+                    return
+                }
+                #expect(error.isUnroutable)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func batchOfManyConfirmsAndAllArrive() async throws {
+        try await withVhost { configuration in
+            let connection = AMQPConnection(
+                configuration: configuration, topology: Self.topology, consumers: [AMQPConsumer(queue: "work", prefetch: 100)],
+                logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run() }
+                await connection.waitUntilConnected()
+                let results = await connection.publish((0..<500).map { message("bulk-\($0)") })
+                #expect(results.allSatisfy { (try? $0.get()) != nil })
+                var seen = Set<String>()
+                for await delivery in connection.deliveries {
+                    seen.insert(delivery.properties.messageID ?? "")
+                    connection.ack(delivery)
+                    if seen.count == 500 { break }
+                }
+                #expect(seen.count == 500)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func rejectedMessageGoesToTheDeadLetterQueueAndTheNextOneIsServed() async throws {
+        try await withVhost { configuration in
+            let connection = AMQPConnection(
+                configuration: configuration, topology: Self.topology,
+                consumers: [AMQPConsumer(queue: "work"), AMQPConsumer(queue: "work.dlq")], logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run() }
+                await connection.waitUntilConnected()
+                try await connection.publish(message("poison"))
+                try await connection.publish(message("good"))
+                var fromWork: [String] = []
+                var fromDeadLetter: [String] = []
+                for await delivery in connection.deliveries {
+                    let id = delivery.properties.messageID ?? ""
+                    if delivery.queue == "work" {
+                        fromWork.append(id)
+                        if id == "poison" { connection.reject(delivery, requeue: false) } else { connection.ack(delivery) }
+                    } else {
+                        fromDeadLetter.append(id)
+                        connection.ack(delivery)
+                    }
+                    if fromWork.count == 2 && fromDeadLetter.count == 1 { break }
+                }
+                #expect(fromWork == ["poison", "good"])
+                #expect(fromDeadLetter == ["poison"])
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func wrongPasswordIsReportedAndRetried() async throws {
+        var configuration = try await TestInfrastructure.createVhost(TestInfrastructure.uniqueName("amqp"))
+        configuration.password = "wrong"
+        let connection = AMQPConnection(configuration: configuration, topology: Self.topology, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await connection.run() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!connection.isConnected)
+            let results = await connection.publish([message("x")])
+            guard case .failure = results[0] else {
+                Issue.record("publish succeeded without a connection")
+                return
+            }
+            group.cancelAll()
+        }
+        await TestInfrastructure.deleteVhost(configuration.vhost)
+    }
+}

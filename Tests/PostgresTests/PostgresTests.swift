@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import Postgres
+import Testing
+import TestSupport
+
+/// Against the real PostgreSQL that `scripts/test` started, each test in a database of its own.
+@Suite struct PostgresTests {
+    func withDatabase(_ body: (String) async throws -> Void) async throws {
+        let name = TestInfrastructure.uniqueName("pg")
+        let url = try await TestInfrastructure.createDatabase(name)
+        do {
+            try await body(url)
+        } catch {
+            await TestInfrastructure.dropDatabase(name)
+            throw error
+        }
+        await TestInfrastructure.dropDatabase(name)
+    }
+
+    @Test func parametersAreBoundNotInterpolated() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 2)
+            try await pool.query("CREATE TABLE t (name text, n int, tags text[])")
+            let hostile = "x'); DROP TABLE t; --"
+            try await pool.query("INSERT INTO t VALUES ($1, $2, $3)", [hostile, 7, ["a\"b", "c,d"]])
+            let rows = try await pool.query("SELECT name, n, tags[1] AS first, tags[2] AS second FROM t")
+            let row = try #require(rows.first)
+            #expect(try row.string("name") == hostile)
+            #expect(try row.int("n") == 7)
+            #expect(try row.string("first") == "a\"b")
+            #expect(try row.string("second") == "c,d")
+        }
+    }
+
+    @Test func failedTransactionRollsBackAndReportsSQLState() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            try await pool.query("CREATE TABLE t (id int PRIMARY KEY)")
+            try await pool.query("INSERT INTO t VALUES (1)")
+            await #expect {
+                try await pool.transaction { connection in
+                    try connection.query("INSERT INTO t VALUES (2)")
+                    try connection.query("INSERT INTO t VALUES (1)")
+                }
+            } throws: { error in
+                (error as? PostgresError)?.isUniqueViolation == true
+            }
+            let count = try await pool.query("SELECT count(*) AS n FROM t").first!.int("n")
+            #expect(count == 1)
+        }
+    }
+
+    @Test func skipLockedLetsTwoWorkersTakeDifferentRows() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 2)
+            try await pool.query("CREATE TABLE jobs (id int PRIMARY KEY)")
+            try await pool.query("INSERT INTO jobs SELECT generate_series(1, 10)")
+            let first = PostgresPool(conninfo: url, size: 1)
+            let second = PostgresPool(conninfo: url, size: 1)
+            // The first transaction holds its rows while the second one picks.
+            try await first.withConnection { a in
+                try a.query("BEGIN")
+                let taken = try a.query("SELECT id FROM jobs ORDER BY id LIMIT 4 FOR UPDATE SKIP LOCKED").map { try $0.int("id") }
+                #expect(taken == [1, 2, 3, 4])
+                try a.query("COMMIT")
+            }
+            let held = try await first.withConnection { a -> [Int] in
+                try a.query("BEGIN")
+                return try a.query("SELECT id FROM jobs ORDER BY id LIMIT 4 FOR UPDATE SKIP LOCKED").map { try $0.int("id") }
+            }
+            let other = try await second.transaction { b in
+                try b.query("SELECT id FROM jobs ORDER BY id LIMIT 4 FOR UPDATE SKIP LOCKED").map { try $0.int("id") }
+            }
+            try await first.withConnection { a in try a.query("COMMIT") }
+            #expect(held == [1, 2, 3, 4])
+            #expect(other == [5, 6, 7, 8])
+        }
+    }
+
+    @Test func listenerReceivesNotifyAfterCommit() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            let notifications = PostgresListener.notifications(conninfo: url, channels: ["outbox"], logger: Logger(label: "test"))
+            var iterator = notifications.makeAsyncIterator()
+            // The first one is the listener's own "connected, look for work" hint.
+            let hint = await iterator.next()
+            #expect(hint == PostgresNotification(channel: "outbox", payload: ""))
+            try await pool.transaction { connection in
+                try connection.query("SELECT pg_notify('outbox', $1)", ["42"])
+            }
+            let received = await iterator.next()
+            #expect(received == PostgresNotification(channel: "outbox", payload: "42"))
+        }
+    }
+
+    @Test func poolReconnectsAfterTheServerDroppedItsConnection() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            let pid = try await pool.query("SELECT pg_backend_pid() AS pid").first!.int("pid")
+            let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
+            try await admin.query("SELECT pg_terminate_backend($1)", [pid])
+            // The statement in flight when the server went away fails; the next one reconnects.
+            _ = try? await pool.query("SELECT 1")
+            let after = try await pool.query("SELECT pg_backend_pid() AS pid").first!.int("pid")
+            #expect(after != pid)
+        }
+    }
+
+    @Test func migratorAppliesOnceAndRefusesAChangedMigration() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            let migrator = PostgresMigrator(logger: Logger(label: "test"))
+            let migrations = [
+                PostgresMigrator.Migration(version: 1, name: "001_a", sql: "CREATE TABLE a (id int); CREATE TABLE b (id int);"),
+                PostgresMigrator.Migration(version: 2, name: "002_c", sql: "CREATE TABLE c (id int);"),
+            ]
+            #expect(try await migrator.migrate(migrations, pool: pool) == ["001_a", "002_c"])
+            #expect(try await migrator.migrate(migrations, pool: pool) == [])
+            let changed = [PostgresMigrator.Migration(version: 1, name: "001_a", sql: "CREATE TABLE a (id bigint);")]
+            await #expect(throws: PostgresError.self) { try await migrator.migrate(changed, pool: pool) }
+            let broken = [PostgresMigrator.Migration(version: 3, name: "003_bad", sql: "CREATE TABLE d (id int); SELECT nope;")]
+            await #expect(throws: PostgresError.self) { try await migrator.migrate(migrations + broken, pool: pool) }
+            // The failed migration left nothing behind.
+            let d = try await pool.query("SELECT to_regclass('d') IS NULL AS missing").first!.bool("missing")
+            #expect(d)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import AMQP
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Postgres
+
+/// The real PostgreSQL and RabbitMQ that `scripts/test` started, and fresh, isolated databases and
+/// vhosts on them for each test. Defaults match the test profile of `scripts/lib/infra.sh`.
+public enum TestInfrastructure {
+    static let environment = ProcessInfo.processInfo.environment
+
+    /// A superuser URL of the test PostgreSQL server.
+    public static var postgresAdminURL: String {
+        environment["ORDERSAGA_TEST_POSTGRES_URL"] ?? "postgresql://postgres:ordersaga-admin@127.0.0.1:54321/postgres"
+    }
+
+    static var amqpHost: String { environment["ORDERSAGA_TEST_AMQP_HOST"] ?? "127.0.0.1" }
+    static var amqpPort: Int { Int(environment["ORDERSAGA_TEST_AMQP_PORT"] ?? "") ?? 56721 }
+    static var managementURL: String { environment["ORDERSAGA_TEST_MANAGEMENT_URL"] ?? "http://127.0.0.1:15681" }
+    static let adminUser = "admin"
+    static let adminPassword = environment["ORDERSAGA_TEST_AMQP_PASSWORD"] ?? "ordersaga-admin"
+
+    /// A short unique name for databases and vhosts.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Creates an empty database and returns its URL; drop it with ``dropDatabase(_:)``.
+    public static func createDatabase(_ name: String) async throws -> String {
+        let admin = PostgresPool(conninfo: postgresAdminURL, size: 1)
+        // Identifiers cannot be bound as parameters; `name` comes from uniqueName, never from input.
+        try await admin.query("CREATE DATABASE \"\(name)\"")
+        return replacingDatabase(in: postgresAdminURL, with: name)
+    }
+
+    public static func dropDatabase(_ name: String) async {
+        let admin = PostgresPool(conninfo: postgresAdminURL, size: 1)
+        _ = try? await admin.query("DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)")
+    }
+
+    static func replacingDatabase(in url: String, with name: String) -> String {
+        guard let slash = url.lastIndex(of: "/") else { return url }
+        return String(url[...slash]) + name
+    }
+
+    /// Creates a vhost the admin user may use and returns a configuration for it.
+    public static func createVhost(_ name: String) async throws -> AMQPConfiguration {
+        try await management("PUT", "/api/vhosts/\(name)", body: "{}")
+        try await management("PUT", "/api/permissions/\(name)/\(adminUser)", body: #"{"configure":".*","write":".*","read":".*"}"#)
+        return AMQPConfiguration(
+            host: amqpHost, port: amqpPort, user: adminUser, password: adminPassword, vhost: name,
+            heartbeat: 10, maxReconnectDelay: 1)
+    }
+
+    public static func deleteVhost(_ name: String) async {
+        _ = try? await management("DELETE", "/api/vhosts/\(name)", body: nil)
+    }
+
+    /// Reads a JSON document of the management API (queues, message counts).
+    public static func managementJSON(_ path: String) async throws -> Any {
+        let data = try await management("GET", path, body: nil)
+        return try JSONSerialization.jsonObject(with: data)
+    }
+
+    @discardableResult
+    static func management(_ method: String, _ path: String, body: String?) async throws -> Data {
+        var request = URLRequest(url: URL(string: managementURL + path)!)
+        request.httpMethod = method
+        let credentials = Data("\(adminUser):\(adminPassword)".utf8).base64EncodedString()
+        request.setValue("Basic \(credentials)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body.utf8)
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            throw ManagementError(description: "\(method) \(path): HTTP \(status) \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+
+    struct ManagementError: Error, CustomStringConvertible {
+        let description: String
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+public func eventually(
+    timeout: Duration = .seconds(20),
+    interval: Duration = .milliseconds(50),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try await condition()
+}

@@ -1,0 +1,201 @@
+# Local infrastructure for OrderSaga: a real PostgreSQL and a real RabbitMQ (with the management
+# plugin) run as plain processes on loopback, their data under .local/<profile>/ in the project.
+# Sourced by scripts/run and scripts/test; every function is idempotent.
+#
+# A profile is a set of ports and a data folder, so the demo system ("dev") and the test suite
+# ("test") can run side by side without touching each other.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PG_BIN=${PG_BIN:-}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# profile NAME: sets the ports and folders of one profile.
+profile() {
+  PROFILE=$1
+  case "$PROFILE" in
+    dev)  PG_PORT=${PG_PORT:-54320}; AMQP_PORT=${AMQP_PORT:-56720}; MGMT_PORT=${MGMT_PORT:-15680}; DIST_PORT=${DIST_PORT:-25680}; HTTP_PORT=${HTTP_PORT:-8080} ;;
+    test) PG_PORT=${PG_PORT:-54321}; AMQP_PORT=${AMQP_PORT:-56721}; MGMT_PORT=${MGMT_PORT:-15681}; DIST_PORT=${DIST_PORT:-25681}; HTTP_PORT=${HTTP_PORT:-8081} ;;
+    *) die "unknown profile $PROFILE" ;;
+  esac
+  STATE_DIR="$ROOT/.local/$PROFILE"
+  PG_DATA="$STATE_DIR/postgres"
+  RMQ_DIR="$STATE_DIR/rabbitmq"
+  RMQ_NODE="ordersaga-$PROFILE@localhost"
+  PG_SUPERPASS=ordersaga-admin
+  RMQ_ADMIN_PASS=ordersaga-admin
+  mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
+}
+
+# ensure_packages: installs from Debian what a fresh machine lacks.
+ensure_packages() {
+  local missing=()
+  dpkg -s postgresql >/dev/null 2>&1 || missing+=(postgresql)
+  dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
+  dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+  dpkg -s librabbitmq-dev >/dev/null 2>&1 || missing+=(librabbitmq-dev)
+  dpkg -s curl >/dev/null 2>&1 || missing+=(curl)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} from Debian's packages"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    # The packages try to start system-wide services; this project runs its own on other ports.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$PG_BIN/postgres" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+  command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || die "swift is not on PATH"
+}
+
+# as_pg_user CMD...: PostgreSQL refuses to run as root, so root runs it as the postgres user.
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+
+start_postgres() {
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $PG_DATA"
+    mkdir -p "$PG_DATA"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA" "$STATE_DIR/logs"
+    local pwfile; pwfile=$(mktemp); echo "$PG_SUPERPASS" >"$pwfile"; chmod 644 "$pwfile"
+    as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
+      --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pwfile"
+    cat >>"$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DATA'
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+CONF
+  fi
+  if pg_running; then return; fi
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$STATE_DIR/logs"
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$STATE_DIR/logs/postgres.log" -w -t 60 start >/dev/null
+}
+
+stop_postgres() {
+  if pg_running; then
+    log "stopping PostgreSQL ($PROFILE)"
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null || true
+  fi
+}
+
+# The RabbitMQ node's environment: everything under .local/<profile>/rabbitmq.
+rmq_env() {
+  export HOME="$RMQ_DIR/home"   # the Erlang cookie lives here, shared by server and rabbitmqctl
+  export RABBITMQ_NODENAME="$RMQ_NODE"
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT=$AMQP_PORT
+  export RABBITMQ_DIST_PORT=$DIST_PORT
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
+  export RABBITMQ_LOG_BASE="$RMQ_DIR/log"
+  export RABBITMQ_PID_FILE="$RMQ_DIR/rabbitmq.pid"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
+  export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq"
+  export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
+  export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
+}
+
+rmqctl() { ( rmq_env; /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RMQ_NODE" "$@" ); }
+
+rmq_running() { rmqctl status >/dev/null 2>&1; }
+
+start_rabbitmq() {
+  mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
+  echo '[rabbitmq_management].' >"$RMQ_DIR/enabled_plugins"
+  : >"$RMQ_DIR/rabbitmq-env.conf"
+  echo '[].' >"$RMQ_DIR/advanced.config"
+  cat >"$RMQ_DIR/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $MGMT_PORT
+loopback_users = none
+log.file.level = warning
+log.console = false
+vm_memory_high_watermark.relative = 0.2
+disk_free_limit.absolute = 200MB
+CONF
+  if rmq_running; then return; fi
+  log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (management UI on http://127.0.0.1:$MGMT_PORT)"
+  (
+    rmq_env
+    cd "$RMQ_DIR"
+    nohup setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE_DIR/logs/rabbitmq.log" 2>&1 &
+    echo $! >"$STATE_DIR/pids/rabbitmq"
+  )
+  # await_startup fails at once while the node has not yet registered with epmd: retry it.
+  local i started=no
+  for i in $(seq 1 60); do
+    if rmqctl await_startup --timeout 60 >/dev/null 2>&1; then started=yes; break; fi
+    kill -0 "$(cat "$STATE_DIR/pids/rabbitmq")" 2>/dev/null || break
+    sleep 1
+  done
+  [ $started = yes ] || { tail -n 30 "$STATE_DIR/logs/rabbitmq.log" >&2; die "RabbitMQ did not start"; }
+  for i in $(seq 1 60); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$MGMT_PORT/" 2>/dev/null && break
+    sleep 1
+  done
+}
+
+stop_rabbitmq() {
+  if rmq_running; then
+    log "stopping RabbitMQ ($PROFILE)"
+    rmqctl stop >/dev/null 2>&1 || true
+  fi
+  local pid
+  if [ -f "$STATE_DIR/pids/rabbitmq" ]; then
+    pid=$(cat "$STATE_DIR/pids/rabbitmq")
+    kill "$pid" 2>/dev/null || true
+    rm -f "$STATE_DIR/pids/rabbitmq"
+  fi
+}
+
+# provision_rabbitmq: the admin user (management UI), vhost ordersaga and one user per service.
+provision_rabbitmq() {
+  rmqctl list_users 2>/dev/null | grep -q '^admin' || rmqctl add_user admin "$RMQ_ADMIN_PASS" >/dev/null
+  rmqctl set_user_tags admin administrator >/dev/null
+  rmqctl list_vhosts 2>/dev/null | grep -qx ordersaga || rmqctl add_vhost ordersaga >/dev/null
+  rmqctl set_permissions -p / admin '.*' '.*' '.*' >/dev/null
+  rmqctl set_permissions -p ordersaga admin '.*' '.*' '.*' >/dev/null
+  local svc
+  for svc in order-service catalog promotion identity cart notification; do
+    rmqctl list_users 2>/dev/null | grep -q "^$svc\b" || rmqctl add_user "$svc" "$svc-secret" >/dev/null
+    # Each service may declare the shared topology (idempotent) and use its own queues.
+    rmqctl set_permissions -p ordersaga "$svc" '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' \
+      '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' >/dev/null
+  done
+  rmqctl delete_user guest >/dev/null 2>&1 || true
+}
+
+psql_admin() { PGPASSWORD=$PG_SUPERPASS psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+# provision_postgres: one database and one login role per service; the role owns its database only.
+provision_postgres() {
+  local svc db role
+  for svc in order catalog promotion identity cart notification; do
+    db="${svc}_db"; role="${svc}_service"
+    psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='$role'" | grep -q 1 \
+      || psql_admin -d postgres -c "CREATE ROLE $role LOGIN PASSWORD '$role-secret'"
+    psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+      || psql_admin -d postgres -c "CREATE DATABASE $db OWNER $role"
+    psql_admin -d postgres -c "REVOKE ALL ON DATABASE $db FROM PUBLIC"
+    psql_admin -d postgres -c "GRANT CONNECT, TEMPORARY ON DATABASE $db TO $role"
+  done
+}
+
+# Swift toolchain on PATH for scripts started from a plain shell.
+ensure_swift_path() {
+  command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+}
