@@ -1,0 +1,130 @@
+/// A point in time, in milliseconds since 1970. The core reads no clock: callers pass the
+/// database's `now()` in, so every instance agrees and a skewed host clock changes nothing.
+public struct SagaTime: Sendable, Equatable, Comparable, Codable, Hashable {
+    public var millisecondsSince1970: Int64
+
+    public init(millisecondsSince1970: Int64) {
+        self.millisecondsSince1970 = millisecondsSince1970
+    }
+
+    public func adding(milliseconds: Int) -> SagaTime {
+        SagaTime(millisecondsSince1970: millisecondsSince1970 + Int64(milliseconds))
+    }
+
+    public static func < (lhs: SagaTime, rhs: SagaTime) -> Bool {
+        lhs.millisecondsSince1970 < rhs.millisecondsSince1970
+    }
+}
+
+/// Where a saga is.
+public enum SagaStatus: String, Sendable, Codable, CaseIterable {
+    /// Stepping forward. Can transition to: COMPLETED, COMPENSATING.
+    case running = "RUNNING"
+    /// Undoing the steps that took effect, newest first. Can transition to: COMPENSATED, FAILED.
+    case compensating = "COMPENSATING"
+    /// Every step succeeded or was skipped. Final.
+    case completed = "COMPLETED"
+    /// Every step that took effect was undone. Final.
+    case compensated = "COMPENSATED"
+    /// A compensation exhausted its retries: parked for an operator, never dropped.
+    case failed = "FAILED"
+
+    public var isFinal: Bool {
+        switch self {
+        case .completed, .compensated, .failed: true
+        case .running, .compensating: false
+        }
+    }
+}
+
+/// Where one step is.
+public enum StepStatus: String, Sendable, Codable, CaseIterable {
+    /// Not reached yet. Can transition to: RUNNING, SKIPPED.
+    case pending = "PENDING"
+    /// Its command was sent; waiting for the reply. Can transition to: SUCCEEDED, FAILED, TIMED_OUT.
+    case running = "RUNNING"
+    /// The participant did it. Can transition to: COMPENSATING.
+    case succeeded = "SUCCEEDED"
+    /// The participant refused (a business rule); it changed nothing. Final.
+    case failed = "FAILED"
+    /// Not needed by this saga. Final.
+    case skipped = "SKIPPED"
+    /// No reply within its attempts: whether it took effect is unknown, so it is compensated too
+    /// (a compensation of a step that never ran is a no-op). Can transition to: COMPENSATING.
+    case timedOut = "TIMED_OUT"
+    /// Its compensation was sent. Can transition to: COMPENSATED.
+    case compensating = "COMPENSATING"
+    /// Undone. Final.
+    case compensated = "COMPENSATED"
+}
+
+/// Whether a message or deadline belongs to a step's command or to its compensation.
+public enum StepPhase: String, Sendable, Codable {
+    case command
+    case compensation
+}
+
+/// One step's progress.
+public struct StepState: Sendable, Equatable, Codable {
+    public var name: String
+    public var status: StepStatus
+    /// Command attempts made (0 before the first).
+    public var attempt: Int
+    /// Compensation attempts made (0 before the first).
+    public var compensationAttempt: Int
+
+    public init(name: String, status: StepStatus = .pending, attempt: Int = 0, compensationAttempt: Int = 0) {
+        self.name = name
+        self.status = status
+        self.attempt = attempt
+        self.compensationAttempt = compensationAttempt
+    }
+}
+
+/// The one deadline a saga waits for: a reply's timeout, or the end of a retry's backoff.
+public struct SagaDeadline: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        /// No reply by then: the attempt timed out.
+        case reply
+        /// Backoff over: send the next attempt.
+        case retry
+    }
+
+    public var step: String
+    public var phase: StepPhase
+    public var attempt: Int
+    public var kind: Kind
+    public var at: SagaTime
+
+    public init(step: String, phase: StepPhase, attempt: Int, kind: Kind, at: SagaTime) {
+        self.step = step
+        self.phase = phase
+        self.attempt = attempt
+        self.kind = kind
+        self.at = at
+    }
+}
+
+/// Everything the state machine knows of one saga; stored as JSON on the saga's row.
+public struct SagaState: Sendable, Equatable, Codable {
+    public var status: SagaStatus
+    public var steps: [StepState]
+    public var deadline: SagaDeadline?
+    /// Why the saga is compensating or failed.
+    public var failureReason: String?
+    /// Picks each retry's jitter, so replaying the same inputs gives the same delays.
+    public var jitterSeed: UInt64
+
+    public init(status: SagaStatus, steps: [StepState], deadline: SagaDeadline? = nil, failureReason: String? = nil, jitterSeed: UInt64) {
+        self.status = status
+        self.steps = steps
+        self.deadline = deadline
+        self.failureReason = failureReason
+        self.jitterSeed = jitterSeed
+    }
+
+    /// A saga that has not started: every step PENDING.
+    public init(definition: SagaDefinition, jitterSeed: UInt64) {
+        self.init(status: .running, steps: definition.steps.map { StepState(name: $0.name) }, jitterSeed: jitterSeed)
+    }
+}

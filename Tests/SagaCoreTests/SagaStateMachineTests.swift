@@ -1,0 +1,199 @@
+import SagaCore
+import Testing
+
+/// Transcripts, as Eventuate Tram's CreateOrderSagaTest reads: given a saga and its inputs,
+/// expect these commands to these participants, in this order.
+@Suite struct SagaStateMachineTests {
+    static let retry = RetryPolicy(attempts: 2, backoffMilliseconds: 100, maxDelayMilliseconds: 1000, jitter: 0)
+    static let definition = SagaDefinition(name: "create_order", version: 1, steps: [
+        StepDefinition(name: "reserve-inventory", participant: "catalog", command: "catalog.reserve_inventory", compensation: "catalog.release_inventory", timeoutMilliseconds: 1000, retry: retry),
+        StepDefinition(name: "validate-coupon", participant: "promotion", command: "promotion.redeem_coupon", compensation: "promotion.release_coupon", timeoutMilliseconds: 1000, retry: retry, skippable: true),
+        StepDefinition(name: "payment", participant: "identity", command: "identity.charge_payment", compensation: "identity.refund_payment", timeoutMilliseconds: 1000, retry: retry),
+        StepDefinition(name: "cart-convert", participant: "cart", command: "cart.convert_cart", compensation: "cart.restore_cart", timeoutMilliseconds: 1000, retry: retry),
+        StepDefinition(name: "notify", participant: "notification", command: "notification.send_confirmation", compensation: nil, timeoutMilliseconds: 1000, retry: retry),
+    ])
+    static let compensable = ["reserve-inventory", "validate-coupon", "payment", "cart-convert"]
+
+    /// Drives a saga, answering each message as `answer` says; returns every message sent.
+    struct Driver {
+        var machine = SagaStateMachine(definition: SagaStateMachineTests.definition, state: SagaState(definition: SagaStateMachineTests.definition, jitterSeed: 42))
+        var now = SagaTime(millisecondsSince1970: 1_000_000)
+        var sent: [StepMessage] = []
+        var finished: [SagaStatus] = []
+        var history: [SagaHistoryEntry] = []
+
+        mutating func record(_ transition: SagaTransition) -> [StepMessage] {
+            history += transition.history
+            var messages: [StepMessage] = []
+            for action in transition.actions {
+                switch action {
+                case .send(let message): messages.append(message)
+                case .finish(let status): finished.append(status)
+                case .scheduleDeadline, .cancelDeadline: break
+                }
+            }
+            sent += messages
+            return messages
+        }
+
+        enum Answer { case succeed, fail, silence }
+
+        /// Runs until the saga is final; `answer` decides each reply. Silence lets deadlines pass.
+        mutating func run(skipping: Set<String> = [], answer: (StepMessage) -> Answer) {
+            var queue = record(machine.start(skipping: skipping, at: now))
+            var guardCount = 0
+            while !machine.state.status.isFinal {
+                guardCount += 1
+                precondition(guardCount < 200, "saga did not finish")
+                if let message = queue.first {
+                    queue.removeFirst()
+                    switch answer(message) {
+                    case .succeed:
+                        queue += record(machine.replyReceived(StepReply(step: message.step, phase: message.phase, attempt: message.attempt, outcome: .succeeded), at: now))
+                    case .fail:
+                        queue += record(machine.replyReceived(StepReply(step: message.step, phase: message.phase, attempt: message.attempt, outcome: .failed(reason: "refused")), at: now))
+                    case .silence:
+                        break
+                    }
+                } else {
+                    let deadline = machine.state.deadline!
+                    now = deadline.at
+                    queue += record(machine.deadlinePassed(at: now))
+                }
+            }
+        }
+
+        var commands: [String] { sent.filter { $0.phase == .command }.map(\.step) }
+        var compensations: [String] { sent.filter { $0.phase == .compensation }.map(\.step) }
+        func status(_ step: String) -> StepStatus { machine.state.steps.first { $0.name == step }!.status }
+    }
+
+    @Test func happyPathSendsEveryCommandInOrderAndCompletes() {
+        var driver = Driver()
+        driver.run { _ in .succeed }
+        #expect(driver.commands == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"])
+        #expect(driver.sent.map(\.participant) == ["catalog", "promotion", "identity", "cart", "notification"])
+        #expect(driver.compensations == [])
+        #expect(driver.finished == [.completed])
+        #expect(driver.machine.state.deadline == nil)
+    }
+
+    @Test(arguments: ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"])
+    func failingStepCompensatesExactlyTheSucceededStepsInReverse(failing: String) {
+        var driver = Driver()
+        driver.run { message in message.phase == .command && message.step == failing ? .fail : .succeed }
+        let index = Self.definition.steps.firstIndex { $0.name == failing }!
+        let succeeded = Self.definition.steps[..<index].map(\.name).filter { Self.compensable.contains($0) }
+        #expect(driver.compensations == Array(succeeded.reversed()))
+        #expect(driver.finished == [.compensated])
+        #expect(driver.status(failing) == .failed)
+        for step in succeeded { #expect(driver.status(step) == .compensated) }
+        #expect(driver.machine.state.failureReason?.contains(failing) == true)
+    }
+
+    @Test(arguments: ["reserve-inventory", "validate-coupon", "payment", "cart-convert"])
+    func timedOutStepIsRetriedThenCompensatedWithTheSucceededStepsInReverse(silent: String) {
+        var driver = Driver()
+        driver.run { message in message.phase == .command && message.step == silent ? .silence : .succeed }
+        // Retried to its limit, with the attempt number rising.
+        #expect(driver.sent.filter { $0.step == silent && $0.phase == .command }.map(\.attempt) == [1, 2])
+        // Its effect is unknown, so it is undone first (a no-op if it never ran), then the rest in reverse.
+        let index = Self.definition.steps.firstIndex { $0.name == silent }!
+        let succeeded = Self.definition.steps[..<index].map(\.name)
+        #expect(driver.compensations == [silent] + succeeded.reversed())
+        #expect(driver.finished == [.compensated])
+        #expect(driver.history.contains { $0.event == .stepTimedOut && $0.step == silent })
+    }
+
+    @Test func notifyTimingOutCompensatesEverythingBeforeIt() {
+        var driver = Driver()
+        driver.run { message in message.step == "notify" ? .silence : .succeed }
+        #expect(driver.compensations == ["cart-convert", "payment", "validate-coupon", "reserve-inventory"])
+        #expect(driver.finished == [.compensated])
+    }
+
+    @Test func skippedStepIsNeitherSentNorCompensated() {
+        var driver = Driver()
+        driver.run(skipping: ["validate-coupon"]) { message in message.phase == .command && message.step == "cart-convert" ? .fail : .succeed }
+        #expect(driver.commands == ["reserve-inventory", "payment", "cart-convert"])
+        #expect(driver.compensations == ["payment", "reserve-inventory"])
+        #expect(driver.status("validate-coupon") == .skipped)
+    }
+
+    @Test func compensationThatKeepsFailingParksTheSagaAsFailed() {
+        var driver = Driver()
+        driver.run { message in
+            if message.phase == .command { return message.step == "payment" ? .fail : .succeed }
+            return message.step == "reserve-inventory" ? .fail : .succeed
+        }
+        let attempts = Self.definition.steps[0].compensationRetry.attempts
+        #expect(driver.compensations == ["validate-coupon"] + Array(repeating: "reserve-inventory", count: attempts))
+        #expect(driver.finished == [.failed])
+        #expect(driver.machine.state.status == .failed)
+        #expect(driver.machine.state.failureReason?.contains("reserve-inventory") == true)
+    }
+
+    @Test func duplicateStaleAndLateRepliesChangeNothing() {
+        var machine = SagaStateMachine(definition: Self.definition, state: SagaState(definition: Self.definition, jitterSeed: 1))
+        var now = SagaTime(millisecondsSince1970: 0)
+        _ = machine.start(at: now)
+        // Attempt 1 times out; attempt 2 is sent after the backoff.
+        now = machine.state.deadline!.at
+        _ = machine.deadlinePassed(at: now)
+        now = machine.state.deadline!.at
+        let retry = machine.deadlinePassed(at: now)
+        #expect(retry.actions.contains(.send(StepMessage(step: "reserve-inventory", participant: "catalog", type: "catalog.reserve_inventory", phase: .command, attempt: 2))))
+        // The late reply of attempt 1 is ignored.
+        let stale = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 1, outcome: .failed(reason: "late")), at: now)
+        #expect(stale.actions.isEmpty)
+        #expect(stale.history.map(\.event) == [.replyIgnored])
+        #expect(machine.state.steps[0].status == .running)
+        // Attempt 2's reply moves the saga once; the same reply again moves it no further.
+        let first = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 2, outcome: .succeeded), at: now)
+        #expect(first.actions.contains { if case .send(let m) = $0 { m.step == "validate-coupon" } else { false } })
+        let before = machine.state
+        let duplicate = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 2, outcome: .succeeded), at: now)
+        #expect(duplicate.actions.isEmpty)
+        #expect(machine.state == before)
+        // A reply out of order (for a step not yet running) is ignored too.
+        let early = machine.replyReceived(StepReply(step: "payment", phase: .command, attempt: 1, outcome: .succeeded), at: now)
+        #expect(early.actions.isEmpty)
+        #expect(machine.state == before)
+    }
+
+    @Test func replyForAFinishedSagaIsRecordedAndIgnored() {
+        var driver = Driver()
+        driver.run { _ in .succeed }
+        let state = driver.machine.state
+        let late = driver.machine.replyReceived(StepReply(step: "payment", phase: .command, attempt: 1, outcome: .failed(reason: "late")), at: driver.now)
+        #expect(late.actions.isEmpty)
+        #expect(late.history.first?.event == .replyIgnored)
+        #expect(driver.machine.state == state)
+    }
+
+    @Test func deadlineThatHasNotPassedOrMovedOnDoesNothing() {
+        var machine = SagaStateMachine(definition: Self.definition, state: SagaState(definition: Self.definition, jitterSeed: 1))
+        let start = SagaTime(millisecondsSince1970: 0)
+        _ = machine.start(at: start)
+        let early = machine.deadlinePassed(at: start.adding(milliseconds: 999))
+        #expect(early == SagaTransition())
+        _ = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 1, outcome: .succeeded), at: start.adding(milliseconds: 500))
+        // The old deadline's time passes, but the saga now waits for the next step's.
+        let stale = machine.deadlinePassed(at: start.adding(milliseconds: 1000))
+        #expect(stale == SagaTransition())
+        #expect(machine.state.deadline?.step == "validate-coupon")
+    }
+
+    @Test func stateSurvivesAJSONRoundTrip() throws {
+        var driver = Driver()
+        driver.run { message in message.step == "payment" && message.phase == .command ? .fail : .succeed }
+        let data = try JSONEncoderLike.encode(driver.machine.state)
+        #expect(try JSONEncoderLike.decode(data) == driver.machine.state)
+    }
+}
+
+import Foundation
+enum JSONEncoderLike {
+    static func encode(_ state: SagaState) throws -> Data { try JSONEncoder().encode(state) }
+    static func decode(_ data: Data) throws -> SagaState { try JSONDecoder().decode(SagaState.self, from: data) }
+}
