@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "Messaging",
             dependencies: [
-                "AMQP", "Postgres",
+                "AMQP", "Postgres", "SagaCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -64,11 +64,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "CatalogWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
-        .target(name: "PromotionWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
-        .target(name: "IdentityWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
-        .target(name: "CartWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
-        .target(name: "NotificationWorker", dependencies: ["Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "CatalogWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "PromotionWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "IdentityWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "CartWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "NotificationWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(
             name: "SagaStatusCLI",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -9,7 +9,7 @@ import Synchronization
 public final class PostgresPool: Sendable {
     /// One pooled connection and the queue its calls run on.
     /// `@unchecked Sendable`: `connection` is only read or written on `queue`.
-    private final class Slot: @unchecked Sendable {
+    final class Slot: @unchecked Sendable {
         let queue: DispatchQueue
         var connection: PostgresConnection?
         init(label: String) { queue = DispatchQueue(label: label) }
@@ -52,17 +52,15 @@ public final class PostgresPool: Sendable {
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
+        try await withSession { session in try await session.run(body) }
+    }
+
+    /// Lends one connection for several steps with awaits between them (a transaction that holds
+    /// row locks while a publish is confirmed). Each step still runs on the connection's queue.
+    public func withSession<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         let slot = await acquire()
         defer { release(slot) }
-        let conninfo = self.conninfo
-        return try await withCheckedThrowingContinuation { continuation in
-            slot.queue.async {
-                continuation.resume(with: Result {
-                    let connection = try slot.open(conninfo: conninfo)
-                    return try body(connection)
-                })
-            }
-        }
+        return try await body(PostgresSession(slot: slot, conninfo: conninfo))
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
@@ -100,5 +98,25 @@ public final class PostgresPool: Sendable {
             return nil
         }
         waiter?.resume(returning: slot)
+    }
+}
+
+/// One connection lent by ``PostgresPool/withSession(_:)``; valid only inside that call.
+public struct PostgresSession: Sendable {
+    let slot: PostgresPool.Slot
+    let conninfo: String
+
+    /// Runs blocking work on the connection's own queue.
+    public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        let slot = self.slot
+        let conninfo = self.conninfo
+        return try await withCheckedThrowingContinuation { continuation in
+            slot.queue.async {
+                continuation.resume(with: Result {
+                    let connection = try slot.open(conninfo: conninfo)
+                    return try body(connection)
+                })
+            }
+        }
     }
 }

@@ -1,0 +1,113 @@
+import Messaging
+import Postgres
+
+/// Reserves all lines of an order or none, and releases them.
+///
+/// Each saga has at most one reservation: a repeated reserve (a retry) answers with the same
+/// reservation, and a release that arrives before its reserve leaves a RELEASED record so the
+/// late reserve has no effect.
+public struct CatalogHandler: CommandHandler {
+    public static let reserve = "catalog.reserve_inventory"
+    public static let release = "catalog.release_inventory"
+
+    public init() {}
+
+    public var commandTypes: Set<String> { [Self.reserve, Self.release] }
+
+    public struct ReserveInventory: Codable, Sendable {
+        public struct Line: Codable, Sendable {
+            public var productId: String
+            public var quantity: Int
+        }
+        public var orderId: String
+        public var items: [Line]
+    }
+
+    /// What the saga learns: the catalog's prices, never the client's.
+    public struct Reserved: Codable, Sendable, Equatable {
+        public struct Line: Codable, Sendable, Equatable {
+            public var productId: String
+            public var quantity: Int
+            public var unitPriceCents: Int
+        }
+        public var lines: [Line]
+        public var subtotalCents: Int
+    }
+
+    public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
+        let existing = try transaction.query(
+            "SELECT status FROM reservations WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first?.string("status")
+        switch command.type {
+        case Self.reserve:
+            switch existing {
+            case "RESERVED": return .succeeded(try reservation(of: command.sagaID, in: transaction))
+            case "RELEASED": return .refused(reason: "compensated", detail: "the reservation was already released")
+            default: return try reserve(command, in: transaction)
+            }
+        default:
+            switch existing {
+            case "RESERVED":
+                try transaction.query(
+                    """
+                    UPDATE products SET stock = products.stock + l.quantity
+                    FROM reservation_lines l WHERE l.saga_id = $1 AND l.product_id = products.id
+                    """, [command.sagaID])
+                try transaction.query(
+                    "UPDATE reservations SET status = 'RELEASED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
+            case "RELEASED":
+                break
+            default:
+                // Nothing was reserved: record the release so a late reserve does nothing.
+                try transaction.query("INSERT INTO reservations (saga_id, status) VALUES ($1, 'RELEASED')", [command.sagaID])
+            }
+            return .succeeded(Empty())
+        }
+    }
+
+    private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
+        let request = try command.payload(ReserveInventory.self)
+        guard !request.items.isEmpty, request.items.allSatisfy({ $0.quantity > 0 }) else {
+            throw MalformedMessage("reserve_inventory needs at least one item with a positive quantity")
+        }
+        var wanted: [String: Int] = [:]
+        for item in request.items { wanted[item.productId, default: 0] += item.quantity }
+        let ids = wanted.keys.sorted()
+        // Locked in id order, so two reservations of the same products cannot deadlock.
+        let rows = try transaction.query(
+            "SELECT id, price_cents, stock FROM products WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", [ids])
+        var products: [String: (price: Int, stock: Int)] = [:]
+        for row in rows { products[try row.string("id")] = (try row.int("price_cents"), try row.int("stock")) }
+        if let unknown = ids.first(where: { products[$0] == nil }) {
+            return .refused(reason: "unknown_product", detail: "no product \(unknown)")
+        }
+        let short = ids.filter { wanted[$0]! > products[$0]!.stock }
+        if !short.isEmpty {
+            let detail = short.map { "\($0): \(wanted[$0]!) requested, \(products[$0]!.stock) in stock" }.joined(separator: "; ")
+            return .refused(reason: "out_of_stock", detail: detail)
+        }
+        let quantities = ids.map { wanted[$0]! }
+        try transaction.query(
+            """
+            UPDATE products SET stock = stock - w.quantity
+            FROM unnest($1::text[], $2::int[]) AS w(id, quantity) WHERE products.id = w.id
+            """, [ids, quantities])
+        try transaction.query("INSERT INTO reservations (saga_id, status) VALUES ($1, 'RESERVED')", [command.sagaID])
+        try transaction.query(
+            """
+            INSERT INTO reservation_lines (saga_id, product_id, quantity, unit_price_cents)
+            SELECT $1, w.id, w.quantity, p.price_cents
+            FROM unnest($2::text[], $3::int[]) AS w(id, quantity) JOIN products p ON p.id = w.id
+            """, [command.sagaID, ids, quantities])
+        return .succeeded(try reservation(of: command.sagaID, in: transaction))
+    }
+
+    private func reservation(of sagaID: String, in transaction: PostgresConnection) throws -> Reserved {
+        let lines = try transaction.query(
+            "SELECT product_id, quantity, unit_price_cents FROM reservation_lines WHERE saga_id = $1 ORDER BY product_id",
+            [sagaID]
+        ).map { row in
+            Reserved.Line(productId: try row.string("product_id"), quantity: try row.int("quantity"), unitPriceCents: try row.int("unit_price_cents"))
+        }
+        return Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents })
+    }
+}

@@ -1,0 +1,71 @@
+import Messaging
+import Postgres
+
+/// Charges a customer's card (the payment step) and refunds it. Refuses an unknown card, a card of
+/// another customer, an expired card and an amount over the card's limit. One charge per saga.
+public struct IdentityHandler: CommandHandler {
+    public static let charge = "identity.charge_payment"
+    public static let refund = "identity.refund_payment"
+
+    public init() {}
+
+    public var commandTypes: Set<String> { [Self.charge, Self.refund] }
+
+    public struct ChargePayment: Codable, Sendable {
+        public var orderId: String
+        public var customerId: String
+        public var cardId: String
+        public var amountCents: Int
+    }
+
+    public struct Charged: Codable, Sendable, Equatable {
+        public var chargeId: String
+        public var amountCents: Int
+    }
+
+    public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
+        let existing = try transaction.query(
+            "SELECT status, amount_cents FROM charges WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first
+        let status = try existing?.string("status")
+        switch command.type {
+        case Self.charge:
+            switch status {
+            case "CAPTURED": return .succeeded(Charged(chargeId: command.sagaID, amountCents: try existing!.int("amount_cents")))
+            case "REFUNDED": return .refused(reason: "compensated", detail: "the payment was already refunded")
+            default: return try charge(command, in: transaction)
+            }
+        default:
+            switch status {
+            case "CAPTURED":
+                try transaction.query("UPDATE charges SET status = 'REFUNDED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
+            case "REFUNDED":
+                break
+            default:
+                try transaction.query("INSERT INTO charges (saga_id, status) VALUES ($1, 'REFUNDED')", [command.sagaID])
+            }
+            return .succeeded(Empty())
+        }
+    }
+
+    private func charge(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
+        let request = try command.payload(ChargePayment.self)
+        guard request.amountCents >= 0 else { throw MalformedMessage("charge_payment with a negative amount") }
+        guard let card = try transaction.query(
+            "SELECT customer_id, expires_on < current_date AS expired, limit_cents FROM payment_cards WHERE id = $1",
+            [request.cardId]).first,
+            try card.string("customer_id") == request.customerId
+        else {
+            return .refused(reason: "card_unknown", detail: "customer \(request.customerId) has no card \(request.cardId)")
+        }
+        if try card.bool("expired") {
+            return .refused(reason: "card_expired", detail: "card \(request.cardId) has expired")
+        }
+        if try request.amountCents > card.int("limit_cents") {
+            return .refused(reason: "card_declined", detail: "\(request.amountCents) cents is over the card's limit")
+        }
+        try transaction.query(
+            "INSERT INTO charges (saga_id, card_id, amount_cents, status) VALUES ($1, $2, $3, 'CAPTURED')",
+            [command.sagaID, request.cardId, request.amountCents])
+        return .succeeded(Charged(chargeId: command.sagaID, amountCents: request.amountCents))
+    }
+}

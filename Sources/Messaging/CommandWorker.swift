@@ -1,0 +1,87 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+
+/// A participant's business logic: runs inside the transaction that records the command in the
+/// inbox and writes the reply to the outbox, so effect, dedup and reply commit together.
+public protocol CommandHandler: Sendable {
+    /// The command types it handles; any other type is dead-lettered.
+    var commandTypes: Set<String> { get }
+    func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome
+    /// Queues of events it consumes besides its commands (the notification worker's).
+    var eventQueues: [String] { get }
+    /// Handles one event, in the transaction that records it in the inbox.
+    func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws
+}
+
+extension CommandHandler {
+    public var eventQueues: [String] { [] }
+    public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {}
+}
+
+/// How a worker process connects.
+public struct WorkerConfiguration: Sendable {
+    /// `catalog`, `promotion`, …: its queue is `<participant>.commands`.
+    public var participant: String
+    public var postgresURL: String
+    public var amqp: AMQPConfiguration
+    public var poolSize: Int
+    public var prefetch: UInt16
+    public var concurrency: Int
+
+    public init(participant: String, postgresURL: String, amqp: AMQPConfiguration, poolSize: Int = 4, prefetch: UInt16 = 64, concurrency: Int = 8) {
+        self.participant = participant
+        self.postgresURL = postgresURL
+        self.amqp = amqp
+        self.poolSize = poolSize
+        self.prefetch = prefetch
+        self.concurrency = concurrency
+    }
+}
+
+/// Everything a worker process runs: its broker connection, the consumer of its command queue
+/// and the relay of its outbox, as Services in start-up order.
+public enum CommandWorker {
+    public static func services(configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger) -> [any Service] {
+        let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
+        let queues = [SagaTopology.commandQueue(configuration.participant)] + handler.eventQueues
+        let connection = AMQPConnection(
+            configuration: configuration.amqp, topology: SagaTopology.all,
+            consumers: queues.map { AMQPConsumer(queue: $0, prefetch: configuration.prefetch) }, logger: logger)
+        let commandQueue = SagaTopology.commandQueue(configuration.participant)
+        let consumer = MessageConsumer(connection: connection, concurrency: configuration.concurrency, logger: logger) { delivery in
+            if delivery.queue == commandQueue {
+                try await process(delivery, handler: handler, pool: pool)
+            } else {
+                try await processEvent(delivery, handler: handler, pool: pool)
+            }
+        }
+        let relay = OutboxRelay(pool: pool, connection: connection, conninfo: configuration.postgresURL, logger: logger)
+        return [AMQPConnectionService(connection), relay, consumer]
+    }
+
+    /// One command: dedup, effect and reply in one transaction; a copy does nothing.
+    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws {
+        let command = try IncomingCommand(delivery)
+        guard handler.commandTypes.contains(command.type) else {
+            throw MalformedMessage("unknown command type \(command.type)")
+        }
+        try await pool.transaction { transaction in
+            guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return }
+            let outcome = try handler.handle(command, in: transaction)
+            try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
+        }
+    }
+
+    static func processEvent(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws {
+        guard let messageID = delivery.properties.messageID, let type = delivery.properties.type else {
+            throw MalformedMessage("event without message_id or type")
+        }
+        try await pool.transaction { transaction in
+            guard try Inbox.claim(messageID, type: type, on: transaction) else { return }
+            try handler.handleEvent(delivery, in: transaction)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+/// A reply with no data.
+public struct Empty: Codable, Sendable, Equatable {
+    public init() {}
+}

@@ -1,0 +1,94 @@
+import AMQP
+import Logging
+import ServiceLifecycle
+
+/// A message that can never be processed (not JSON, missing properties): it goes straight to its
+/// queue's dead-letter queue instead of being retried.
+public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs a handler for each delivery of a connection, several at once, and acks after the handler
+/// returned (its transaction committed).
+///
+/// A handler that throws is retried with backoff, up to `maxAttempts`; a ``MalformedMessage`` at
+/// once. Then the message is rejected to its dead-letter queue: it never blocks the ones behind it.
+/// On graceful shutdown it stops taking deliveries and lets the ones in flight finish.
+public struct MessageConsumer: Service {
+    public typealias Handler = @Sendable (AMQPDelivery) async throws -> Void
+
+    let connection: AMQPConnection
+    let concurrency: Int
+    let maxAttempts: Int
+    let logger: Logger
+    let handler: Handler
+
+    public init(connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger, handler: @escaping Handler) {
+        self.connection = connection
+        self.concurrency = concurrency
+        self.maxAttempts = maxAttempts
+        self.logger = logger
+        self.handler = handler
+    }
+
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for await delivery in connection.deliveries.cancelOnGracefulShutdown() {
+                if inFlight >= concurrency {
+                    await group.next()
+                    inFlight -= 1
+                }
+                inFlight += 1
+                group.addTask { await process(delivery) }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    func process(_ delivery: AMQPDelivery) async {
+        var attempt = 1
+        while true {
+            do {
+                try await handler(delivery)
+                connection.ack(delivery)
+                return
+            } catch let error as MalformedMessage {
+                deadLetter(delivery, because: error.description)
+                return
+            } catch {
+                if attempt >= maxAttempts {
+                    deadLetter(delivery, because: "\(error) (after \(attempt) attempts)")
+                    return
+                }
+                logger.debug("handler failed; retrying", metadata: ["message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(50 << min(attempt, 6)))
+                attempt += 1
+            }
+        }
+    }
+
+    func deadLetter(_ delivery: AMQPDelivery, because reason: String) {
+        logger.error("message sent to dead-letter queue", metadata: [
+            "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "-")",
+            "type": "\(delivery.properties.type ?? "-")", "reason": "\(reason)",
+        ])
+        connection.reject(delivery, requeue: false)
+    }
+}
+
+/// Runs an ``AMQPConnection`` as a Service: it closes once every service after it in the group
+/// (its consumers and relay) has shut down.
+public struct AMQPConnectionService: Service {
+    let connection: AMQPConnection
+    public init(_ connection: AMQPConnection) { self.connection = connection }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            await connection.run()
+        } onGracefulShutdown: {
+            connection.stop()
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import AMQP
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Publishes what services wrote to their `outbox` table, in batches, with publisher confirms.
+///
+/// A row is marked published only after the broker confirmed it; a nack, a return (unroutable)
+/// or a lost connection leaves it for the next round. The rows of a batch stay locked
+/// (`FOR UPDATE SKIP LOCKED`) while their confirms are awaited, so several relays on one
+/// database never publish the same row at the same time. A crash between the confirm and the
+/// commit publishes the row again: consumers drop the copy by its message id.
+///
+/// Woken by NOTIFY from a trigger on `outbox`; polls as well, since NOTIFY is only a hint.
+public struct OutboxRelay: Service {
+    let pool: PostgresPool
+    let connection: AMQPConnection
+    let conninfo: String
+    let batchSize: Int
+    let pollInterval: Duration
+    let logger: Logger
+
+    public init(
+        pool: PostgresPool,
+        connection: AMQPConnection,
+        conninfo: String,
+        batchSize: Int = 500,
+        pollInterval: Duration = .seconds(1),
+        logger: Logger
+    ) {
+        self.pool = pool
+        self.connection = connection
+        self.conninfo = conninfo
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let signal = WakeSignal()
+        let stopping = Mutex(false)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in PostgresListener.notifications(conninfo: conninfo, channels: [Outbox.channel], logger: logger) {
+                    signal.fire()
+                }
+            }
+            await withGracefulShutdownHandler {
+                var failures = 0
+                while !stopping.withLock({ $0 }) {
+                    do {
+                        let published = try await publishBatch()
+                        failures = 0
+                        if published == batchSize { continue }  // more waiting: no pause
+                    } catch {
+                        failures += 1
+                        if failures == 1 || failures % 30 == 0 {
+                            logger.warning("outbox relay round failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    await signal.wait(timeout: pollInterval)
+                }
+            } onGracefulShutdown: {
+                stopping.withLock { $0 = true }
+                signal.fire()
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Publishes up to `batchSize` unpublished rows; returns how many the broker confirmed.
+    func publishBatch() async throws -> Int {
+        try await pool.withSession { session in
+            let rows = try await session.run { [batchSize] connection in
+                try connection.query("BEGIN")
+                return try connection.query(
+                    """
+                    SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body
+                    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                    """, [batchSize])
+            }
+            do {
+                var ids: [Int64] = []
+                var messages: [AMQPOutgoingMessage] = []
+                let now = Date()
+                for row in rows {
+                    ids.append(Int64(try row.int("id")))
+                    messages.append(try Self.message(from: row, at: now))
+                }
+                let results = await connection.publish(messages)
+                var published: [Int64] = []
+                var failed: [Int64] = []
+                var errors: [String] = []
+                for (id, result) in zip(ids, results) {
+                    switch result {
+                    case .success: published.append(id)
+                    case .failure(let error):
+                        failed.append(id)
+                        errors.append(error.description)
+                    }
+                }
+                try await session.run { [published, failed, errors] connection in
+                    if !published.isEmpty {
+                        try connection.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [published])
+                    }
+                    if !failed.isEmpty {
+                        try connection.query(
+                            """
+                            UPDATE outbox SET attempts = attempts + 1, last_error = f.error
+                            FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE outbox.id = f.id
+                            """, [failed, errors])
+                    }
+                    try connection.query("COMMIT")
+                }
+                if let first = errors.first {
+                    logger.warning("outbox rows not published; they will be retried", metadata: ["count": "\(failed.count)", "error": "\(first)"])
+                }
+                return published.count
+            } catch {
+                _ = try? await session.run { connection in try connection.query("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
+        let headers = try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value)
+        return AMQPOutgoingMessage(
+            exchange: try row.string("exchange"),
+            routingKey: try row.string("routing_key"),
+            body: Array(try row.string("body").utf8),
+            properties: AMQPProperties(
+                messageID: try row.string("message_id"),
+                correlationID: try row.optionalString("correlation_id"),
+                type: try row.string("type"),
+                contentType: "application/json",
+                replyTo: try row.optionalString("reply_to"),
+                timestamp: now,
+                headers: headers))
+    }
+}

@@ -1,0 +1,71 @@
+import AMQP
+import Foundation
+import Messaging
+import Postgres
+
+/// Records an order confirmation (the saga's last step, retried and never undone) and, on the
+/// `order.cancelled` event, a cancellation notice. One of each kind per saga.
+public struct NotificationHandler: CommandHandler {
+    public static let sendConfirmation = "notification.send_confirmation"
+    public static let eventQueue = "notification.events"
+
+    public init() {}
+
+    public var commandTypes: Set<String> { [Self.sendConfirmation] }
+    public var eventQueues: [String] { [Self.eventQueue] }
+
+    public struct SendConfirmation: Codable, Sendable {
+        public var orderId: String
+        public var customerId: String
+        public var totalCents: Int
+    }
+
+    /// The `order.cancelled` event's body.
+    public struct OrderCancelled: Codable, Sendable {
+        public var orderId: String
+        public var sagaId: String
+        public var customerId: String
+        public var reason: String
+    }
+
+    public struct Sent: Codable, Sendable, Equatable {
+        public var notificationId: Int
+    }
+
+    public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
+        let request = try command.payload(SendConfirmation.self)
+        let total = String(format: "%d.%02d", request.totalCents / 100, request.totalCents % 100)
+        let id = try record(
+            kind: "ORDER_CONFIRMED", sagaID: command.sagaID, orderID: request.orderId, customerID: request.customerId,
+            values: ["order": request.orderId, "total": total], in: transaction)
+        return .succeeded(Sent(notificationId: id))
+    }
+
+    public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {
+        guard delivery.properties.type == "order.cancelled" else { return }
+        let event: OrderCancelled
+        do {
+            event = try JSONDecoder().decode(OrderCancelled.self, from: Data(delivery.body))
+        } catch {
+            throw MalformedMessage("order.cancelled is not valid: \(error)")
+        }
+        _ = try record(
+            kind: "ORDER_CANCELLED", sagaID: event.sagaId, orderID: event.orderId, customerID: event.customerId,
+            values: ["order": event.orderId, "reason": event.reason], in: transaction)
+    }
+
+    /// Renders the kind's template and stores the notification once; returns its id.
+    private func record(kind: String, sagaID: String, orderID: String, customerID: String, values: [String: String], in transaction: PostgresConnection) throws -> Int {
+        guard let template = try transaction.query("SELECT subject, body FROM templates WHERE kind = $1", [kind]).first else {
+            throw MalformedMessage("no template \(kind)")
+        }
+        var body = try template.string("body")
+        for (key, value) in values { body = body.replacingOccurrences(of: "{\(key)}", with: value) }
+        try transaction.query(
+            """
+            INSERT INTO notifications (saga_id, order_id, customer_id, kind, subject, body)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (saga_id, kind) DO NOTHING
+            """, [sagaID, orderID, customerID, kind, try template.string("subject"), body])
+        return try transaction.query("SELECT id FROM notifications WHERE saga_id = $1 AND kind = $2", [sagaID, kind]).first!.int("id")
+    }
+}
