@@ -252,7 +252,7 @@ final class AMQPIOLoop: @unchecked Sendable {
                     let bytes = amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress))
                     return amqp_basic_publish(
                         connection, Self.publishChannel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
-                        1, 0, &properties, bytes)
+                        message.mandatory ? 1 : 0, 0, &properties, bytes)
                 }
                 guard status == AMQP_STATUS_OK.rawValue else {
                     batch.complete(index, .failure(.connectionLost(String(cString: amqp_error_string2(status)))))

@@ -51,18 +51,22 @@ public struct AMQPProperties: Sendable, Equatable {
     }
 }
 
-/// A message to publish. Always published with the `mandatory` flag: an unroutable message fails.
+/// A message to publish.
 public struct AMQPOutgoingMessage: Sendable, Equatable {
     public var exchange: String
     public var routingKey: String
     public var body: [UInt8]
     public var properties: AMQPProperties
+    /// With `mandatory` (the default) a message no queue receives fails instead of being confirmed.
+    /// Turn it off only for pub/sub events, which may have no subscriber.
+    public var mandatory: Bool
 
-    public init(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties) {
+    public init(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, mandatory: Bool = true) {
         self.exchange = exchange
         self.routingKey = routingKey
         self.body = body
         self.properties = properties
+        self.mandatory = mandatory
     }
 }
 

@@ -12,14 +12,17 @@ public struct OutboxMessage: Sendable, Equatable {
     public var type: String
     public var correlationID: String?
     public var replyTo: String?
+    /// False for domain events: a topic nobody subscribes to is not an error.
+    public var mandatory: Bool
     public var headers: [String: AMQPHeaderValue]
     /// JSON.
     public var body: String
 
     public init(
         messageID: String, exchange: String, routingKey: String, type: String, correlationID: String?,
-        replyTo: String? = nil, headers: [String: AMQPHeaderValue] = [:], body: String
+        replyTo: String? = nil, mandatory: Bool = true, headers: [String: AMQPHeaderValue] = [:], body: String
     ) {
+        self.mandatory = mandatory
         self.messageID = messageID
         self.exchange = exchange
         self.routingKey = routingKey
@@ -52,13 +55,13 @@ public enum Outbox {
         }
         try connection.query(
             """
-            INSERT INTO outbox (message_id, exchange, routing_key, type, correlation_id, reply_to, headers, body)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[])
+            INSERT INTO outbox (message_id, exchange, routing_key, type, correlation_id, reply_to, headers, body, mandatory)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::boolean[])
             ON CONFLICT (message_id) DO NOTHING
             """,
             [
                 messages.map(\.messageID), messages.map(\.exchange), messages.map(\.routingKey), messages.map(\.type),
-                messages.map(\.correlationID), messages.map(\.replyTo), headers, messages.map(\.body),
+                messages.map(\.correlationID), messages.map(\.replyTo), headers, messages.map(\.body), messages.map(\.mandatory),
             ])
     }
 

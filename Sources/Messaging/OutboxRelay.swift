@@ -77,7 +77,7 @@ public struct OutboxRelay: Service {
                 try connection.query("BEGIN")
                 return try connection.query(
                     """
-                    SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body
+                    SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body, mandatory
                     FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
                     """, [batchSize])
             }
@@ -138,6 +138,7 @@ public struct OutboxRelay: Service {
                 contentType: "application/json",
                 replyTo: try row.optionalString("reply_to"),
                 timestamp: now,
-                headers: headers))
+                headers: headers),
+            mandatory: try row.bool("mandatory"))
     }
 }

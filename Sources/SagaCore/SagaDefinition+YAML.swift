@@ -6,6 +6,12 @@ public struct SagaDefinitionError: Error, CustomStringConvertible, Sendable, Equ
     public let line: Int
     public let problem: String
 
+    public init(file: String, line: Int, problem: String) {
+        self.file = file
+        self.line = line
+        self.problem = problem
+    }
+
     public var description: String { "\(file):\(line): \(problem)" }
 }
 

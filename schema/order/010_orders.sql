@@ -47,7 +47,17 @@ CREATE INDEX saga_history_saga ON saga_history (saga_id, id);
 CREATE TABLE idempotency_keys (
     key          text PRIMARY KEY,
     request_hash text NOT NULL,
-    order_id     uuid NOT NULL REFERENCES orders (id),
+    order_id     uuid NOT NULL,   -- claimed before the order is written, in the same transaction
     saga_id      uuid NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Every definition version the service has run, as parsed. A saga keeps running the version it
+-- started with; changing a file without raising its version stops the service.
+CREATE TABLE saga_definitions (
+    name        text NOT NULL,
+    version     integer NOT NULL,
+    definition  jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, version)
 );

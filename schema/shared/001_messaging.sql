@@ -10,6 +10,7 @@ CREATE TABLE outbox (
     type           text NOT NULL,
     correlation_id text,
     reply_to       text,
+    mandatory      boolean NOT NULL DEFAULT true,   -- false for events, which may have no subscriber
     headers        jsonb NOT NULL DEFAULT '{}',
     body           text NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),

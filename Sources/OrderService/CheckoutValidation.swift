@@ -1,0 +1,136 @@
+import Foundation
+
+/// Reads a checkout request field by field, so that every problem names its field.
+///
+/// ```json
+/// { "customerId": "cust-ada", "cartId": "cart-ada-1",
+///   "items": [{ "productId": "sku-espresso", "quantity": 2 }],
+///   "couponCode": "WELCOME10",
+///   "paymentCardId": "card-ada-visa",
+///   "shippingAddress": { "line1": "12 St James's Square", "city": "London", "postalCode": "SW1Y 4JH", "country": "GB" } }
+/// ```
+enum CheckoutValidation {
+    static let maxItems = 50
+    static let maxQuantity = 1000
+    static let fields: Set<String> = ["customerId", "cartId", "items", "couponCode", "paymentCardId", "shippingAddress"]
+    static let addressFields: Set<String> = ["line1", "city", "postalCode", "country"]
+
+    /// The validated checkout, or every problem found.
+    static func validate(_ body: [UInt8]) throws(ProblemDetails) -> SagaEngine.Checkout {
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: Data(body))
+        } catch {
+            throw .malformed("the body must be a JSON object: \(error.localizedDescription)")
+        }
+        guard let object = json as? [String: Any] else { throw .malformed("the body must be a JSON object") }
+        var problems: [ProblemDetails.FieldProblem] = []
+        func problem(_ field: String, _ text: String) { problems.append(.init(field: field, problem: text)) }
+
+        for key in object.keys.sorted() where !fields.contains(key) { problem(key, "is not a field of a checkout") }
+        let customerId = identifier(object, "customerId", problem)
+        let cartId = identifier(object, "cartId", problem)
+        let paymentCardId = identifier(object, "paymentCardId", problem)
+        var couponCode: String?
+        if let value = object["couponCode"], !(value is NSNull) {
+            if let text = value as? String, (1...32).contains(text.count), text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+                couponCode = text
+            } else {
+                problem("couponCode", "must be 1 to 32 letters, digits, - or _, or be left out")
+            }
+        }
+
+        var items: [CreateOrderData.Item] = []
+        if let value = object["items"] {
+            if let list = value as? [Any], (1...maxItems).contains(list.count) {
+                var seen = Set<String>()
+                for (index, element) in list.enumerated() {
+                    let path = "items[\(index)]"
+                    guard let item = element as? [String: Any] else {
+                        problem(path, "must be an object with productId and quantity")
+                        continue
+                    }
+                    for key in item.keys.sorted() where key != "productId" && key != "quantity" {
+                        problem("\(path).\(key)", "is not a field of an item (prices come from the catalog)")
+                    }
+                    let productId = identifier(item, "productId", problem, prefix: path + ".")
+                    let quantity = wholeNumber(item["quantity"])
+                    if quantity == nil || !(1...maxQuantity).contains(quantity!) {
+                        problem("\(path).quantity", "must be a whole number from 1 to \(maxQuantity)")
+                    }
+                    if let productId, !seen.insert(productId).inserted {
+                        problem("\(path).productId", "\(productId) is listed twice; give one line per product")
+                    }
+                    if let productId, let quantity { items.append(.init(productId: productId, quantity: quantity)) }
+                }
+            } else {
+                problem("items", "must be a list of 1 to \(maxItems) items")
+            }
+        } else {
+            problem("items", "is required")
+        }
+
+        var address: CreateOrderData.Address?
+        if let value = object["shippingAddress"] {
+            if let fields = value as? [String: Any] {
+                for key in fields.keys.sorted() where !addressFields.contains(key) { problem("shippingAddress.\(key)", "is not a field of an address") }
+                let line1 = text(fields, "line1", 200, problem, prefix: "shippingAddress.")
+                let city = text(fields, "city", 100, problem, prefix: "shippingAddress.")
+                let postalCode = text(fields, "postalCode", 20, problem, prefix: "shippingAddress.")
+                var country: String?
+                if let code = fields["country"] as? String, code.count == 2, code.allSatisfy({ $0.isASCII && $0.isUppercase }) {
+                    country = code
+                } else {
+                    problem("shippingAddress.country", "must be a two-letter ISO 3166 code such as GB")
+                }
+                if let line1, let city, let postalCode, let country {
+                    address = .init(line1: line1, city: city, postalCode: postalCode, country: country)
+                }
+            } else {
+                problem("shippingAddress", "must be an object with line1, city, postalCode and country")
+            }
+        } else {
+            problem("shippingAddress", "is required")
+        }
+
+        guard problems.isEmpty, let customerId, let cartId, let paymentCardId, let address else {
+            throw .invalid(problems, what: "The checkout")
+        }
+        return SagaEngine.Checkout(
+            customerId: customerId, cartId: cartId, items: items, couponCode: couponCode,
+            paymentCardId: paymentCardId, shippingAddress: address)
+    }
+
+    /// An id: 1 to 64 letters, digits, `-`, `_` or `.`.
+    private static func identifier(_ object: [String: Any], _ key: String, _ problem: (String, String) -> Void, prefix: String = "") -> String? {
+        guard let value = object[key] else {
+            problem(prefix + key, "is required")
+            return nil
+        }
+        guard let text = value as? String, (1...64).contains(text.count),
+              text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") })
+        else {
+            problem(prefix + key, "must be an id of 1 to 64 letters, digits, -, _ or .")
+            return nil
+        }
+        return text
+    }
+
+    private static func text(_ object: [String: Any], _ key: String, _ maxLength: Int, _ problem: (String, String) -> Void, prefix: String) -> String? {
+        guard let value = object[key] as? String, !value.allSatisfy(\.isWhitespace), value.count <= maxLength else {
+            problem(prefix + key, "must be text of 1 to \(maxLength) characters")
+            return nil
+        }
+        return value
+    }
+
+    /// A JSON number that is a whole number (not a bool, not 2.5).
+    private static func wholeNumber(_ value: Any?) -> Int? {
+        // JSONSerialization gives true and false as NSNumbers of C type "c" (char); on Linux even
+        // the number 1 answers `is Bool`, so the C type is what tells them apart.
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
+        let double = number.doubleValue
+        guard double.rounded() == double, abs(double) < 1e9 else { return nil }
+        return Int(double)
+    }
+}

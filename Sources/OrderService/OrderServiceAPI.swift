@@ -1,0 +1,225 @@
+import AMQP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Postgres
+import SagaCore
+
+/// The REST API: checkout, orders, sagas, health.
+struct OrderServiceAPI: Sendable {
+    let engine: SagaEngine
+    let pool: PostgresPool
+    let connection: AMQPConnection
+
+    static let maxBody = 256 * 1024
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        let api = router.group("api/v1")
+        api.post("checkout", use: checkout)
+        api.get("orders/:id", use: order)
+        api.get("sagas", use: sagas)
+        api.get("sagas/:id", use: saga)
+        router.get("health", use: health)
+    }
+
+    // MARK: Checkout
+
+    /// `POST /api/v1/checkout`: 202 with the order and saga ids and a Location; nothing is written
+    /// for an invalid request. An `Idempotency-Key` header makes a retried request answer the same.
+    @Sendable func checkout(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let buffer = try await request.body.collect(upTo: Self.maxBody)
+        let checkout = try CheckoutValidation.validate(Array(buffer.readableBytesView))
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 200 {
+            throw ProblemDetails.invalid([.init(field: "Idempotency-Key", problem: "must be 1 to 200 characters")], what: "The request")
+        }
+        let accepted: SagaEngine.Accepted
+        do {
+            accepted = try await engine.start(checkout, idempotencyKey: key, requestHash: try Self.hash(checkout))
+        } catch is SagaEngine.IdempotencyConflict {
+            throw ProblemDetails(
+                status: .unprocessableContent, type: "https://ordersaga.dev/problems/idempotency-key-reused",
+                title: "Idempotency-Key reused", detail: "this Idempotency-Key was used with a different checkout",
+                errors: [.init(field: "Idempotency-Key", problem: "was used with a different checkout")])
+        }
+        let orderID = accepted.orderID.uuidString.lowercased()
+        let sagaID = accepted.sagaID.uuidString.lowercased()
+        var headers = HTTPFields()
+        headers[.location] = "/api/v1/orders/\(orderID)"
+        return try json(
+            CheckoutAccepted(
+                orderId: orderID, sagaId: sagaID, status: "PENDING",
+                links: .init(order: "/api/v1/orders/\(orderID)", saga: "/api/v1/sagas/\(sagaID)")),
+            status: .accepted, headers: headers)
+    }
+
+    struct CheckoutAccepted: Codable {
+        struct Links: Codable { var order: String; var saga: String }
+        var orderId: String
+        var sagaId: String
+        var status: String
+        var links: Links
+    }
+
+    private static func hash(_ checkout: SagaEngine.Checkout) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: try encoder.encode(CheckoutFingerprint(checkout)), as: UTF8.self)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    private struct CheckoutFingerprint: Encodable {
+        let customerId, cartId, paymentCardId: String
+        let couponCode: String?
+        let items: [CreateOrderData.Item]
+        let shippingAddress: CreateOrderData.Address
+        init(_ c: SagaEngine.Checkout) {
+            customerId = c.customerId; cartId = c.cartId; paymentCardId = c.paymentCardId
+            couponCode = c.couponCode; items = c.items; shippingAddress = c.shippingAddress
+        }
+    }
+
+    // MARK: Orders
+
+    /// `GET /api/v1/orders/{id}`.
+    @Sendable func order(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try uuidParameter(context, what: "order")
+        let row = try await pool.query(
+            """
+            SELECT o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id, s.status AS saga_status,
+                   s.data::text AS data, \(Self.iso("o.created_at")) AS created_at, \(Self.iso("o.updated_at")) AS updated_at
+            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1
+            """, [id]).first
+        guard let row else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
+        let data = try row.json("data", as: CreateOrderData.self)
+        return try json(OrderView(
+            id: id.uuidString.lowercased(), status: try row.string("status"), customerId: try row.string("customer_id"),
+            cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
+            paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
+            subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
+            sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
+    }
+
+    struct OrderView: Codable {
+        var id, status, customerId, cartId: String
+        var couponCode: String?
+        var paymentCardId: String
+        var shippingAddress: CreateOrderData.Address
+        var items: [CreateOrderData.Item]
+        var subtotalCents, discountCents, totalCents: Int?
+        var sagaId, sagaStatus, createdAt, updatedAt: String
+    }
+
+    // MARK: Sagas
+
+    /// `GET /api/v1/sagas/{id}`: status, steps and the timeline.
+    @Sendable func saga(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try uuidParameter(context, what: "saga")
+        let (row, history) = try await pool.withConnection { connection in
+            let row = try connection.query(
+                """
+                SELECT order_id, definition_name, definition_version, status, state::text AS state,
+                       \(Self.iso("deadline_at")) AS deadline_at, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
+                FROM order_sagas WHERE id = $1
+                """, [id]).first
+            let history = try connection.query(
+                "SELECT \(Self.iso("at")) AS at, event, step, attempt, detail FROM saga_history WHERE saga_id = $1 ORDER BY id", [id])
+            return (row, history)
+        }
+        guard let row else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
+        let state = try row.json("state", as: SagaState.self)
+        return try json(SagaView(
+            id: id.uuidString.lowercased(), orderId: try row.string("order_id"),
+            definition: .init(name: try row.string("definition_name"), version: try row.int("definition_version")),
+            status: try row.string("status"), failureReason: state.failureReason, deadlineAt: try row.optionalString("deadline_at"),
+            steps: state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
+            timeline: try history.map { entry in
+                .init(at: try entry.string("at"), event: try entry.string("event"), step: try entry.optionalString("step"),
+                      attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"))
+            },
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
+    }
+
+    struct SagaView: Codable {
+        struct Definition: Codable { var name: String; var version: Int }
+        struct Step: Codable { var name, status: String; var attempt, compensationAttempt: Int }
+        struct Entry: Codable { var at, event: String; var step: String?; var attempt: Int?; var detail: String? }
+        var id, orderId: String
+        var definition: Definition
+        var status: String
+        var failureReason: String?
+        var deadlineAt: String?
+        var steps: [Step]
+        var timeline: [Entry]
+        var createdAt, updatedAt: String
+    }
+
+    /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first.
+    @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var problems: [ProblemDetails.FieldProblem] = []
+        let status = request.uri.queryParameters.get("status")
+        if let status, SagaStatus(rawValue: status) == nil {
+            problems.append(.init(field: "status", problem: "must be one of \(SagaStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        var limit = 20
+        if let text = request.uri.queryParameters.get("limit") {
+            if let value = Int(text), (1...500).contains(value) { limit = value } else {
+                problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
+            }
+        }
+        if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
+        let rows = try await pool.query(
+            """
+            SELECT id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
+            FROM order_sagas WHERE ($1::text IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2
+            """, [status, limit])
+        return try json(SagaList(sagas: try rows.map { row in
+            .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
+                  createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+        }))
+    }
+
+    struct SagaList: Codable {
+        struct Item: Codable { var id, orderId, status, createdAt, updatedAt: String }
+        var sagas: [Item]
+    }
+
+    // MARK: Health
+
+    /// `GET /health`: 200 when the database answers and the broker is connected, else 503.
+    @Sendable func health(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let database = (try? await pool.query("SELECT 1")) != nil
+        let broker = connection.isConnected
+        return try json(
+            ["status": database && broker ? "ok" : "degraded", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
+            status: database && broker ? .ok : .serviceUnavailable)
+    }
+
+    // MARK: Helpers
+
+    static func iso(_ column: String) -> String {
+        "to_char(\(column), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+
+    private func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {
+        let text = context.parameters.get("id") ?? ""
+        guard let id = UUID(uuidString: text) else {
+            throw ProblemDetails.invalid([.init(field: "id", problem: "\"\(text)\" is not a \(what) id (a UUID)")], what: "The request")
+        }
+        return id
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

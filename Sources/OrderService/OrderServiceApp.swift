@@ -1,0 +1,63 @@
+import AMQP
+import Foundation
+import Hummingbird
+import Logging
+import Messaging
+import Postgres
+import SagaCore
+import ServiceLifecycle
+
+/// How the order service runs.
+public struct OrderServiceConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var postgresURL: String
+    public var amqp: AMQPConfiguration
+    /// Where `create_order.yaml` is.
+    public var sagasDirectory: URL
+    public var poolSize: Int
+    public var replyConcurrency: Int
+    public var sweepInterval: Duration
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, postgresURL: String, amqp: AMQPConfiguration, sagasDirectory: URL,
+        poolSize: Int = 8, replyConcurrency: Int = 8, sweepInterval: Duration = .milliseconds(250)
+    ) {
+        self.host = host
+        self.port = port
+        self.postgresURL = postgresURL
+        self.amqp = amqp
+        self.sagasDirectory = sagasDirectory
+        self.poolSize = poolSize
+        self.replyConcurrency = replyConcurrency
+        self.sweepInterval = sweepInterval
+    }
+}
+
+/// Assembles the order service: HTTP API, broker connection, outbox relay, reply consumer and
+/// deadline sweeper. Tests call it too. A bad saga definition throws ``SagaDefinitionError``
+/// (file, line, problem) before anything runs.
+public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
+    let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
+    let registry = try await SagaDefinitionRegistry.register(
+        definition, file: configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml").path, pool: pool)
+    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, logger: logger)
+    let connection = AMQPConnection(
+        configuration: configuration.amqp, topology: SagaTopology.all,
+        consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)
+    let replies = MessageConsumer(connection: connection, concurrency: configuration.replyConcurrency, logger: logger) { delivery in
+        try await engine.handleReply(delivery)
+    }
+    let relay = OutboxRelay(pool: pool, connection: connection, conninfo: configuration.postgresURL, logger: logger)
+    let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, logger: logger)
+
+    let router = Router()
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    OrderServiceAPI(engine: engine, pool: pool, connection: connection).addRoutes(to: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
+        services: [AMQPConnectionService(connection), relay, replies, sweeper],
+        logger: logger)
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Hummingbird
+
+/// An RFC 9457 problem (`application/problem+json`): what went wrong, and for invalid input, each
+/// field and its problem.
+public struct ProblemDetails: HTTPResponseError, Sendable {
+    public struct FieldProblem: Codable, Sendable, Equatable {
+        /// The field's path in the request (`items[1].quantity`), or a query parameter's name.
+        public var field: String
+        public var problem: String
+    }
+
+    public let status: HTTPResponse.Status
+    public let type: String
+    public let title: String
+    public let detail: String
+    public let errors: [FieldProblem]
+
+    init(status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldProblem] = []) {
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+    }
+
+    static func invalid(_ errors: [FieldProblem], what: String) -> ProblemDetails {
+        ProblemDetails(
+            status: .unprocessableContent, type: "https://ordersaga.dev/problems/validation", title: "\(what) is invalid",
+            detail: errors.map { "\($0.field): \($0.problem)" }.joined(separator: "; "), errors: errors)
+    }
+
+    static func malformed(_ detail: String) -> ProblemDetails {
+        ProblemDetails(status: .badRequest, type: "https://ordersaga.dev/problems/malformed-request", title: "The request body is not valid JSON", detail: detail)
+    }
+
+    static func notFound(_ detail: String) -> ProblemDetails {
+        ProblemDetails(status: .notFound, type: "https://ordersaga.dev/problems/not-found", title: "Not found", detail: detail)
+    }
+
+    private struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String
+        let instance: String
+        let errors: [FieldProblem]?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = Body(type: type, title: title, status: Int(status.code), detail: detail, instance: request.uri.path, errors: errors.isEmpty ? nil : errors)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+}

@@ -1,0 +1,282 @@
+import AMQP
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import SagaCore
+
+/// Runs create_order sagas against `order_db`. Every input (checkout, reply, deadline) is one
+/// transaction: load the saga `FOR UPDATE`, feed the pure state machine, then write its state,
+/// its history, its deadline and the messages it sends (outbox) together. A crash at any point
+/// leaves either all of it or none of it; row locks let several instances share one database.
+public struct SagaEngine: Sendable {
+    let pool: PostgresPool
+    let definition: SagaDefinition
+    let registry: SagaDefinitionRegistry
+    let logger: Logger
+
+    /// A checkout that passed validation.
+    public struct Checkout: Sendable, Equatable {
+        public var customerId: String
+        public var cartId: String
+        public var items: [CreateOrderData.Item]
+        public var couponCode: String?
+        public var paymentCardId: String
+        public var shippingAddress: CreateOrderData.Address
+    }
+
+    public struct Accepted: Sendable, Equatable {
+        public var orderID: UUID
+        public var sagaID: UUID
+        /// True when an earlier request with the same Idempotency-Key created it.
+        public var replayed: Bool
+    }
+
+    /// The same Idempotency-Key came with a different request.
+    struct IdempotencyConflict: Error {}
+
+    // MARK: Inputs
+
+    /// Creates the order and its saga and sends the first command, in one transaction.
+    func start(_ checkout: Checkout, idempotencyKey: String?, requestHash: String) async throws -> Accepted {
+        try await pool.transaction { [definition] connection in
+            let orderID = UUID()
+            let sagaID = UUID()
+            if let idempotencyKey {
+                // Waits for a concurrent request with the same key, then sees its row.
+                let claimed = try connection.query(
+                    "INSERT INTO idempotency_keys (key, request_hash, order_id, saga_id) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                    [idempotencyKey, requestHash, orderID, sagaID])
+                if claimed.affectedRows == 0 {
+                    let row = try connection.query(
+                        "SELECT request_hash, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
+                    guard try row.string("request_hash") == requestHash else { throw IdempotencyConflict() }
+                    return Accepted(orderID: try row.uuid("order_id"), sagaID: try row.uuid("saga_id"), replayed: true)
+                }
+            }
+            let now = try Self.databaseNow(connection)
+            let data = CreateOrderData(
+                orderId: orderID, customerId: checkout.customerId, cartId: checkout.cartId, couponCode: checkout.couponCode,
+                paymentCardId: checkout.paymentCardId, shippingAddress: checkout.shippingAddress, items: checkout.items)
+            try connection.query(
+                """
+                INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING')
+                """,
+                [orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
+                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items)])
+            var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
+            let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
+            var saga = LoadedSaga(id: sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
+            try persist(&saga, transition, isNew: true, on: connection)
+            try Outbox.insert([event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))], on: connection)
+            return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
+        }
+    }
+
+    /// A participant's reply: recorded in the inbox, then fed to the saga it belongs to.
+    func handleReply(_ delivery: AMQPDelivery) async throws {
+        let reply = try IncomingReply(delivery)
+        try await pool.transaction { connection in
+            guard try Inbox.claim(reply.messageID, type: reply.type, on: connection) else { return }
+            guard var saga = try load(reply.sagaID, dueOnly: false, on: connection) else {
+                throw MalformedMessage("reply for unknown saga \(reply.sagaID)")
+            }
+            let stepIndex = saga.machine.state.steps.firstIndex { $0.name == reply.step }
+            let before = stepIndex.map { saga.machine.state.steps[$0].status }
+            let transition = saga.machine.replyReceived(
+                StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
+            if let stepIndex, before == .running, saga.machine.state.steps[stepIndex].status == .succeeded {
+                try CreateOrderSaga.merge(reply: delivery.body, step: reply.step, into: &saga.data)
+            }
+            try persist(&saga, transition, isNew: false, on: connection)
+        }
+    }
+
+    /// Feeds every saga whose deadline passed (by the database's clock); returns how many.
+    func sweepDeadlines(limit: Int) async throws -> Int {
+        let due = try await pool.query(
+            "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
+        ).map { try $0.uuid("id") }
+        for id in due {
+            try await pool.transaction { connection in
+                // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
+                guard var saga = try load(id, dueOnly: true, on: connection) else { return }
+                let transition = saga.machine.deadlinePassed(at: saga.now)
+                try persist(&saga, transition, isNew: false, on: connection)
+            }
+        }
+        return due.count
+    }
+
+    // MARK: Loading and storing
+
+    struct LoadedSaga {
+        let id: UUID
+        var machine: SagaStateMachine
+        var data: CreateOrderData
+        let traceparent: String
+        /// The database's clock, read in the same transaction.
+        let now: SagaTime
+
+        var idText: String { id.uuidString.lowercased() }
+    }
+
+    private func load(_ id: UUID, dueOnly: Bool, on connection: PostgresConnection) throws -> LoadedSaga? {
+        let rows = try connection.query(
+            """
+            SELECT state::text AS state, data::text AS data, definition_name, definition_version, traceparent,
+                   floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+            FROM order_sagas WHERE id = $1 \(dueOnly ? "AND deadline_at <= now() FOR UPDATE SKIP LOCKED" : "FOR UPDATE")
+            """, [id])
+        guard let row = rows.first else { return nil }
+        let definition = try registry.definition(name: try row.string("definition_name"), version: try row.int("definition_version"))
+        return LoadedSaga(
+            id: id,
+            machine: SagaStateMachine(definition: definition, state: try row.json("state", as: SagaState.self)),
+            data: try row.json("data", as: CreateOrderData.self),
+            traceparent: try row.string("traceparent"),
+            now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
+    }
+
+    private static func databaseNow(_ connection: PostgresConnection) throws -> SagaTime {
+        let ms = try connection.query("SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms").first!.int("now_ms")
+        return SagaTime(millisecondsSince1970: Int64(ms))
+    }
+
+    /// Runs a transition's actions: stores the new state, history and deadline, and writes the
+    /// commands it sends and, when the saga ends, the order's new status and its event.
+    private func persist(_ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, on connection: PostgresConnection) throws {
+        var messages: [OutboxMessage] = []
+        var finished: SagaStatus?
+        for action in transition.actions {
+            switch action {
+            case .send(let message):
+                let payload = try CreateOrderSaga.payload(for: message, data: saga.data)
+                messages.append(SagaMessages.command(sagaID: saga.idText, message: message, payload: payload, traceparent: saga.traceparent))
+            case .scheduleDeadline, .cancelDeadline:
+                break  // the state's one deadline is stored below
+            case .finish(let status):
+                finished = status
+            }
+        }
+        let state = saga.machine.state
+        let deadline: Double? = state.deadline.map { Double($0.at.millisecondsSince1970) / 1000 }
+        if isNew {
+            try connection.query(
+                """
+                INSERT INTO order_sagas (id, order_id, definition_name, definition_version, status, state, data, deadline_at, traceparent)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, to_timestamp($8::float8), $9)
+                """,
+                [saga.id, saga.data.orderId, saga.machine.definition.name, saga.machine.definition.version, state.status.rawValue,
+                 try PostgresJSON(state), try PostgresJSON(saga.data), deadline, saga.traceparent])
+        } else {
+            try connection.query(
+                """
+                UPDATE order_sagas SET status = $2, state = $3::jsonb, data = $4::jsonb, deadline_at = to_timestamp($5::float8), updated_at = now()
+                WHERE id = $1
+                """,
+                [saga.id, state.status.rawValue, try PostgresJSON(state), try PostgresJSON(saga.data), deadline])
+        }
+        if !transition.history.isEmpty {
+            let history = transition.history
+            try connection.query(
+                """
+                INSERT INTO saga_history (saga_id, event, step, attempt, detail)
+                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[])
+                """,
+                [saga.id, history.map(\.event.rawValue), history.map(\.step), history.map(\.attempt), history.map(\.detail)])
+        }
+        if let finished {
+            try finish(saga, as: finished, on: connection, messages: &messages)
+        }
+        try Outbox.insert(messages, on: connection)
+    }
+
+    private func finish(_ saga: LoadedSaga, as status: SagaStatus, on connection: PostgresConnection, messages: inout [OutboxMessage]) throws {
+        let orderStatus: String
+        switch status {
+        case .completed: orderStatus = "CONFIRMED"
+        case .compensated: orderStatus = "CANCELLED"
+        case .failed: orderStatus = "FAILED"
+        case .running, .compensating: preconditionFailure("\(status) is not final")
+        }
+        try connection.query(
+            """
+            UPDATE orders SET status = $2, subtotal_cents = $3, discount_cents = $4, total_cents = $5, updated_at = now()
+            WHERE id = $1
+            """,
+            [saga.data.orderId, orderStatus, saga.data.subtotalCents, saga.data.discountCents, saga.data.totalCents])
+        let reason = saga.machine.state.failureReason
+        let body = OrderEvent(orderId: saga.data.orderId, sagaId: saga.id, customerId: saga.data.customerId, reason: reason, totalCents: saga.data.totalCents)
+        switch status {
+        case .completed: messages.append(try event("order.confirmed", saga: saga, body: body))
+        case .compensated: messages.append(try event("order.cancelled", saga: saga, body: body))
+        default: break
+        }
+    }
+
+    /// The domain events on `ordersaga.events`.
+    struct OrderEvent: Codable {
+        var orderId: UUID
+        var sagaId: UUID
+        var customerId: String
+        var reason: String?
+        var totalCents: Int?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(orderId.uuidString.lowercased(), forKey: .orderId)
+            try container.encode(sagaId.uuidString.lowercased(), forKey: .sagaId)
+            try container.encode(customerId, forKey: .customerId)
+            try container.encodeIfPresent(reason, forKey: .reason)
+            try container.encodeIfPresent(totalCents, forKey: .totalCents)
+        }
+    }
+
+    private func event(_ name: String, saga: LoadedSaga, body: OrderEvent) throws -> OutboxMessage {
+        OutboxMessage(
+            messageID: "\(saga.idText):\(name)", exchange: SagaTopology.eventsExchange, routingKey: name, type: name,
+            correlationID: saga.idText, mandatory: false, headers: ["traceparent": .string(saga.traceparent)],
+            body: try PostgresJSON(body).text)
+    }
+}
+
+/// A reply as the order service receives it, its envelope checked.
+struct IncomingReply {
+    let messageID: String
+    let type: String
+    let sagaID: UUID
+    let step: String
+    let phase: StepPhase
+    let attempt: Int
+    let outcome: StepReply.Outcome
+
+    init(_ delivery: AMQPDelivery) throws {
+        let properties = delivery.properties
+        guard let messageID = properties.messageID, let type = properties.type else { throw MalformedMessage("reply without message_id or type") }
+        guard let correlation = properties.correlationID, let sagaID = UUID(uuidString: correlation) else {
+            throw MalformedMessage("reply without a saga id in correlation_id")
+        }
+        guard case .string(let step)? = properties.headers["step"],
+              case .string(let phaseText)? = properties.headers["phase"], let phase = StepPhase(rawValue: phaseText),
+              case .int(let attempt)? = properties.headers["attempt"]
+        else { throw MalformedMessage("reply without step, phase and attempt headers") }
+        let body: ReplyBody<Empty>
+        do {
+            body = try JSONDecoder().decode(ReplyBody<Empty>.self, from: Data(delivery.body))
+        } catch {
+            throw MalformedMessage("reply body is not a reply: \(error)")
+        }
+        self.messageID = messageID
+        self.type = type
+        self.sagaID = sagaID
+        self.step = step
+        self.phase = phase
+        self.attempt = Int(attempt)
+        switch body.outcome {
+        case .succeeded: outcome = .succeeded
+        case .failed: outcome = .failed(reason: [body.reason, body.detail].compactMap { $0 }.joined(separator: ": "))
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import AMQP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Messaging
+import OrderService
+import Postgres
+import Testing
+import TestSupport
+
+/// Checkouts through the REST API, with the order service and the five workers running against
+/// the real RabbitMQ and PostgreSQL, each test in databases and a vhost of its own.
+@Suite struct CheckoutSagaTests {
+    /// Runs `body` with the whole system up, then checks DESIGN.md's invariants.
+    func withSystem(_ body: @escaping @Sendable (CheckoutClient, TestSystem) async throws -> Void) async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await app.test(.router) { client in
+                    try await body(CheckoutClient(client: client), system)
+                }
+            }
+            let violations = try await Invariants.violations(in: system, initialStock: initialStock)
+            #expect(violations == [])
+        }
+    }
+
+    @Test func happyCheckoutCompletesWithEveryEffectInPlace() async throws {
+        try await withSystem { api, system in
+            let accepted = try await api.checkout(CheckoutClient.body(items: [("sku-espresso", 2), ("sku-mug", 3)], coupon: "WELCOME10"))
+            #expect(accepted.status == "PENDING")
+            let saga = try await api.finishedSaga(accepted.sagaId)
+            #expect(saga.status == "COMPLETED")
+            #expect(saga.steps.map(\.status) == ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
+            #expect(saga.timeline.first?.event == "saga_started")
+            #expect(saga.timeline.last?.event == "saga_completed")
+
+            // Prices come from the catalog: 2 × 24.90 + 3 × 12.50 = 87.30, less 10 %.
+            let order = try await api.order(accepted.orderId)
+            #expect(order.status == "CONFIRMED")
+            #expect(order.items.map(\.unitPriceCents) == [2490, 1250])
+            #expect(order.subtotalCents == 8730)
+            #expect(order.discountCents == 873)
+            #expect(order.totalCents == 7857)
+
+            let stock = try await Invariants.stock(in: system)
+            #expect(stock["sku-espresso"] == 98)
+            #expect(stock["sku-mug"] == 247)
+            let coupon = try await system.pool("promotion").query("SELECT redeemed_count FROM coupons WHERE code = 'WELCOME10'")
+            #expect(try coupon.first?.int("redeemed_count") == 1)
+            let charge = try await system.pool("identity").query("SELECT amount_cents, status FROM charges WHERE saga_id = $1", [accepted.sagaId])
+            #expect(try charge.first?.int("amount_cents") == 7857)
+            #expect(try charge.first?.string("status") == "CAPTURED")
+            let cart = try await system.pool("cart").query("SELECT type FROM cart_events WHERE cart_id = 'cart-ada-1' ORDER BY seq DESC LIMIT 1")
+            #expect(try cart.first?.string("type") == "CART_CONVERTED")
+            let notes = try await system.pool("notification").query("SELECT kind, body FROM notifications WHERE saga_id = $1", [accepted.sagaId])
+            #expect(try notes.map { try $0.string("kind") } == ["ORDER_CONFIRMED"])
+            #expect(try notes.first?.string("body").contains("78.57") == true)
+        }
+    }
+
+    @Test func checkoutWithoutCouponSkipsTheCouponStep() async throws {
+        try await withSystem { api, _ in
+            let accepted = try await api.checkout(CheckoutClient.body())
+            let saga = try await api.finishedSaga(accepted.sagaId)
+            #expect(saga.status == "COMPLETED")
+            #expect(saga.step("validate-coupon") == "SKIPPED")
+            let order = try await api.order(accepted.orderId)
+            #expect(order.totalCents == 4980)
+        }
+    }
+
+    /// Each failing step, with the checkout that makes it fail and the steps undone before it.
+    static let failures: [(step: String, body: String, undone: [String], reason: String)] = [
+        ("reserve-inventory", CheckoutClient.body(items: [("sku-kettle", 6)], coupon: "WELCOME10"), [], "out_of_stock"),
+        ("validate-coupon", CheckoutClient.body(coupon: "EXPIRED5"), ["reserve-inventory"], "coupon_expired"),
+        ("payment", CheckoutClient.body(customer: "cust-grace", cart: "cart-grace-1", coupon: "WELCOME10", card: "card-grace-low"),
+         ["validate-coupon", "reserve-inventory"], "card_declined"),
+        ("cart-convert", CheckoutClient.body(cart: "cart-grace-1", coupon: "WELCOME10"),
+         ["payment", "validate-coupon", "reserve-inventory"], "cart_not_owned"),
+    ]
+
+    @Test(arguments: 0..<4)
+    func checkoutFailingAtAStepIsCompensatedInReverse(_ index: Int) async throws {
+        let failure = Self.failures[index]
+        try await withSystem { api, system in
+            let before = try await Invariants.stock(in: system)
+            let accepted = try await api.checkout(failure.body)
+            let saga = try await api.finishedSaga(accepted.sagaId)
+            #expect(saga.status == "COMPENSATED")
+            #expect(saga.step(failure.step) == "FAILED")
+            #expect(saga.failureReason?.contains(failure.reason) == true)
+            let compensated = saga.timeline.filter { $0.event == "step_compensated" }.compactMap(\.step)
+            #expect(compensated == failure.undone)
+            let order = try await api.order(accepted.orderId)
+            #expect(order.status == "CANCELLED")
+
+            // Every earlier effect is undone.
+            #expect(try await Invariants.stock(in: system) == before)
+            let redeemed = try await system.pool("promotion").query("SELECT sum(redeemed_count) AS n FROM coupons")
+            #expect(try redeemed.first?.int("n") == 0)
+            let captured = try await system.pool("identity").query("SELECT count(*) AS n FROM charges WHERE status = 'CAPTURED'")
+            #expect(try captured.first?.int("n") == 0)
+            // The customer is told, once.
+            let notified = await eventually {
+                let rows = try? await system.pool("notification").query(
+                    "SELECT kind FROM notifications WHERE saga_id = $1", [accepted.sagaId])
+                return (try? rows?.map { try $0.string("kind") }) == ["ORDER_CANCELLED"]
+            }
+            #expect(notified)
+        }
+    }
+
+    @Test func sameCommandDeliveredTwiceHasOneEffect() async throws {
+        try await TestSystem.with { system in
+            let before = try await Invariants.stock(in: system)
+            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+            try await system.running(system.workerServices(["catalog"]) + [AMQPConnectionService(connection)]) {
+                await connection.waitUntilConnected()
+                let sagaID = UUID().uuidString.lowercased()
+                func command(attempt: Int) -> AMQPOutgoingMessage {
+                    AMQPOutgoingMessage(
+                        exchange: SagaTopology.commandsExchange, routingKey: "catalog",
+                        body: Array(#"{"orderId":"o-1","items":[{"productId":"sku-grinder","quantity":3}]}"#.utf8),
+                        properties: AMQPProperties(
+                            messageID: "\(sagaID):reserve-inventory:command:\(attempt)", correlationID: sagaID,
+                            type: "catalog.reserve_inventory", contentType: "application/json", replyTo: SagaTopology.repliesQueue,
+                            headers: ["step": .string("reserve-inventory"), "phase": .string("command"), "attempt": .int(Int64(attempt))]))
+                }
+                // The same message twice, then a retry of the step (a new attempt, a new message id).
+                try await connection.publish(command(attempt: 1))
+                try await connection.publish(command(attempt: 1))
+                try await connection.publish(command(attempt: 2))
+                let catalog = system.pool("catalog")
+                let handled = await eventually {
+                    (try? await catalog.query("SELECT count(*) AS n FROM inbox").first?.int("n")) == 2
+                }
+                #expect(handled)
+                // Give a wrongly handled duplicate the time to show.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await catalog.query("SELECT count(*) AS n FROM inbox").first?.int("n") == 2)
+                let stock = try await Invariants.stock(in: system)
+                #expect(stock["sku-grinder"] == before["sku-grinder"]! - 3)
+                #expect(try await catalog.query("SELECT count(*) AS n FROM reservation_lines").first?.int("n") == 1)
+                // One reply per distinct message, both saying the same reservation.
+                let replies = try await catalog.query("SELECT body FROM outbox WHERE type = 'catalog.reserve_inventory.reply' ORDER BY id")
+                #expect(replies.count == 2)
+                #expect(try Set(replies.map { try $0.string("body") }).count == 1)
+            }
+        }
+    }
+
+    @Test func invalidCheckoutGets4xxNamingTheFieldAndWritesNothing() async throws {
+        try await withSystem { api, system in
+            let (malformedStatus, malformed) = try await api.refusedCheckout("{not json")
+            #expect(malformedStatus == .badRequest)
+            #expect(malformed.status == 400)
+
+            let (status, problem) = try await api.refusedCheckout(
+                #"{"customerId":"","cartId":"cart-ada-1","items":[{"productId":"sku-mug","quantity":0},{"productId":"sku-mug","quantity":true,"price":1}],"paymentCardId":"card-ada-visa","shippingAddress":{"line1":"x","city":"y","postalCode":"z","country":"gb"},"extra":1}"#)
+            #expect(status == .unprocessableContent)
+            let fields = Set((problem.errors ?? []).map(\.field))
+            #expect(fields == ["customerId", "items[0].quantity", "items[1].quantity", "items[1].price", "items[1].productId", "shippingAddress.country", "extra"])
+            #expect(problem.detail.contains("items[0].quantity: must be a whole number from 1 to 1000"))
+
+            let (missingStatus, missing) = try await api.refusedCheckout(#"{"customerId":"cust-ada"}"#)
+            #expect(missingStatus == .unprocessableContent)
+            #expect(Set((missing.errors ?? []).map(\.field)) == ["cartId", "items", "paymentCardId", "shippingAddress"])
+
+            // Nothing was written anywhere.
+            for (database, tables) in [("order", ["orders", "order_sagas", "saga_history", "outbox", "idempotency_keys"]),
+                                       ("catalog", ["outbox", "inbox", "reservations"]), ("promotion", ["outbox", "inbox", "redemptions"]),
+                                       ("identity", ["outbox", "inbox", "charges"]), ("cart", ["outbox", "inbox", "cart_conversions"]),
+                                       ("notification", ["outbox", "inbox", "notifications"])] {
+                for table in tables {
+                    let count = try await system.pool(database).query("SELECT count(*) AS n FROM \(table)").first!.int("n")
+                    #expect(count == 0, "\(database).\(table) has \(count) rows")
+                }
+            }
+        }
+    }
+
+    @Test func idempotencyKeyMakesARetriedCheckoutAnswerTheSame() async throws {
+        try await withSystem { api, system in
+            let first = try await api.checkout(CheckoutClient.body(), idempotencyKey: "key-1")
+            let again = try await api.checkout(CheckoutClient.body(), idempotencyKey: "key-1")
+            #expect(first.orderId == again.orderId)
+            #expect(first.sagaId == again.sagaId)
+            // The same key with another checkout is refused, and creates nothing.
+            let (status, problem) = try await api.refusedCheckout(CheckoutClient.body(items: [("sku-mug", 1)]), idempotencyKey: "key-1")
+            #expect(status == .unprocessableContent)
+            #expect(problem.errors?.map(\.field) == ["Idempotency-Key"])
+            #expect(try await api.finishedSaga(first.sagaId).status == "COMPLETED")
+            #expect(try await system.pool("order").query("SELECT count(*) AS n FROM orders").first?.int("n") == 1)
+        }
+    }
+}
