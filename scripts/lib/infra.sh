@@ -23,6 +23,10 @@ profile() {
   esac
   STATE_DIR="$ROOT/.local/$PROFILE"
   PG_DATA="$STATE_DIR/postgres"
+  # PostgreSQL runs as the postgres user; a project under a private home folder is out of its reach.
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+    PG_DATA="/var/tmp/ordersaga-$(echo "$ROOT" | md5sum | cut -c1-8)-$PROFILE/postgres"
+  fi
   RMQ_DIR="$STATE_DIR/rabbitmq"
   RMQ_NODE="ordersaga-$PROFILE@localhost"
   PG_SUPERPASS=ordersaga-admin
@@ -63,6 +67,7 @@ start_postgres() {
     log "initialising PostgreSQL in $PG_DATA"
     mkdir -p "$PG_DATA"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA" "$STATE_DIR/logs"
+    chmod 700 "$PG_DATA"
     local pwfile; pwfile=$(mktemp); echo "$PG_SUPERPASS" >"$pwfile"; chmod 644 "$pwfile"
     as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
       --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
@@ -79,9 +84,9 @@ log_min_messages = warning
 CONF
   fi
   if pg_running; then return; fi
-  [ "$(id -u)" = 0 ] && chown postgres:postgres "$STATE_DIR/logs"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$STATE_DIR/logs/postgres.log" -w -t 60 start >/dev/null
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/../postgres.log" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$PG_DATA/../postgres.log" >&2; die "PostgreSQL did not start"; }
 }
 
 stop_postgres() {
@@ -164,14 +169,18 @@ stop_rabbitmq() {
 
 # provision_rabbitmq: the admin user (management UI), vhost ordersaga and one user per service.
 provision_rabbitmq() {
-  rmqctl list_users 2>/dev/null | grep -q '^admin' || rmqctl add_user admin "$RMQ_ADMIN_PASS" >/dev/null
+  # Captured first: `grep -q` would close the pipe early, and pipefail would count that as a failure.
+  local users vhosts
+  users=$(rmqctl list_users 2>/dev/null | awk 'NR > 2 { print $1 }')
+  vhosts=$(rmqctl list_vhosts 2>/dev/null)
+  grep -qx admin <<<"$users" || rmqctl add_user admin "$RMQ_ADMIN_PASS" >/dev/null
   rmqctl set_user_tags admin administrator >/dev/null
-  rmqctl list_vhosts 2>/dev/null | grep -qx ordersaga || rmqctl add_vhost ordersaga >/dev/null
+  grep -qx ordersaga <<<"$vhosts" || rmqctl add_vhost ordersaga >/dev/null
   rmqctl set_permissions -p / admin '.*' '.*' '.*' >/dev/null
   rmqctl set_permissions -p ordersaga admin '.*' '.*' '.*' >/dev/null
   local svc
   for svc in order-service catalog promotion identity cart notification; do
-    rmqctl list_users 2>/dev/null | grep -q "^$svc\b" || rmqctl add_user "$svc" "$svc-secret" >/dev/null
+    grep -qx -- "$svc" <<<"$users" || rmqctl add_user "$svc" "$svc-secret" >/dev/null
     # Each service may declare the shared topology (idempotent) and use its own queues.
     rmqctl set_permissions -p ordersaga "$svc" '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' \
       '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' >/dev/null
@@ -186,9 +195,9 @@ provision_postgres() {
   local svc db role
   for svc in order catalog promotion identity cart notification; do
     db="${svc}_db"; role="${svc}_service"
-    psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='$role'" | grep -q 1 \
+    [ -n "$(psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='$role'")" ] \
       || psql_admin -d postgres -c "CREATE ROLE $role LOGIN PASSWORD '$role-secret'"
-    psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+    [ -n "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$db'")" ] \
       || psql_admin -d postgres -c "CREATE DATABASE $db OWNER $role"
     psql_admin -d postgres -c "REVOKE ALL ON DATABASE $db FROM PUBLIC"
     psql_admin -d postgres -c "GRANT CONNECT, TEMPORARY ON DATABASE $db TO $role"
