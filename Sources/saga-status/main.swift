@@ -1,1 +1,3 @@
-print("x")
+import SagaStatusCLI
+
+await SagaStatusCommand.runAsMain()

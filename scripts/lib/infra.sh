@@ -32,6 +32,7 @@ profile() {
   PG_SUPERPASS=ordersaga-admin
   RMQ_ADMIN_PASS=ordersaga-admin
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 }
 
 # ensure_packages: installs from Debian what a fresh machine lacks.
@@ -66,7 +67,7 @@ start_postgres() {
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "initialising PostgreSQL in $PG_DATA"
     mkdir -p "$PG_DATA"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA" "$STATE_DIR/logs"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA"
     chmod 700 "$PG_DATA"
     local pwfile; pwfile=$(mktemp); echo "$PG_SUPERPASS" >"$pwfile"; chmod 644 "$pwfile"
     as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
@@ -84,9 +85,13 @@ log_min_messages = warning
 CONF
   fi
   if pg_running; then return; fi
+  # The server writes its log as the postgres user, so into a folder that user owns.
+  PG_LOG="$(dirname "$PG_DATA")/postgres-log/postgres.log"
+  mkdir -p "$(dirname "$PG_LOG")"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$(dirname "$PG_LOG")"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/../postgres.log" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$PG_DATA/../postgres.log" >&2; die "PostgreSQL did not start"; }
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
 }
 
 stop_postgres() {

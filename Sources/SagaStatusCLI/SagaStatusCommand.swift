@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `saga-status`: what sagas are doing, read from the order service's REST API.
+public struct SagaStatusCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "saga-status",
+        abstract: "Show OrderSaga sagas: status, steps and timeline.",
+        discussion: """
+            Examples:
+              saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
+              saga-status list --status COMPENSATING --limit 50
+              saga-status list --json | jq '.sagas[].id'
+
+            The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080.
+            """,
+        subcommands: [Show.self, List.self])
+
+    public init() {}
+
+    /// Parses the arguments and runs the command; exits with a message on error.
+    public static func runAsMain(_ arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Options every subcommand shares.
+struct APIOptions: ParsableArguments {
+    @Option(help: "The order service's base URL (default: $ORDERSAGA_URL or http://127.0.0.1:8080).")
+    var url: String?
+
+    @Flag(help: "Print the API's JSON instead of a table.")
+    var json = false
+
+    var baseURL: String {
+        (url ?? ProcessInfo.processInfo.environment["ORDERSAGA_URL"] ?? "http://127.0.0.1:8080")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+    }
+
+    func validate() throws {
+        guard let parsed = URL(string: baseURL), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
+            throw ValidationError("--url must be an http:// or https:// URL, not \"\(baseURL)\"")
+        }
+    }
+
+    /// GETs `path`; a problem answer becomes an error with the API's words.
+    func get(_ path: String) async throws -> Data {
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(from: URL(string: baseURL + path)!)
+        } catch {
+            let reason = (error as NSError).userInfo[NSLocalizedDescriptionKey] as? String ?? "\(error)"
+            throw CLIError("cannot reach the order service at \(baseURL) (is it running? see --url): \(reason)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
+                throw CLIError("\(problem.title): \(problem.detail)")
+            }
+            throw CLIError("HTTP \(status) from \(baseURL + path)")
+        }
+        return data
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension SagaStatusCommand {
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print one saga's status, its steps and its timeline.",
+            discussion: "Example: saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f")
+
+        @Argument(help: "The saga's id (a UUID, as the checkout answered).") var sagaID: String
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            guard UUID(uuidString: sagaID) != nil else { throw ValidationError("\"\(sagaID)\" is not a saga id (a UUID)") }
+        }
+
+        func run() async throws {
+            let data = try await api.get("/api/v1/sagas/\(sagaID.lowercased())")
+            if api.json {
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaDocument.self, from: data)))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let statuses = ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"]
+        static let configuration = CommandConfiguration(
+            abstract: "List sagas, newest first.",
+            discussion: "Example: saga-status list --status FAILED")
+
+        @Option(help: "Only sagas with this status: \(statuses.joined(separator: ", ")).") var status: String?
+        @Option(help: "How many at most (1 to 500).") var limit = 20
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            if let status, !Self.statuses.contains(status.uppercased()) {
+                throw ValidationError("--status must be one of \(Self.statuses.joined(separator: ", "))")
+            }
+            guard (1...500).contains(limit) else { throw ValidationError("--limit must be from 1 to 500") }
+        }
+
+        func run() async throws {
+            var path = "/api/v1/sagas?limit=\(limit)"
+            if let status { path += "&status=\(status.uppercased())" }
+            let data = try await api.get(path)
+            if api.json {
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListDocument.self, from: data)))
+            }
+        }
+    }
+}

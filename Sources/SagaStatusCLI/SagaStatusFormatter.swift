@@ -1,0 +1,55 @@
+/// Renders sagas for people: aligned columns, one fact per line.
+public enum SagaStatusFormatter {
+    public static func render(_ saga: SagaDocument) -> String {
+        var lines: [String] = []
+        lines.append("saga     \(saga.id)")
+        lines.append("order    \(saga.orderId)")
+        lines.append("saga def \(saga.definition.name) v\(saga.definition.version)")
+        lines.append("status   \(saga.status)")
+        if let reason = saga.failureReason { lines.append("reason   \(reason)") }
+        if let deadline = saga.deadlineAt { lines.append("deadline \(deadline)") }
+        lines.append("created  \(saga.createdAt)")
+        lines.append("updated  \(saga.updatedAt)")
+        lines.append("")
+        lines.append("STEPS")
+        let nameWidth = saga.steps.map(\.name.count).max() ?? 0
+        for step in saga.steps {
+            var line = "  \(pad(step.name, nameWidth))  \(pad(step.status, 12))"
+            if step.attempt > 0 { line += "  attempts \(step.attempt)" }
+            if step.compensationAttempt > 0 { line += ", compensation attempts \(step.compensationAttempt)" }
+            lines.append(trimmed(line))
+        }
+        lines.append("")
+        lines.append("TIMELINE")
+        let eventWidth = saga.timeline.map(\.event.count).max() ?? 0
+        let stepWidth = saga.timeline.map { stepLabel($0).count }.max() ?? 0
+        for entry in saga.timeline {
+            lines.append(trimmed("  \(entry.at)  \(pad(entry.event, eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(entry.detail ?? "")"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func render(_ list: SagaListDocument) -> String {
+        guard !list.sagas.isEmpty else { return "no sagas" }
+        var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("ORDER", 36))  UPDATED"]
+        for saga in list.sagas {
+            lines.append("\(pad(saga.id, 36))  \(pad(saga.status, 12))  \(pad(saga.orderId, 36))  \(saga.updatedAt)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func stepLabel(_ entry: SagaDocument.Entry) -> String {
+        guard let step = entry.step else { return "" }
+        return entry.attempt.map { "\(step) #\($0)" } ?? step
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    private static func trimmed(_ line: String) -> String {
+        var line = Substring(line)
+        while line.last == " " { line.removeLast() }
+        return String(line)
+    }
+}

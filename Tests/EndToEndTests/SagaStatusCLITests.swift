@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OrderService
+import SagaStatusCLI
+import Testing
+import TestSupport
+
+/// The real `saga-status` binary against the order service listening on a real port.
+@Suite struct SagaStatusCLITests {
+    static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/saga-status")
+
+    /// Runs the binary; returns its exit status and standard output.
+    func sagaStatus(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func showAndListPrintWhatTheAPISays() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the package first: \(Self.binary.path)")
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.port = 0
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await app.test(.live) { client in
+                    let api = CheckoutClient(client: client)
+                    let url = "http://127.0.0.1:\(client.port!)"
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "EXPIRED5"))
+                    #expect(try await api.finishedSaga(accepted.sagaId).status == "COMPENSATED")
+
+                    let (jsonStatus, json) = try sagaStatus(["show", accepted.sagaId, "--url", url, "--json"])
+                    #expect(jsonStatus == 0)
+                    let document = try JSONDecoder().decode(SagaDocument.self, from: Data(json.utf8))
+                    #expect(document.id == accepted.sagaId)
+
+                    // The table is exactly the rendering of what the API said.
+                    let (status, text) = try sagaStatus(["show", accepted.sagaId, "--url", url])
+                    #expect(status == 0)
+                    #expect(text == SagaStatusFormatter.render(document) + "\n")
+                    #expect(text.contains("status   COMPENSATED"))
+                    #expect(text.contains("reason   validate-coupon failed: coupon_expired"))
+                    #expect(text.contains("reserve-inventory  COMPENSATED   attempts 1, compensation attempts 1"))
+                    #expect(text.contains("step_compensated"))
+
+                    let (listStatus, list) = try sagaStatus(["list", "--status", "compensated", "--url", url])
+                    #expect(listStatus == 0)
+                    #expect(list.contains("\(accepted.sagaId)  COMPENSATED"))
+                    let (_, none) = try sagaStatus(["list", "--status", "RUNNING", "--url", url])
+                    #expect(none == "no sagas\n")
+
+                    let (missingStatus, missing) = try sagaStatus(["show", UUID().uuidString, "--url", url])
+                    #expect(missingStatus != 0)
+                    #expect(missing.contains("Not found: no saga"))
+                }
+            }
+        }
+    }
+
+    @Test func badArgumentsAreRefusedBeforeAnyRequest() throws {
+        let (status, output) = try sagaStatus(["show", "not-a-uuid"])
+        #expect(status == 64)
+        #expect(output.contains("\"not-a-uuid\" is not a saga id (a UUID)"))
+        let (listStatus, list) = try sagaStatus(["list", "--status", "DONE"])
+        #expect(listStatus == 64)
+        #expect(list.contains("--status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED"))
+    }
+
+    @Test func formatterAlignsStepsAndTimeline() {
+        let saga = SagaDocument(
+            id: "s-1", orderId: "o-1", definition: .init(name: "create_order", version: 1), status: "COMPLETED",
+            failureReason: nil, deadlineAt: nil,
+            steps: [.init(name: "reserve-inventory", status: "SUCCEEDED", attempt: 1, compensationAttempt: 0),
+                    .init(name: "validate-coupon", status: "SKIPPED", attempt: 0, compensationAttempt: 0)],
+            timeline: [.init(at: "2026-01-01T00:00:00.000Z", event: "saga_started", step: nil, attempt: nil, detail: "create_order v1"),
+                       .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil)],
+            createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z")
+        #expect(SagaStatusFormatter.render(saga) == """
+            saga     s-1
+            order    o-1
+            saga def create_order v1
+            status   COMPLETED
+            created  2026-01-01T00:00:00.000Z
+            updated  2026-01-01T00:00:00.010Z
+
+            STEPS
+              reserve-inventory  SUCCEEDED     attempts 1
+              validate-coupon    SKIPPED
+
+            TIMELINE
+              2026-01-01T00:00:00.000Z  saga_started                          create_order v1
+              2026-01-01T00:00:00.010Z  step_succeeded  reserve-inventory #1
+            """)
+    }
+}
