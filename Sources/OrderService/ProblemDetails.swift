@@ -49,7 +49,7 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = Body(type: type, title: title, status: Int(status.code), detail: detail, instance: request.uri.path, errors: errors.isEmpty ? nil : errors)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
