@@ -155,3 +155,44 @@ import TestSupport
         await TestInfrastructure.deleteVhost(configuration.vhost)
     }
 }
+
+/// The broker dropping the connection (as on a restart): the client reconnects by itself.
+@Suite struct AMQPReconnectTests {
+    @Test func reconnectsAndResumesConsumingAfterTheBrokerClosedTheConnection() async throws {
+        let vhost = TestInfrastructure.uniqueName("amqp")
+        let configuration = try await TestInfrastructure.createVhost(vhost)
+        let connection = AMQPConnection(
+            configuration: configuration, topology: AMQPConnectionTests.topology, consumers: [AMQPConsumer(queue: "work")],
+            logger: Logger(label: "reconnect-test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await connection.run() }
+            await connection.waitUntilConnected()
+            var deliveries = connection.deliveries.makeAsyncIterator()
+            func message(_ id: String) -> AMQPOutgoingMessage {
+                AMQPOutgoingMessage(exchange: "test.direct", routingKey: "work", body: Array(id.utf8), properties: AMQPProperties(messageID: id))
+            }
+            try await connection.publish(message("before"))
+            #expect(await deliveries.next()?.properties.messageID == "before")
+
+            // Close it from the broker's side, as an operator or a broker restart would.
+            // The management API lists a new connection after its next stats round (a few seconds).
+            let closed = await eventually(timeout: .seconds(15), interval: .milliseconds(250)) {
+                ((try? await TestInfrastructure.closeConnections(vhost: vhost)) ?? 0) == 1
+            }
+            #expect(closed)
+            // Publishes fail (never silently succeed) until the client is back; then one gets through.
+            let delivered = await eventually(timeout: .seconds(15), interval: .milliseconds(100)) {
+                (try? await connection.publish(message("after"))) != nil
+            }
+            #expect(delivered)
+            // The consumer was started again on the new connection; "before" was never acked, so the
+            // broker delivers it again, marked redelivered.
+            let first = await deliveries.next()
+            let second = await deliveries.next()
+            #expect(Set([first?.properties.messageID, second?.properties.messageID]) == ["before", "after"])
+            #expect([first, second].first { $0?.properties.messageID == "before" }??.redelivered == true)
+            group.cancelAll()
+        }
+        await TestInfrastructure.deleteVhost(vhost)
+    }
+}

@@ -57,6 +57,23 @@ public enum TestInfrastructure {
         _ = try? await management("DELETE", "/api/vhosts/\(name)", body: nil)
     }
 
+    /// Closes every client connection to `vhost` from the broker's side; returns how many.
+    public static func closeConnections(vhost: String) async throws -> Int {
+        let connections = try await managementJSON("/api/vhosts/\(vhost)/connections") as? [[String: Any]] ?? []
+        for connection in connections {
+            guard let name = connection["name"] as? String,
+                  let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else { continue }
+            try await management("DELETE", "/api/connections/\(encoded)", body: nil)
+        }
+        return connections.count
+    }
+
+    /// Messages ready in a queue, from the management API (refreshed every few seconds by the broker).
+    public static func queueDepth(vhost: String, queue: String) async throws -> Int {
+        let document = try await managementJSON("/api/queues/\(vhost)/\(queue)") as? [String: Any]
+        return document?["messages_ready"] as? Int ?? 0
+    }
+
     /// Reads a JSON document of the management API (queues, message counts).
     public static func managementJSON(_ path: String) async throws -> Any {
         let data = try await management("GET", path, body: nil)

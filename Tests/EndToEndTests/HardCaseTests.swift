@@ -1,0 +1,141 @@
+import AMQP
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Messaging
+import OrderService
+import Postgres
+import Testing
+import TestSupport
+
+/// DESIGN.md's hard cases: timeouts, late commands, malformed messages.
+@Suite struct HardCaseTests {
+    /// A copy of sagas/ with short timeouts and backoffs, so a timeout takes a second, not fifteen.
+    static func fastSagas() throws -> URL {
+        let source = TestSystem.repositoryRoot.appendingPathComponent("sagas/create_order.yaml")
+        let text = try String(contentsOf: source, encoding: .utf8)
+            .replacingOccurrences(of: "timeout: 5s", with: "timeout: 400ms")
+            .replacingOccurrences(of: "backoff: 200ms", with: "backoff: 50ms")
+            .replacingOccurrences(of: "backoff: 500ms", with: "backoff: 100ms")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestInfrastructure.uniqueName("sagas"))
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try text.write(to: directory.appendingPathComponent("create_order.yaml"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    @Test func stepThatTimesOutIsRetriedThenCompensatedWithEverythingBeforeIt() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            var configuration = system.orderServiceConfiguration
+            configuration.sagasDirectory = try Self.fastSagas()
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            // The identity worker (payment) is down: its commands wait in its queue.
+            try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
+                try await app.test(.router) { client in
+                    let api = CheckoutClient(client: client)
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    let timedOut = await eventually(timeout: .seconds(20), interval: .milliseconds(100)) {
+                        (try? await api.saga(accepted.sagaId).step("payment")) == "COMPENSATING"
+                    }
+                    #expect(timedOut)
+                    // Back up: it takes the queued charges, then the refund; the saga ends compensated.
+                    try await system.running(system.workerServices(["identity"])) {
+                        let saga = try await api.finishedSaga(accepted.sagaId)
+                        #expect(saga.status == "COMPENSATED")
+                        #expect(saga.timeline.filter { $0.event == "command_sent" && $0.step == "payment" }.compactMap(\.attempt) == [1, 2, 3])
+                        #expect(saga.timeline.contains { $0.event == "step_timed_out" && $0.step == "payment" })
+                        #expect(saga.timeline.filter { $0.event == "step_compensated" }.compactMap(\.step) == ["payment", "validate-coupon", "reserve-inventory"])
+                        #expect(saga.failureReason == "payment timed out after 3 attempts")
+                        // The charge that arrived late was refunded: nothing is captured.
+                        let charge = try await system.pool("identity").query("SELECT status FROM charges WHERE saga_id = $1", [accepted.sagaId])
+                        #expect(try charge.first?.string("status") == "REFUNDED")
+                    }
+                }
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    /// Publishes a saga command straight to a worker's queue, as the order service would.
+    static func command(sagaID: String, step: String, type: String, phase: String, attempt: Int = 1, body: String, participant: String) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(
+            exchange: SagaTopology.commandsExchange, routingKey: participant, body: Array(body.utf8),
+            properties: AMQPProperties(
+                messageID: "\(sagaID):\(step):\(phase):\(attempt)", correlationID: sagaID, type: type,
+                contentType: "application/json", replyTo: SagaTopology.repliesQueue,
+                headers: ["step": .string(step), "phase": .string(phase), "attempt": .int(Int64(attempt))]))
+    }
+
+    @Test func commandArrivingAfterItsCompensationHasNoEffect() async throws {
+        try await TestSystem.with { system in
+            let before = try await Invariants.stock(in: system)
+            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+            try await system.running([AMQPConnectionService(connection)] + system.workerServices(["catalog", "identity"])) {
+                await connection.waitUntilConnected()
+                let sagaID = UUID().uuidString.lowercased()
+                // The release overtakes the reserve (it timed out, then was delivered late).
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.release_inventory", phase: "compensation",
+                    body: #"{"orderId":"o-1"}"#, participant: "catalog"))
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":5}]}"#, participant: "catalog"))
+                // The same for a payment: refund first, then the charge.
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "payment", type: "identity.refund_payment", phase: "compensation",
+                    body: #"{"orderId":"o-1"}"#, participant: "identity"))
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "payment", type: "identity.charge_payment", phase: "command",
+                    body: #"{"orderId":"o-1","customerId":"cust-ada","cardId":"card-ada-visa","amountCents":100}"#, participant: "identity"))
+                let catalog = system.pool("catalog")
+                let identity = system.pool("identity")
+                let replied = await eventually {
+                    let a = (try? await catalog.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
+                    let b = (try? await identity.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
+                    return a == 2 && b == 2
+                }
+                #expect(replied)
+                // The compensation succeeded as a no-op; the late command was refused and changed nothing.
+                let catalogReplies = try await catalog.query("SELECT type, body FROM outbox ORDER BY id").map { (try $0.string("type"), try $0.string("body")) }
+                #expect(catalogReplies.map(\.0) == ["catalog.release_inventory.reply", "catalog.reserve_inventory.reply"])
+                #expect(catalogReplies[0].1 == #"{"data":{},"outcome":"succeeded"}"#)
+                #expect(catalogReplies[1].1.contains(#""reason":"compensated""#))
+                #expect(try await Invariants.stock(in: system) == before)
+                #expect(try await identity.query("SELECT status FROM charges WHERE saga_id = $1", [sagaID]).first?.string("status") == "REFUNDED")
+                #expect(try await identity.query("SELECT amount_cents FROM charges WHERE saga_id = $1", [sagaID]).first?.int("amount_cents") == 0)
+            }
+        }
+    }
+
+    @Test func malformedCommandGoesToTheDeadLetterQueueWithoutBlockingTheNext() async throws {
+        try await TestSystem.with { system in
+            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+            try await system.running([AMQPConnectionService(connection)] + system.workerServices(["catalog"])) {
+                await connection.waitUntilConnected()
+                let sagaID = UUID().uuidString.lowercased()
+                // Not JSON; then a command with no envelope at all; then a good one behind them.
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    body: "{oops", participant: "catalog"))
+                try await connection.publish(AMQPOutgoingMessage(
+                    exchange: SagaTopology.commandsExchange, routingKey: "catalog", body: Array("{}".utf8), properties: AMQPProperties()))
+                let good = UUID().uuidString.lowercased()
+                try await connection.publish(Self.command(
+                    sagaID: good, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    body: #"{"orderId":"o-2","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog"))
+                let catalog = system.pool("catalog")
+                let served = await eventually {
+                    (try? await catalog.query("SELECT count(*) AS n FROM reservations WHERE saga_id = $1", [good]).first?.int("n")) == 1
+                }
+                #expect(served)
+                let deadLettered = await eventually(timeout: .seconds(20), interval: .milliseconds(500)) {
+                    (try? await TestInfrastructure.queueDepth(vhost: system.name, queue: "catalog.commands.dlq")) == 2
+                }
+                #expect(deadLettered)
+                // The malformed ones had no effect and got no reply.
+                #expect(try await catalog.query("SELECT count(*) AS n FROM inbox").first?.int("n") == 1)
+                #expect(try await catalog.query("SELECT count(*) AS n FROM reservations").first?.int("n") == 1)
+            }
+        }
+    }
+}
