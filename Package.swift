@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "ordersaga", targets: ["ordersaga"]),
         .executable(name: "saga-status", targets: ["saga-status"]),
+        .executable(name: "saga-bench", targets: ["saga-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C libraries, wrapped once.
@@ -90,6 +92,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "saga-status", dependencies: ["SagaStatusCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "saga-bench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Tests. TestSupport starts nothing: it connects to the broker and database the test command started.
         .target(

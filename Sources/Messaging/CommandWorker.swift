@@ -51,27 +51,29 @@ public enum CommandWorker {
             configuration: configuration.amqp, topology: SagaTopology.all,
             consumers: queues.map { AMQPConsumer(queue: $0, prefetch: configuration.prefetch) }, logger: logger)
         let commandQueue = SagaTopology.commandQueue(configuration.participant)
+        let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
         let consumer = MessageConsumer(connection: connection, concurrency: configuration.concurrency, logger: logger) { delivery in
             if delivery.queue == commandQueue {
-                try await process(delivery, handler: handler, pool: pool)
+                if try await process(delivery, handler: handler, pool: pool) { relay.wake() }
             } else {
                 try await processEvent(delivery, handler: handler, pool: pool)
             }
         }
-        let relay = OutboxRelay(pool: pool, connection: connection, conninfo: configuration.postgresURL, logger: logger)
         return [AMQPConnectionService(connection), relay, consumer]
     }
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.
-    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws {
+    /// Returns whether it wrote a reply to the outbox.
+    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws -> Bool {
         let command = try IncomingCommand(delivery)
         guard handler.commandTypes.contains(command.type) else {
             throw MalformedMessage("unknown command type \(command.type)")
         }
-        try await pool.transaction { transaction in
-            guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return }
+        return try await pool.transaction { transaction in
+            guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
             let outcome = try handler.handle(command, in: transaction)
             try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
+            return true
         }
     }
 

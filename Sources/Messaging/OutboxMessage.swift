@@ -36,9 +36,6 @@ public struct OutboxMessage: Sendable, Equatable {
 
 /// The outbox table of a service's database.
 public enum Outbox {
-    /// The LISTEN channel a trigger on `outbox` notifies when rows are added.
-    public static let channel = "outbox"
-
     /// Adds messages in one statement, inside the caller's transaction. A message whose id is
     /// already there is not added again.
     public static func insert(_ messages: [OutboxMessage], on connection: PostgresConnection) throws {

@@ -42,14 +42,14 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
     let registry = try await SagaDefinitionRegistry.register(
         definition, file: configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml").path, pool: pool)
-    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, logger: logger)
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.all,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)
+    let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
+    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, outboxWritten: relay.wake, logger: logger)
     let replies = MessageConsumer(connection: connection, concurrency: configuration.replyConcurrency, logger: logger) { delivery in
         try await engine.handleReply(delivery)
     }
-    let relay = OutboxRelay(pool: pool, connection: connection, conninfo: configuration.postgresURL, logger: logger)
     let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, logger: logger)
 
     let router = Router()

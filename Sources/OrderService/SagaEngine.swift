@@ -13,6 +13,8 @@ public struct SagaEngine: Sendable {
     let pool: PostgresPool
     let definition: SagaDefinition
     let registry: SagaDefinitionRegistry
+    /// Called after a transaction that wrote to the outbox committed: wakes the relay.
+    let outboxWritten: @Sendable () -> Void
     let logger: Logger
 
     /// A checkout that passed validation.
@@ -39,7 +41,7 @@ public struct SagaEngine: Sendable {
 
     /// Creates the order and its saga and sends the first command, in one transaction.
     func start(_ checkout: Checkout, idempotencyKey: String?, requestHash: String) async throws -> Accepted {
-        try await pool.transaction { [definition] connection in
+        let accepted = try await pool.transaction { [definition] connection -> Accepted in
             let orderID = UUID()
             let sagaID = UUID()
             if let idempotencyKey {
@@ -72,13 +74,15 @@ public struct SagaEngine: Sendable {
             try Outbox.insert([event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))], on: connection)
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
         }
+        if !accepted.replayed { outboxWritten() }
+        return accepted
     }
 
     /// A participant's reply: recorded in the inbox, then fed to the saga it belongs to.
     func handleReply(_ delivery: AMQPDelivery) async throws {
         let reply = try IncomingReply(delivery)
-        try await pool.transaction { connection in
-            guard try Inbox.claim(reply.messageID, type: reply.type, on: connection) else { return }
+        let handled = try await pool.transaction { connection -> Bool in
+            guard try Inbox.claim(reply.messageID, type: reply.type, on: connection) else { return false }
             guard var saga = try load(reply.sagaID, dueOnly: false, on: connection) else {
                 throw MalformedMessage("reply for unknown saga \(reply.sagaID)")
             }
@@ -90,7 +94,9 @@ public struct SagaEngine: Sendable {
                 try CreateOrderSaga.merge(reply: delivery.body, step: reply.step, into: &saga.data)
             }
             try persist(&saga, transition, isNew: false, on: connection)
+            return true
         }
+        if handled { outboxWritten() }
     }
 
     /// Feeds every saga whose deadline passed (by the database's clock); returns how many.
@@ -99,12 +105,14 @@ public struct SagaEngine: Sendable {
             "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
         ).map { try $0.uuid("id") }
         for id in due {
-            try await pool.transaction { connection in
+            let fired = try await pool.transaction { connection -> Bool in
                 // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
-                guard var saga = try load(id, dueOnly: true, on: connection) else { return }
+                guard var saga = try load(id, dueOnly: true, on: connection) else { return false }
                 let transition = saga.machine.deadlinePassed(at: saga.now)
                 try persist(&saga, transition, isNew: false, on: connection)
+                return true
             }
+            if fired { outboxWritten() }
         }
         return due.count
     }

@@ -1,15 +1,19 @@
 private import CLibPQ
 import Foundation
 
-/// One libpq connection. Every call blocks, so it is only ever used on its own dispatch queue
+/// One libpq connection. Every call blocks, so it is only ever used on its own thread
 /// (see ``PostgresPool``), never on Swift's cooperative thread pool.
 ///
 /// `@unchecked Sendable`: the pool hands a connection to one borrower at a time and runs that
-/// borrower's closure on the connection's serial queue, so the `PGconn` is never used by two
+/// borrower's closure on the connection's own thread, so the `PGconn` is never used by two
 /// threads at once.
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private let conninfo: String
+    /// Statements prepared on this connection, by SQL text: parsed and planned once, not per call.
+    private var prepared: [String: String] = [:]
+    /// More distinct statements than this (generated SQL) run unprepared rather than pile up.
+    private static let maxPrepared = 256
 
     /// Opens a connection. `conninfo` is a libpq connection string or URI
     /// (`postgresql://user:password@127.0.0.1:5432/db`).
@@ -24,6 +28,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func open() throws {
         if let handle { PQfinish(handle) }
+        prepared = [:]
         handle = PQconnectdb(conninfo)
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             let message = handle.map { Self.errorMessage($0) } ?? "out of memory"
@@ -47,14 +52,36 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs one parameterized statement. Values are bound to `$1`, `$2`, … and never interpolated.
+    /// Each distinct statement is prepared on first use and reused after.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> PostgresRows {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
         let texts = parameters.map { $0.postgresText }
+        guard let name = try preparedName(for: sql, parameterCount: texts.count) else {
+            let result: OpaquePointer? = withCStrings(texts) { pointers in
+                PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+            }
+            return try consume(result, query: sql)
+        }
         let result: OpaquePointer? = withCStrings(texts) { pointers in
-            PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+            PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
         }
         return try consume(result, query: sql)
+    }
+
+    /// The name `sql` is prepared under, preparing it now if needed; `nil` to run it unprepared
+    /// (transaction control, or the cache is full).
+    private func preparedName(for sql: String, parameterCount: Int) throws -> String? {
+        if let name = prepared[sql] { return name }
+        guard let handle, parameterCount > 0 || !Self.isTransactionControl(sql), prepared.count < Self.maxPrepared else { return nil }
+        let name = "s\(prepared.count)"
+        _ = try consume(PQprepare(handle, name, sql, Int32(parameterCount), nil), query: sql)
+        prepared[sql] = name
+        return name
+    }
+
+    private static func isTransactionControl(_ sql: String) -> Bool {
+        ["BEGIN", "COMMIT", "ROLLBACK"].contains(sql) || sql.hasPrefix("SET ") || sql.hasPrefix("LISTEN ")
     }
 
     /// Runs a script of several statements (migrations). Takes no parameters.

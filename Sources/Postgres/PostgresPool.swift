@@ -1,20 +1,20 @@
-import Dispatch
 import Synchronization
 
-/// A small pool of PostgreSQL connections. Each connection has its own serial dispatch queue, and
-/// the blocking libpq calls run there, never on Swift's cooperative thread pool.
+/// A small pool of PostgreSQL connections. Each connection has a thread of its own, and the
+/// blocking libpq calls run there, never on Swift's cooperative thread pool.
 ///
 /// Connections open lazily and reopen after the server dropped them, so a database restart costs
 /// the statements in flight, not the process.
 public final class PostgresPool: Sendable {
-    /// One pooled connection and the queue its calls run on.
-    /// `@unchecked Sendable`: `connection` is only read or written on `queue`.
+    /// One pooled connection and the thread its calls run on.
+    /// `@unchecked Sendable`: `connection` is only read or written on `thread`.
     final class Slot: @unchecked Sendable {
-        let queue: DispatchQueue
+        let thread: ConnectionThread
         var connection: PostgresConnection?
-        init(label: String) { queue = DispatchQueue(label: label) }
+        init(label: String) { thread = ConnectionThread(name: label) }
+        deinit { thread.stop() }
 
-        /// The open connection, reopened if the server dropped it. Runs on `queue`.
+        /// The open connection, reopened if the server dropped it. Runs on `thread`.
         func open(conninfo: String) throws -> PostgresConnection {
             if let connection, connection.isHealthy { return connection }
             if let connection {
@@ -48,7 +48,7 @@ public final class PostgresPool: Sendable {
         self.label = label
     }
 
-    /// Runs `body` with a connection of its own, on that connection's queue.
+    /// Runs `body` with a connection of its own, on that connection's thread.
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
@@ -56,7 +56,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Lends one connection for several steps with awaits between them (a transaction that holds
-    /// row locks while a publish is confirmed). Each step still runs on the connection's queue.
+    /// row locks while a publish is confirmed). Each step still runs on the connection's thread.
     public func withSession<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         let slot = await acquire()
         defer { release(slot) }
@@ -106,12 +106,12 @@ public struct PostgresSession: Sendable {
     let slot: PostgresPool.Slot
     let conninfo: String
 
-    /// Runs blocking work on the connection's own queue.
+    /// Runs blocking work on the connection's own thread.
     public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let slot = self.slot
         let conninfo = self.conninfo
         return try await withCheckedThrowingContinuation { continuation in
-            slot.queue.async {
+            slot.thread.submit {
                 continuation.resume(with: Result {
                     let connection = try slot.open(conninfo: conninfo)
                     return try body(connection)

@@ -139,3 +139,39 @@ import TestSupport
         }
     }
 }
+
+/// Two order-service instances on one database and one vhost: they compete for replies, outbox
+/// rows and deadlines, and every saga still ends exactly once.
+@Suite struct MultipleInstancesTests {
+    @Test func twoOrderServicesShareTheWork() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let first = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            let second = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await first.test(.router) { a in
+                    try await second.test(.router) { b in
+                        let apis = [CheckoutClient(client: a), CheckoutClient(client: b)]
+                        var accepted: [CheckoutClient.Accepted] = []
+                        // Ada's three carts complete; the fourth checkout reuses a converted cart and is compensated.
+                        for (index, cart) in ["cart-ada-1", "cart-ada-2", "cart-ada-3", "cart-ada-1"].enumerated() {
+                            accepted.append(try await apis[index % 2].checkout(CheckoutClient.body(cart: cart, coupon: "WELCOME10")))
+                            _ = try await apis[index % 2].finishedSaga(accepted.last!.sagaId)
+                        }
+                        var statuses: [String] = []
+                        for (index, saga) in accepted.enumerated() {
+                            // Either instance answers for any saga.
+                            statuses.append(try await apis[(index + 1) % 2].saga(saga.sagaId).status)
+                        }
+                        #expect(statuses == ["COMPLETED", "COMPLETED", "COMPLETED", "COMPENSATED"])
+                    }
+                }
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+            // Each command went out once per attempt, whichever relay sent it.
+            let duplicates = try await system.pool("catalog").query(
+                "SELECT count(*) - count(DISTINCT message_id) AS n FROM inbox").first!.int("n")
+            #expect(duplicates == 0)
+        }
+    }
+}
