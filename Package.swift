@@ -74,6 +74,11 @@ let package = Package(
         .target(name: "CartWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "NotificationWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(
+            name: "Workers",
+            dependencies: ["CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SagaStatusCLI",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
@@ -83,8 +88,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker",
-                "NotificationWorker", "Messaging", "Postgres", "AMQP", "SagaCore",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,8 +109,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OrderService", "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker",
-                "NotificationWorker", "Messaging", "Postgres", "AMQP",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/TestSupport",

@@ -21,33 +21,22 @@ public struct CartHandler: CommandHandler {
         public var cartId: String
     }
 
+    static let record = SagaEffectRecord(table: "cart_conversions", done: "CONVERTED", undone: "RESTORED")
+
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let existing = try transaction.query(
-            "SELECT status, cart_id FROM cart_conversions WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first
-        let status = try existing?.string("status")
-        switch command.type {
-        case Self.convert:
-            switch status {
-            case "CONVERTED": return .succeeded(Converted(cartId: try existing!.string("cart_id")))
-            case "RESTORED": return .refused(reason: "compensated", detail: "the cart conversion was already undone")
-            default: return try convert(command, in: transaction)
-            }
-        default:
-            switch status {
-            case "CONVERTED":
-                let cartID = try existing!.string("cart_id")
-                let cart = try load(cartID, in: transaction)
-                if let cart, cart.status == .converted, cart.convertedBy == command.sagaID {
+        func convertedCart() throws -> String {
+            try transaction.query("SELECT cart_id FROM cart_conversions WHERE saga_id = $1", [command.sagaID]).first!.string("cart_id")
+        }
+        return try Self.record.handle(
+            command, compensating: command.type == Self.restore, in: transaction,
+            perform: { try convert(command, in: transaction) },
+            again: { Converted(cartId: try convertedCart()) },
+            undo: {
+                // Restored only while this saga's conversion is the cart's latest event.
+                if let cart = try load(try convertedCart(), in: transaction), cart.status == .converted, cart.convertedBy == command.sagaID {
                     try append("CART_RESTORED", to: cart, sagaID: command.sagaID, in: transaction)
                 }
-                try transaction.query("UPDATE cart_conversions SET status = 'RESTORED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
-            case "RESTORED":
-                break
-            default:
-                try transaction.query("INSERT INTO cart_conversions (saga_id, status) VALUES ($1, 'RESTORED')", [command.sagaID])
-            }
-            return .succeeded(Empty())
-        }
+            })
     }
 
     private func convert(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -34,34 +34,20 @@ public struct CatalogHandler: CommandHandler {
         public var subtotalCents: Int
     }
 
+    static let record = SagaEffectRecord(table: "reservations", done: "RESERVED", undone: "RELEASED")
+
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let existing = try transaction.query(
-            "SELECT status FROM reservations WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first?.string("status")
-        switch command.type {
-        case Self.reserve:
-            switch existing {
-            case "RESERVED": return .succeeded(try reservation(of: command.sagaID, in: transaction))
-            case "RELEASED": return .refused(reason: "compensated", detail: "the reservation was already released")
-            default: return try reserve(command, in: transaction)
-            }
-        default:
-            switch existing {
-            case "RESERVED":
+        try Self.record.handle(
+            command, compensating: command.type == Self.release, in: transaction,
+            perform: { try reserve(command, in: transaction) },
+            again: { try reservation(of: command.sagaID, in: transaction) },
+            undo: {
                 try transaction.query(
                     """
                     UPDATE products SET stock = products.stock + l.quantity
                     FROM reservation_lines l WHERE l.saga_id = $1 AND l.product_id = products.id
                     """, [command.sagaID])
-                try transaction.query(
-                    "UPDATE reservations SET status = 'RELEASED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
-            case "RELEASED":
-                break
-            default:
-                // Nothing was reserved: record the release so a late reserve does nothing.
-                try transaction.query("INSERT INTO reservations (saga_id, status) VALUES ($1, 'RELEASED')", [command.sagaID])
-            }
-            return .succeeded(Empty())
-        }
+            })
     }
 
     private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

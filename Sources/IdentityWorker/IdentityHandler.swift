@@ -23,28 +23,17 @@ public struct IdentityHandler: CommandHandler {
         public var amountCents: Int
     }
 
+    static let record = SagaEffectRecord(table: "charges", done: "CAPTURED", undone: "REFUNDED")
+
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let existing = try transaction.query(
-            "SELECT status, amount_cents FROM charges WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first
-        let status = try existing?.string("status")
-        switch command.type {
-        case Self.charge:
-            switch status {
-            case "CAPTURED": return .succeeded(Charged(chargeId: command.sagaID, amountCents: try existing!.int("amount_cents")))
-            case "REFUNDED": return .refused(reason: "compensated", detail: "the payment was already refunded")
-            default: return try charge(command, in: transaction)
-            }
-        default:
-            switch status {
-            case "CAPTURED":
-                try transaction.query("UPDATE charges SET status = 'REFUNDED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
-            case "REFUNDED":
-                break
-            default:
-                try transaction.query("INSERT INTO charges (saga_id, status) VALUES ($1, 'REFUNDED')", [command.sagaID])
-            }
-            return .succeeded(Empty())
-        }
+        try Self.record.handle(
+            command, compensating: command.type == Self.refund, in: transaction,
+            perform: { try charge(command, in: transaction) },
+            again: {
+                let amount = try transaction.query("SELECT amount_cents FROM charges WHERE saga_id = $1", [command.sagaID]).first!.int("amount_cents")
+                return Charged(chargeId: command.sagaID, amountCents: amount)
+            },
+            undo: {})  // the refund is the status change itself
     }
 
     private func charge(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -22,34 +22,23 @@ public struct PromotionHandler: CommandHandler {
         public var discountCents: Int
     }
 
+    static let record = SagaEffectRecord(table: "redemptions", done: "REDEEMED", undone: "RELEASED")
+
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let existing = try transaction.query(
-            "SELECT status, code, discount_cents FROM redemptions WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first
-        let status = try existing?.string("status")
-        switch command.type {
-        case Self.redeem:
-            switch status {
-            case "REDEEMED":
-                return .succeeded(Redeemed(couponCode: try existing!.string("code"), discountCents: try existing!.int("discount_cents")))
-            case "RELEASED":
-                return .refused(reason: "compensated", detail: "the redemption was already released")
-            default:
-                return try redeem(command, in: transaction)
-            }
-        default:
-            switch status {
-            case "REDEEMED":
+        try Self.record.handle(
+            command, compensating: command.type == Self.release, in: transaction,
+            perform: { try redeem(command, in: transaction) },
+            again: {
+                let row = try transaction.query("SELECT code, discount_cents FROM redemptions WHERE saga_id = $1", [command.sagaID]).first!
+                return Redeemed(couponCode: try row.string("code"), discountCents: try row.int("discount_cents"))
+            },
+            undo: {
                 try transaction.query(
-                    "UPDATE coupons SET redeemed_count = redeemed_count - 1 WHERE code = $1", [try existing!.string("code")])
-                try transaction.query(
-                    "UPDATE redemptions SET status = 'RELEASED', updated_at = now() WHERE saga_id = $1", [command.sagaID])
-            case "RELEASED":
-                break
-            default:
-                try transaction.query("INSERT INTO redemptions (saga_id, status) VALUES ($1, 'RELEASED')", [command.sagaID])
-            }
-            return .succeeded(Empty())
-        }
+                    """
+                    UPDATE coupons SET redeemed_count = redeemed_count - 1
+                    FROM redemptions r WHERE r.saga_id = $1 AND r.code = coupons.code
+                    """, [command.sagaID])
+            })
     }
 
     private func redeem(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

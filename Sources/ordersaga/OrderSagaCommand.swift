@@ -1,16 +1,12 @@
 import AMQP
 import ArgumentParser
-import CartWorker
-import CatalogWorker
 import Foundation
-import IdentityWorker
 import Logging
 import Messaging
-import NotificationWorker
 import OrderService
 import Postgres
-import PromotionWorker
 import ServiceLifecycle
+import Workers
 
 @main
 struct OrderSagaCommand: AsyncParsableCommand {
@@ -119,20 +115,14 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Messages handled at once.") var concurrency = 8
 
     func validate() throws {
-        guard SagaTopology.participants.contains(participant) else {
+        guard Workers.handler(for: participant) != nil else {
             throw ValidationError("unknown participant \"\(participant)\"; one of: \(SagaTopology.participants.joined(separator: ", "))")
         }
     }
 
     func run() async throws {
         let logger = connection.logger(participant)
-        let handler: any CommandHandler = switch participant {
-        case "catalog": CatalogHandler()
-        case "promotion": PromotionHandler()
-        case "identity": IdentityHandler()
-        case "cart": CartHandler()
-        default: NotificationHandler()
-        }
+        let handler = Workers.handler(for: participant)!  // validate() checked the name
         let configuration = WorkerConfiguration(
             participant: participant, postgresURL: try connection.postgres(), amqp: try connection.amqp(), concurrency: concurrency)
         let group = ServiceGroup(

@@ -1,15 +1,11 @@
 import AMQP
-import CartWorker
-import CatalogWorker
 import Foundation
-import IdentityWorker
 import Logging
 import Messaging
-import NotificationWorker
 import OrderService
 import Postgres
-import PromotionWorker
 import ServiceLifecycle
+import Workers
 
 /// A whole OrderSaga deployment for one test: six fresh databases (migrated and seeded) and a
 /// fresh vhost on the real PostgreSQL and RabbitMQ, with the five workers run in-process.
@@ -74,13 +70,7 @@ public final class TestSystem: Sendable {
     /// The services of the five workers, or of those named.
     public func workerServices(_ participants: [String] = SagaTopology.participants) -> [any Service] {
         participants.flatMap { participant -> [any Service] in
-            let handler: any CommandHandler = switch participant {
-            case "catalog": CatalogHandler()
-            case "promotion": PromotionHandler()
-            case "identity": IdentityHandler()
-            case "cart": CartHandler()
-            default: NotificationHandler()
-            }
+            let handler = Workers.handler(for: participant)!
             let configuration = WorkerConfiguration(participant: participant, postgresURL: url(participant), amqp: amqp, poolSize: 2)
             return CommandWorker.services(configuration: configuration, handler: handler, logger: logger)
         }

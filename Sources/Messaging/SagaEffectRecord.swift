@@ -1,0 +1,59 @@
+import Postgres
+
+/// The rule every participant follows for its one effect per saga, kept in a table with
+/// `saga_id` (primary key), `status`, `updated_at`:
+///
+/// - a repeated command (a retry, a new attempt) answers as the first one did, with no new effect;
+/// - a compensation undoes the effect once; a repeated compensation does nothing;
+/// - a compensation that arrives before its command (the command timed out, then came late)
+///   records that, so the late command changes nothing and is refused as `compensated`.
+public struct SagaEffectRecord: Sendable {
+    /// The table's name: a constant of the worker's code, never input.
+    let table: String
+    /// The status of an effect in place (`RESERVED`).
+    let done: String
+    /// The status of an effect undone, or of one prevented (`RELEASED`).
+    let undone: String
+
+    public init(table: String, done: String, undone: String) {
+        self.table = table
+        self.done = done
+        self.undone = undone
+    }
+
+    /// Runs a command or its compensation under the rule, inside the worker's transaction.
+    /// - Parameters:
+    ///   - compensating: whether `command` is the compensation.
+    ///   - perform: the first time: do it, insert the `done` row, answer (or refuse, changing nothing).
+    ///   - again: the answer for a command that was done before.
+    ///   - undo: undo an effect in place; the row is marked `undone` after it.
+    public func handle(
+        _ command: IncomingCommand,
+        compensating: Bool,
+        in transaction: PostgresConnection,
+        perform: () throws -> CommandOutcome,
+        again: () throws -> any Encodable & Sendable,
+        undo: () throws -> Void
+    ) throws -> CommandOutcome {
+        let status = try transaction.query(
+            "SELECT status FROM \(table) WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first?.string("status")
+        if !compensating {
+            switch status {
+            case done?: return .succeeded(try again())
+            case undone?: return .refused(reason: "compensated", detail: "\(command.step) was already compensated")
+            default: return try perform()
+            }
+        }
+        switch status {
+        case done?:
+            try undo()
+            try transaction.query("UPDATE \(table) SET status = $2, updated_at = now() WHERE saga_id = $1", [command.sagaID, undone])
+        case undone?:
+            break
+        default:
+            // Nothing was done: remember the compensation, so the late command does nothing.
+            try transaction.query("INSERT INTO \(table) (saga_id, status) VALUES ($1, $2)", [command.sagaID, undone])
+        }
+        return .succeeded(Empty())
+    }
+}
