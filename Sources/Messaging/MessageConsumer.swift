@@ -1,5 +1,6 @@
 import AMQP
 import Logging
+import Postgres
 import ServiceLifecycle
 
 /// A message that can never be processed (not JSON, missing properties): it goes straight to its
@@ -14,7 +15,10 @@ public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
 ///
 /// A handler that throws is retried with backoff, up to `maxAttempts`; a ``MalformedMessage`` at
 /// once. Then the message is rejected to its dead-letter queue: it never blocks the ones behind it.
-/// On graceful shutdown it stops taking deliveries and lets the ones in flight finish.
+/// A failure that is not the message's fault (the database is unreachable, a deadlock or
+/// serialization failure) is retried without limit, so an outage dead-letters nothing.
+/// On graceful shutdown it stops taking deliveries and lets the ones in flight finish; one still
+/// waiting for the database is left unacked, and the broker delivers it again.
 public struct MessageConsumer: Service {
     public typealias Handler = @Sendable (AMQPDelivery) async throws -> Void
 
@@ -57,6 +61,12 @@ public struct MessageConsumer: Service {
             } catch let error as MalformedMessage {
                 deadLetter(delivery, because: error.description)
                 return
+            } catch where Self.isTransient(error) {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                logger.warning("handler failed for a reason outside the message; retrying", metadata: [
+                    "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)",
+                ])
+                try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(attempt, 6))))
             } catch {
                 if attempt >= maxAttempts {
                     deadLetter(delivery, because: "\(error) (after \(attempt) attempts)")
@@ -67,6 +77,13 @@ public struct MessageConsumer: Service {
                 attempt += 1
             }
         }
+    }
+
+    /// Errors of the infrastructure rather than of the message: retried until they pass.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError else { return false }
+        // 40001 serialization failure, 40P01 deadlock: the transaction may simply run again.
+        return error.isConnectionError || error.sqlState == "40001" || error.sqlState == "40P01"
     }
 
     func deadLetter(_ delivery: AMQPDelivery, because reason: String) {

@@ -73,22 +73,31 @@ import TestSupport
             try await system.running([AMQPConnectionService(connection)] + system.workerServices(["catalog", "identity"])) {
                 await connection.waitUntilConnected()
                 let sagaID = UUID().uuidString.lowercased()
-                // The release overtakes the reserve (it timed out, then was delivered late).
+                let catalog = system.pool("catalog")
+                let identity = system.pool("identity")
+                func replies(_ pool: PostgresPool) async -> Int {
+                    (try? await pool.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
+                }
+                // The compensations are handled first (the commands timed out and come late)…
                 try await connection.publish(Self.command(
                     sagaID: sagaID, step: "reserve-inventory", type: "catalog.release_inventory", phase: "compensation",
                     body: #"{"orderId":"o-1"}"#, participant: "catalog"))
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
-                    body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":5}]}"#, participant: "catalog"))
-                // The same for a payment: refund first, then the charge.
-                try await connection.publish(Self.command(
                     sagaID: sagaID, step: "payment", type: "identity.refund_payment", phase: "compensation",
                     body: #"{"orderId":"o-1"}"#, participant: "identity"))
+                let compensated = await eventually {
+                    let a = await replies(catalog)
+                    let b = await replies(identity)
+                    return a == 1 && b == 1
+                }
+                #expect(compensated)
+                // …then the late commands arrive.
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":5}]}"#, participant: "catalog"))
                 try await connection.publish(Self.command(
                     sagaID: sagaID, step: "payment", type: "identity.charge_payment", phase: "command",
                     body: #"{"orderId":"o-1","customerId":"cust-ada","cardId":"card-ada-visa","amountCents":100}"#, participant: "identity"))
-                let catalog = system.pool("catalog")
-                let identity = system.pool("identity")
                 let replied = await eventually {
                     let a = (try? await catalog.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
                     let b = (try? await identity.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
@@ -172,6 +181,41 @@ import TestSupport
             let duplicates = try await system.pool("catalog").query(
                 "SELECT count(*) - count(DISTINCT message_id) AS n FROM inbox").first!.int("n")
             #expect(duplicates == 0)
+        }
+    }
+}
+
+/// The database dropping a worker's connections (a restart, a failover) loses and dead-letters
+/// nothing: handlers retry until the pool has reconnected.
+@Suite struct DatabaseOutageTests {
+    @Test func workerKeepsEveryCommandWhileItsDatabaseRefusesConnections() async throws {
+        try await TestSystem.with { system in
+            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+            try await system.running([AMQPConnectionService(connection)] + system.workerServices(["catalog"])) {
+                await connection.waitUntilConnected()
+                let count = 100
+                let commands = (0..<count).map { _ in
+                    HardCaseTests.command(
+                        sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: "catalog.reserve_inventory",
+                        phase: "command", body: #"{"orderId":"o","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog")
+                }
+                let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
+                let database = "\(system.name)_catalog"
+                // The database refuses connections for longer than five attempts with backoff take.
+                try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
+                let killed = try await admin.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database]).count
+                for result in await connection.publish(commands) { try result.get() }
+                try await Task.sleep(for: .seconds(5))
+                try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
+                #expect(killed > 0)
+                let catalog = system.pool("catalog")
+                let all = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
+                    (try? await catalog.query("SELECT count(*) AS n FROM reservations").first?.int("n")) == count
+                }
+                #expect(all, "a command was lost or dead-lettered while the database dropped connections")
+                #expect(try await catalog.query("SELECT stock FROM products WHERE id = 'sku-mug'").first?.int("stock") == 250 - count)
+            }
         }
     }
 }
