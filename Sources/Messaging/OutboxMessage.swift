@@ -40,6 +40,13 @@ public enum Outbox {
     /// already there is not added again.
     public static func insert(_ messages: [OutboxMessage], on connection: PostgresConnection) throws {
         guard !messages.isEmpty else { return }
+        let (sql, parameters) = try insertStatement(messages, firstParameter: 1)
+        try connection.query(sql, parameters)
+    }
+
+    /// The INSERT of `messages`, using parameters `$first` to `$first+8`, for a caller that writes
+    /// it together with other changes in one statement (a writable CTE). No messages insert nothing.
+    public static func insertStatement(_ messages: [OutboxMessage], firstParameter first: Int) throws -> (sql: String, parameters: [any PostgresParameter]) {
         let headers = try messages.map { message -> String in
             let json = message.headers.mapValues { value -> HeaderJSON in
                 switch value {
@@ -50,11 +57,12 @@ public enum Outbox {
             }
             return String(decoding: try JSONEncoder().encode(json), as: UTF8.self)
         }
-        try connection.query(
+        let types = ["text", "text", "text", "text", "text", "text", "jsonb", "text", "boolean"]
+        let arrays = types.enumerated().map { "$\(first + $0.offset)::\($0.element)[]" }.joined(separator: ", ")
+        return (
             """
             INSERT INTO outbox (message_id, exchange, routing_key, type, correlation_id, reply_to, headers, body, mandatory)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::boolean[])
-            ON CONFLICT (message_id) DO NOTHING
+            SELECT * FROM unnest(\(arrays)) ON CONFLICT (message_id) DO NOTHING
             """,
             [
                 messages.map(\.messageID), messages.map(\.exchange), messages.map(\.routingKey), messages.map(\.type),

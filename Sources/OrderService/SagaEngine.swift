@@ -56,22 +56,24 @@ public struct SagaEngine: Sendable {
                     return Accepted(orderID: try row.uuid("order_id"), sagaID: try row.uuid("saga_id"), replayed: true)
                 }
             }
-            let now = try Self.databaseNow(connection)
             let data = CreateOrderData(
                 orderId: orderID, customerId: checkout.customerId, cartId: checkout.cartId, couponCode: checkout.couponCode,
                 paymentCardId: checkout.paymentCardId, shippingAddress: checkout.shippingAddress, items: checkout.items)
-            try connection.query(
+            let nowMilliseconds = try connection.query(
                 """
                 INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status)
                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING')
+                RETURNING floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
                 """,
                 [orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
-                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items)])
+                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items)]
+            ).first!.int("now_ms")
+            let now = SagaTime(millisecondsSince1970: Int64(nowMilliseconds))
             var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(id: sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
-            try persist(&saga, transition, isNew: true, on: connection)
-            try Outbox.insert([event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))], on: connection)
+            let created = try event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))
+            try persist(&saga, transition, isNew: true, alsoSending: [created], on: connection)
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
         }
         if !accepted.replayed { outboxWritten() }
@@ -82,10 +84,12 @@ public struct SagaEngine: Sendable {
     func handleReply(_ delivery: AMQPDelivery) async throws {
         let reply = try IncomingReply(delivery)
         let handled = try await pool.transaction { connection -> Bool in
-            guard try Inbox.claim(reply.messageID, type: reply.type, on: connection) else { return false }
-            guard var saga = try load(reply.sagaID, dueOnly: false, on: connection) else {
+            // The inbox claim and the saga's lock in one round trip.
+            guard let (claimed, loaded) = try load(reply.sagaID, claiming: (reply.messageID, reply.type), on: connection) else {
                 throw MalformedMessage("reply for unknown saga \(reply.sagaID)")
             }
+            guard claimed else { return false }  // a copy of a reply already handled
+            var saga = loaded
             let stepIndex = saga.machine.state.steps.firstIndex { $0.name == reply.step }
             let before = stepIndex.map { saga.machine.state.steps[$0].status }
             let transition = saga.machine.replyReceived(
@@ -107,7 +111,7 @@ public struct SagaEngine: Sendable {
         for id in due {
             let fired = try await pool.transaction { connection -> Bool in
                 // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
-                guard var saga = try load(id, dueOnly: true, on: connection) else { return false }
+                guard var saga = try loadIfDue(id, on: connection) else { return false }
                 let transition = saga.machine.deadlinePassed(at: saga.now)
                 try persist(&saga, transition, isNew: false, on: connection)
                 return true
@@ -130,14 +134,30 @@ public struct SagaEngine: Sendable {
         var idText: String { id.uuidString.lowercased() }
     }
 
-    private func load(_ id: UUID, dueOnly: Bool, on connection: PostgresConnection) throws -> LoadedSaga? {
+    static let sagaColumns = """
+        state::text AS state, data::text AS data, definition_name, definition_version, traceparent,
+        floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+        """
+
+    /// Locks the saga if its deadline has passed and no one else holds it.
+    private func loadIfDue(_ id: UUID, on connection: PostgresConnection) throws -> LoadedSaga? {
+        let rows = try connection.query(
+            "SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED", [id])
+        return try rows.first.map { try saga(id, from: $0) }
+    }
+
+    /// Records a message in the inbox and locks its saga, in one statement. `claimed` is false
+    /// when the message was handled before.
+    private func load(_ id: UUID, claiming message: (id: String, type: String), on connection: PostgresConnection) throws -> (claimed: Bool, saga: LoadedSaga)? {
         let rows = try connection.query(
             """
-            SELECT state::text AS state, data::text AS data, definition_name, definition_version, traceparent,
-                   floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
-            FROM order_sagas WHERE id = $1 \(dueOnly ? "AND deadline_at <= now() FOR UPDATE SKIP LOCKED" : "FOR UPDATE")
-            """, [id])
-        guard let row = rows.first else { return nil }
+            WITH claim AS (INSERT INTO inbox (message_id, type) VALUES ($2, $3) ON CONFLICT (message_id) DO NOTHING RETURNING 1)
+            SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE
+            """, [id, message.id, message.type])
+        return try rows.first.map { (try $0.int("claimed") == 1, try saga(id, from: $0)) }
+    }
+
+    private func saga(_ id: UUID, from row: PostgresRow) throws -> LoadedSaga {
         let definition = try registry.definition(name: try row.string("definition_name"), version: try row.int("definition_version"))
         return LoadedSaga(
             id: id,
@@ -147,15 +167,13 @@ public struct SagaEngine: Sendable {
             now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
     }
 
-    private static func databaseNow(_ connection: PostgresConnection) throws -> SagaTime {
-        let ms = try connection.query("SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms").first!.int("now_ms")
-        return SagaTime(millisecondsSince1970: Int64(ms))
-    }
-
     /// Runs a transition's actions: stores the new state, history and deadline, and writes the
     /// commands it sends and, when the saga ends, the order's new status and its event.
-    private func persist(_ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, on connection: PostgresConnection) throws {
-        var messages: [OutboxMessage] = []
+    private func persist(
+        _ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, alsoSending extra: [OutboxMessage] = [],
+        on connection: PostgresConnection
+    ) throws {
+        var messages = extra
         var finished: SagaStatus?
         for action in transition.actions {
             switch action {
@@ -168,37 +186,39 @@ public struct SagaEngine: Sendable {
                 finished = status
             }
         }
-        let state = saga.machine.state
-        let deadline: Double? = state.deadline.map { Double($0.at.millisecondsSince1970) / 1000 }
-        if isNew {
-            try connection.query(
-                """
-                INSERT INTO order_sagas (id, order_id, definition_name, definition_version, status, state, data, deadline_at, traceparent)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, to_timestamp($8::float8), $9)
-                """,
-                [saga.id, saga.data.orderId, saga.machine.definition.name, saga.machine.definition.version, state.status.rawValue,
-                 try PostgresJSON(state), try PostgresJSON(saga.data), deadline, saga.traceparent])
-        } else {
-            try connection.query(
-                """
-                UPDATE order_sagas SET status = $2, state = $3::jsonb, data = $4::jsonb, deadline_at = to_timestamp($5::float8), updated_at = now()
-                WHERE id = $1
-                """,
-                [saga.id, state.status.rawValue, try PostgresJSON(state), try PostgresJSON(saga.data), deadline])
-        }
-        if !transition.history.isEmpty {
-            let history = transition.history
-            try connection.query(
-                """
-                INSERT INTO saga_history (saga_id, event, step, attempt, detail)
-                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[])
-                """,
-                [saga.id, history.map(\.event.rawValue), history.map(\.step), history.map(\.attempt), history.map(\.detail)])
-        }
         if let finished {
             try finish(saga, as: finished, on: connection, messages: &messages)
         }
-        try Outbox.insert(messages, on: connection)
+        // The saga's row, its history and its messages in one statement (one round trip).
+        let state = saga.machine.state
+        let deadline: Double? = state.deadline.map { Double($0.at.millisecondsSince1970) / 1000 }
+        let history = transition.history
+        var parameters: [any PostgresParameter] = [saga.id, state.status.rawValue, try PostgresJSON(state), try PostgresJSON(saga.data), deadline]
+        let sagaStatement: String
+        if isNew {
+            sagaStatement = """
+                INSERT INTO order_sagas (id, status, state, data, deadline_at, order_id, definition_name, definition_version, traceparent)
+                VALUES ($1, $2, $3::jsonb, $4::jsonb, to_timestamp($5::float8), $6, $7, $8, $9)
+                """
+            parameters += [saga.data.orderId, saga.machine.definition.name, saga.machine.definition.version, saga.traceparent]
+        } else {
+            sagaStatement = """
+                UPDATE order_sagas SET status = $2, state = $3::jsonb, data = $4::jsonb, deadline_at = to_timestamp($5::float8), updated_at = now()
+                WHERE id = $1
+                """
+        }
+        let h = parameters.count + 1
+        parameters += [history.map(\.event.rawValue), history.map(\.step), history.map(\.attempt), history.map(\.detail)]
+        let (outboxStatement, outboxParameters) = try Outbox.insertStatement(messages, firstParameter: parameters.count + 1)
+        try connection.query(
+            """
+            WITH saga AS (\(sagaStatement)),
+                 history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail)
+                             SELECT $1, * FROM unnest($\(h)::text[], $\(h + 1)::text[], $\(h + 2)::int[], $\(h + 3)::text[])),
+                 outbox AS (\(outboxStatement))
+            SELECT 1
+            """,
+            parameters + outboxParameters)
     }
 
     private func finish(_ saga: LoadedSaga, as status: SagaStatus, on connection: PostgresConnection, messages: inout [OutboxMessage]) throws {
