@@ -20,20 +20,6 @@ public struct SagaStatusCommand: AsyncParsableCommand {
         subcommands: [Show.self, List.self])
 
     public init() {}
-
-    /// Parses the arguments and runs the command; exits with a message on error.
-    public static func runAsMain(_ arguments: [String]? = nil) async {
-        do {
-            var command = try parseAsRoot(arguments)
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
 }
 
 /// Options every subcommand shares.

@@ -1,3 +1,0 @@
-import SagaStatusCLI
-
-await SagaStatusCommand.runAsMain()
