@@ -48,7 +48,7 @@ public enum CommandWorker {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
         let queues = [SagaTopology.commandQueue(configuration.participant)] + handler.eventQueues
         let connection = AMQPConnection(
-            configuration: configuration.amqp, topology: SagaTopology.all,
+            configuration: configuration.amqp, topology: SagaTopology.forParticipant(configuration.participant),
             consumers: queues.map { AMQPConsumer(queue: $0, prefetch: configuration.prefetch) }, logger: logger)
         let commandQueue = SagaTopology.commandQueue(configuration.participant)
         let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)

@@ -7,7 +7,7 @@ import Postgres
 /// `order.cancelled` event, a cancellation notice. One of each kind per saga.
 public struct NotificationHandler: CommandHandler {
     public static let sendConfirmation = "notification.send_confirmation"
-    public static let eventQueue = "notification.events"
+    public static let eventQueue = SagaTopology.notificationEventsQueue
 
     public init() {}
 

@@ -183,12 +183,21 @@ provision_rabbitmq() {
   grep -qx ordersaga <<<"$vhosts" || rmqctl add_vhost ordersaga >/dev/null
   rmqctl set_permissions -p / admin '.*' '.*' '.*' >/dev/null
   rmqctl set_permissions -p ordersaga admin '.*' '.*' '.*' >/dev/null
-  local svc
+  local svc own
   for svc in order-service catalog promotion identity cart notification; do
     grep -qx -- "$svc" <<<"$users" || rmqctl add_user "$svc" "$svc-secret" >/dev/null
-    # Each service may declare the shared topology (idempotent) and use its own queues.
-    rmqctl set_permissions -p ordersaga "$svc" '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' \
-      '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' '^(ordersaga\..*|.*\.commands|.*\.replies|.*\.dlq|.*\.events)$' >/dev/null
+  done
+  # Only the rights each needs (configure: declare; write: publish, and bind a queue; read:
+  # consume, and bind from an exchange). The order service declares the whole topology, sends
+  # commands and events, and reads its replies.
+  rmqctl set_permissions -p ordersaga order-service '^(ordersaga\..*|[a-z-]+\.(commands|replies|events)(\.dlq)?)$' \
+    '^(ordersaga\.(commands|events)|[a-z-]+\.(commands|replies|events)(\.dlq)?)$' \
+    '^(ordersaga\.(replies|events|dead-letter|commands)|order-service\.replies(\.dlq)?)$' >/dev/null
+  # A worker declares its own queues, reads its commands (and events) and writes replies.
+  for svc in catalog promotion identity cart notification; do
+    own="$svc\\.(commands|events)(\\.dlq)?"
+    rmqctl set_permissions -p ordersaga "$svc" "^($own|ordersaga\\.(commands|replies|dead-letter|events))\$" \
+      "^($own|ordersaga\\.replies)\$" "^($own|ordersaga\\.(commands|dead-letter|events))\$" >/dev/null
   done
   rmqctl delete_user guest >/dev/null 2>&1 || true
 }
