@@ -11,12 +11,13 @@ import TestSupport
 /// DESIGN.md's hard cases: timeouts, late commands, malformed messages.
 @Suite struct HardCaseTests {
     /// A copy of sagas/ with short timeouts and backoffs, so a timeout takes a second, not fifteen.
-    static func fastSagas() throws -> URL {
+    static func fastSagas(compensationAttempts: Int = 10) throws -> URL {
         let source = TestSystem.repositoryRoot.appendingPathComponent("sagas/create_order.yaml")
         let text = try String(contentsOf: source, encoding: .utf8)
             .replacingOccurrences(of: "timeout: 5s", with: "timeout: 400ms")
             .replacingOccurrences(of: "backoff: 200ms", with: "backoff: 50ms")
             .replacingOccurrences(of: "backoff: 500ms", with: "backoff: 100ms")
+            .replacingOccurrences(of: "compensation_retry: { attempts: 10", with: "compensation_retry: { attempts: \(compensationAttempts)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestInfrastructure.uniqueName("sagas"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try text.write(to: directory.appendingPathComponent("create_order.yaml"), atomically: true, encoding: .utf8)
@@ -53,6 +54,33 @@ import TestSupport
                 }
             }
             #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    @Test func compensationThatNeverSucceedsParksTheSagaAsFailedAndVisible() async throws {
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.sagasDirectory = try Self.fastSagas(compensationAttempts: 2)
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            // The identity worker never comes: the payment times out, and so does its refund.
+            try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
+                try await app.test(.router) { client in
+                    let api = CheckoutClient(client: client)
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    let saga = try await api.finishedSaga(accepted.sagaId)
+                    #expect(saga.status == "FAILED")
+                    #expect(saga.step("payment") == "COMPENSATING")
+                    #expect(saga.timeline.filter { $0.event == "compensation_sent" && $0.step == "payment" }.compactMap(\.attempt) == [1, 2])
+                    #expect(saga.failureReason?.hasPrefix("compensation of payment failed after 2 attempts") == true)
+                    // Parked, not dropped: the earlier steps are left for an operator, and the saga is listed.
+                    #expect(saga.step("reserve-inventory") == "SUCCEEDED")
+                    #expect(try await api.order(accepted.orderId).status == "FAILED")
+                    let listed = try await client.execute(uri: "/api/v1/sagas?status=FAILED", method: .get) { response in
+                        String(buffer: response.body)
+                    }
+                    #expect(listed.contains(accepted.sagaId))
+                }
+            }
         }
     }
 

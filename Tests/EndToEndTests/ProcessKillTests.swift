@@ -1,0 +1,89 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Postgres
+import Testing
+import TestSupport
+
+/// The order service as a real process, killed with SIGKILL while sagas are in flight: after a
+/// restart every saga ends, and nothing happened twice.
+@Suite struct ProcessKillTests {
+    static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/ordersaga")
+
+    func startOrderService(_ system: TestSystem, port: Int) throws -> Process {
+        let amqp = system.amqp
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = [
+            "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
+            "--postgres-url", system.url("order"),
+            "--amqp-url", "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(amqp.vhost)",
+            "--log-level", "error",
+        ]
+        try process.run()
+        return process
+    }
+
+    func isHealthy(_ port: Int) async -> Bool {
+        guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!) else { return false }
+        return (response as? HTTPURLResponse)?.statusCode == 200
+    }
+
+    /// Posts a checkout; true when it was accepted.
+    func checkout(_ port: Int, cart: String) async -> Bool {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10").utf8)
+        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
+        return (response as? HTTPURLResponse)?.statusCode == 202
+    }
+
+    /// Places half the checkouts, kills the process, restarts it, places the rest, waits for all.
+    func killAndRestart(_ system: TestSystem, carts: [String]) async throws {
+        let port = Int.random(in: 20_000..<30_000)
+        let order = system.pool("order")
+        let first = try startOrderService(system, port: port)
+        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await isHealthy(port) })
+        var accepted = 0
+        for cart in carts[..<15] {
+            if await checkout(port, cart: cart) { accepted += 1 }
+        }
+        // Killed at once, with sagas in flight: no graceful shutdown, no flush.
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let unfinished = try await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first!.int("n")
+        // The kill has to catch sagas in flight for this test to mean anything.
+        #expect(unfinished > 0, "no saga was in flight when the process was killed")
+
+        let second = try startOrderService(system, port: port)
+        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await isHealthy(port) })
+        for cart in carts[15...] {
+            if await checkout(port, cart: cart) { accepted += 1 }
+        }
+        let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0
+        }
+        second.terminate()
+        second.waitUntilExit()
+        #expect(finished)
+        #expect(accepted == carts.count)
+        let completed = try await order.query("SELECT count(*) AS n FROM order_sagas WHERE status = 'COMPLETED'").first!.int("n")
+        #expect(completed == carts.count)
+    }
+
+    @Test func orderServiceKilledMidFlightFinishesEverySagaAfterRestart() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the package first: \(Self.binary.path)")
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let carts = (1...30).map { "cart-kill-\($0)" }
+            try await system.pool("cart").query(
+                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            try await system.running(system.workerServices()) {
+                try await killAndRestart(system, carts: carts)
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+}
