@@ -10,6 +10,7 @@ struct OrderServiceAPI: Sendable {
     let engine: SagaEngine
     let pool: PostgresPool
     let connection: AMQPConnection
+    let metrics: OrderServiceMetrics
 
     static let maxBody = 256 * 1024
 
@@ -20,6 +21,14 @@ struct OrderServiceAPI: Sendable {
         api.get("sagas", use: sagas)
         api.get("sagas/:id", use: saga)
         router.get("health", use: health)
+        router.get("metrics", use: prometheus)
+    }
+
+    /// `GET /metrics`: Prometheus' text format.
+    @Sendable func prometheus(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try await metrics.render(pool: pool))))
     }
 
     // MARK: Checkout
@@ -28,7 +37,13 @@ struct OrderServiceAPI: Sendable {
     /// for an invalid request. An `Idempotency-Key` header makes a retried request answer the same.
     @Sendable func checkout(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let buffer = try await request.body.collect(upTo: Self.maxBody)
-        let checkout = try CheckoutValidation.validate(Array(buffer.readableBytesView))
+        let checkout: SagaEngine.Checkout
+        do {
+            checkout = try CheckoutValidation.validate(Array(buffer.readableBytesView))
+        } catch {
+            metrics.checkoutsRefused.increment()
+            throw error
+        }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key, key.isEmpty || key.count > 200 {
             throw ProblemDetails.invalid([.init(field: "Idempotency-Key", problem: "must be 1 to 200 characters")], what: "The request")

@@ -46,7 +46,8 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         configuration: configuration.amqp, topology: SagaTopology.all,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
-    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, outboxWritten: relay.wake, logger: logger)
+    let metrics = OrderServiceMetrics()
+    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, outboxWritten: relay.wake, metrics: metrics, logger: logger)
     let replies = MessageConsumer(connection: connection, concurrency: configuration.replyConcurrency, logger: logger) { delivery in
         try await engine.handleReply(delivery)
     }
@@ -54,7 +55,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
-    OrderServiceAPI(engine: engine, pool: pool, connection: connection).addRoutes(to: router)
+    OrderServiceAPI(engine: engine, pool: pool, connection: connection, metrics: metrics).addRoutes(to: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),

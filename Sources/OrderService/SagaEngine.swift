@@ -15,6 +15,7 @@ public struct SagaEngine: Sendable {
     let registry: SagaDefinitionRegistry
     /// Called after a transaction that wrote to the outbox committed: wakes the relay.
     let outboxWritten: @Sendable () -> Void
+    let metrics: OrderServiceMetrics
     let logger: Logger
 
     /// A checkout that passed validation.
@@ -73,22 +74,28 @@ public struct SagaEngine: Sendable {
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(id: sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
             let created = try event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))
-            try persist(&saga, transition, isNew: true, alsoSending: [created], on: connection)
+            _ = try persist(&saga, transition, isNew: true, alsoSending: [created], on: connection)
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
         }
-        if !accepted.replayed { outboxWritten() }
+        if accepted.replayed {
+            metrics.checkoutsReplayed.increment()
+        } else {
+            metrics.checkoutsAccepted.increment()
+            outboxWritten()
+        }
         return accepted
     }
 
     /// A participant's reply: recorded in the inbox, then fed to the saga it belongs to.
     func handleReply(_ delivery: AMQPDelivery) async throws {
         let reply = try IncomingReply(delivery)
-        let handled = try await pool.transaction { connection -> Bool in
+        let started = ContinuousClock.now
+        let outcome = try await pool.transaction { connection -> (handled: Bool, finished: SagaStatus?) in
             // The inbox claim and the saga's lock in one round trip.
             guard let (claimed, loaded) = try load(reply.sagaID, claiming: (reply.messageID, reply.type), on: connection) else {
                 throw MalformedMessage("reply for unknown saga \(reply.sagaID)")
             }
-            guard claimed else { return false }  // a copy of a reply already handled
+            guard claimed else { return (false, nil) }  // a copy of a reply already handled
             var saga = loaded
             let stepIndex = saga.machine.state.steps.firstIndex { $0.name == reply.step }
             let before = stepIndex.map { saga.machine.state.steps[$0].status }
@@ -97,10 +104,16 @@ public struct SagaEngine: Sendable {
             if let stepIndex, before == .running, saga.machine.state.steps[stepIndex].status == .succeeded {
                 try CreateOrderSaga.merge(reply: delivery.body, step: reply.step, into: &saga.data)
             }
-            try persist(&saga, transition, isNew: false, on: connection)
-            return true
+            return (true, try persist(&saga, transition, isNew: false, on: connection))
         }
-        if handled { outboxWritten() }
+        if outcome.handled {
+            outboxWritten()
+            metrics.repliesHandled.increment()
+            metrics.replyHandling.record(ContinuousClock.now - started)
+            if let status = outcome.finished { metrics.sagaFinished(status) }
+        } else {
+            metrics.repliesDuplicate.increment()
+        }
     }
 
     /// Feeds every saga whose deadline passed (by the database's clock); returns how many.
@@ -109,14 +122,14 @@ public struct SagaEngine: Sendable {
             "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
         ).map { try $0.uuid("id") }
         for id in due {
-            let fired = try await pool.transaction { connection -> Bool in
+            let fired = try await pool.transaction { connection -> (Bool, SagaStatus?) in
                 // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
-                guard var saga = try loadIfDue(id, on: connection) else { return false }
+                guard var saga = try loadIfDue(id, on: connection) else { return (false, nil) }
                 let transition = saga.machine.deadlinePassed(at: saga.now)
-                try persist(&saga, transition, isNew: false, on: connection)
-                return true
+                return (true, try persist(&saga, transition, isNew: false, on: connection))
             }
-            if fired { outboxWritten() }
+            if fired.0 { outboxWritten() }
+            if let status = fired.1 { metrics.sagaFinished(status) }
         }
         return due.count
     }
@@ -169,10 +182,12 @@ public struct SagaEngine: Sendable {
 
     /// Runs a transition's actions: stores the new state, history and deadline, and writes the
     /// commands it sends and, when the saga ends, the order's new status and its event.
+    /// Returns the saga's final status when this transition ended it.
+    @discardableResult
     private func persist(
         _ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, alsoSending extra: [OutboxMessage] = [],
         on connection: PostgresConnection
-    ) throws {
+    ) throws -> SagaStatus? {
         var messages = extra
         var finished: SagaStatus?
         for action in transition.actions {
@@ -219,6 +234,7 @@ public struct SagaEngine: Sendable {
             SELECT 1
             """,
             parameters + outboxParameters)
+        return finished
     }
 
     private func finish(_ saga: LoadedSaga, as status: SagaStatus, on connection: PostgresConnection, messages: inout [OutboxMessage]) throws {

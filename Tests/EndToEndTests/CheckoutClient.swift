@@ -86,6 +86,14 @@ struct CheckoutClient {
         }
     }
 
+    /// `GET /metrics` as text.
+    func metrics() async throws -> String {
+        try await client.execute(uri: "/metrics", method: .get) { response in
+            #expect(response.status == .ok)
+            return String(buffer: response.body)
+        }
+    }
+
     /// Polls the saga until it reaches a final status (or 30 s pass).
     func finishedSaga(_ id: String) async throws -> Saga {
         var saga = try await saga(id)

@@ -58,6 +58,13 @@ import TestSupport
             let notes = try await system.pool("notification").query("SELECT kind, body FROM notifications WHERE saga_id = $1", [accepted.sagaId])
             #expect(try notes.map { try $0.string("kind") } == ["ORDER_CONFIRMED"])
             #expect(try notes.first?.string("body").contains("78.57") == true)
+
+            let metrics = try await api.metrics()
+            #expect(metrics.contains(#"ordersaga_checkouts_total{result="accepted"} 1"#))
+            #expect(metrics.contains(#"ordersaga_sagas_finished_total{status="COMPLETED"} 1"#))
+            #expect(metrics.contains(#"ordersaga_replies_total{result="handled"} 5"#))
+            #expect(metrics.contains(#"ordersaga_sagas{status="RUNNING"} 0"#))
+            #expect(metrics.contains("ordersaga_reply_handling_seconds_count 5"))
         }
     }
 
@@ -168,6 +175,8 @@ import TestSupport
             let (missingStatus, missing) = try await api.refusedCheckout(#"{"customerId":"cust-ada"}"#)
             #expect(missingStatus == .unprocessableContent)
             #expect(Set((missing.errors ?? []).map(\.field)) == ["cartId", "items", "paymentCardId", "shippingAddress"])
+
+            #expect(try await api.metrics().contains(#"ordersaga_checkouts_total{result="refused"} 3"#))
 
             // Nothing was written anywhere.
             for (database, tables) in [("order", ["orders", "order_sagas", "saga_history", "outbox", "idempotency_keys"]),
