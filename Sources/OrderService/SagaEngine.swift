@@ -110,7 +110,7 @@ public struct SagaEngine: Sendable {
             outboxWritten()
             metrics.repliesHandled.increment()
             metrics.replyHandling.record(ContinuousClock.now - started)
-            if let status = outcome.finished { metrics.sagaFinished(status) }
+            if let status = outcome.finished { finished(reply.sagaID, status) }
         } else {
             metrics.repliesDuplicate.increment()
         }
@@ -129,9 +129,19 @@ public struct SagaEngine: Sendable {
                 return (true, try persist(&saga, transition, isNew: false, on: connection))
             }
             if fired.0 { outboxWritten() }
-            if let status = fired.1 { metrics.sagaFinished(status) }
+            if let status = fired.1 { finished(id, status) }
         }
         return due.count
+    }
+
+    /// After the commit that ended a saga: count it, and tell the operator about a parked one.
+    private func finished(_ id: UUID, _ status: SagaStatus) {
+        metrics.sagaFinished(status)
+        if status == .failed {
+            logger.error("saga parked as FAILED: a compensation exhausted its retries; an operator must act", metadata: [
+                "saga_id": "\(id.uuidString.lowercased())",
+            ])
+        }
     }
 
     // MARK: Loading and storing

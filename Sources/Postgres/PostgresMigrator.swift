@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 
 /// Applies `NNN_name.sql` files in order, each in its own transaction, and records what it applied
 /// in `schema_migrations`. Safe to run twice and from several processes at once (an advisory lock
@@ -27,11 +26,7 @@ public struct PostgresMigrator: Sendable {
         }
     }
 
-    let logger: Logger
-
-    public init(logger: Logger) {
-        self.logger = logger
-    }
+    public init() {}
 
     /// Reads `NNN_name.sql` files from `directory`, sorted by number; other files are ignored.
     public static func migrations(in directory: URL) throws -> [Migration] {

@@ -158,10 +158,9 @@ struct MigrateCommand: AsyncParsableCommand {
         guard let url = postgresURL ?? ProcessInfo.processInfo.environment["ORDERSAGA_POSTGRES_URL"] else {
             throw ValidationError("give --postgres-url or set ORDERSAGA_POSTGRES_URL")
         }
-        let logger = Logger(label: "migrate")
         let applied = try await SchemaMigrations.apply(
             schemaDirectory: URL(fileURLWithPath: schema), database: database, pool: PostgresPool(conninfo: url, size: 1),
-            seed: seed, migrator: PostgresMigrator(logger: logger))
+            seed: seed, migrator: PostgresMigrator())
         print(applied.isEmpty ? "\(database): up to date" : "\(database): applied \(applied.joined(separator: ", "))")
     }
 }

@@ -110,7 +110,7 @@ import TestSupport
     @Test func migratorAppliesOnceAndRefusesAChangedMigration() async throws {
         try await withDatabase { url in
             let pool = PostgresPool(conninfo: url, size: 1)
-            let migrator = PostgresMigrator(logger: Logger(label: "test"))
+            let migrator = PostgresMigrator()
             let migrations = [
                 PostgresMigrator.Migration(version: 1, name: "001_a", sql: "CREATE TABLE a (id int); CREATE TABLE b (id int);"),
                 PostgresMigrator.Migration(version: 2, name: "002_c", sql: "CREATE TABLE c (id int);"),

@@ -31,7 +31,7 @@ public final class TestSystem: Sendable {
         var logger = Logger(label: name)
         logger.logLevel = ProcessInfo.processInfo.environment["ORDERSAGA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var urls: [String: String] = [:]
-        let migrator = PostgresMigrator(logger: logger)
+        let migrator = PostgresMigrator()
         do {
             for database in SchemaMigrations.databases {
                 let url = try await TestInfrastructure.createDatabase("\(name)_\(database)")
