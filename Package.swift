@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaStatusCLI",
+                "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaStatusCLI", "Workers", "CartWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

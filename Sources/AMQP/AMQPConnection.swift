@@ -24,6 +24,7 @@ public final class AMQPConnection: Sendable {
     struct SharedState {
         var commands: [AMQPIOLoop.Command] = []
         var generation = 0  // 0: not connected
+        var timesConnected = 0
         var stopping = false
         var started = false
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
@@ -101,6 +102,9 @@ public final class AMQPConnection: Sendable {
 
     /// True while connected to the broker.
     public var isConnected: Bool { shared.withLock { $0.generation > 0 } }
+
+    /// How many times it has connected: more than one means it reconnected.
+    public var timesConnected: Int { shared.withLock { $0.timesConnected } }
 
     /// Publishes one persistent message and returns once the broker confirmed it.
     /// Throws when the broker nacked or returned it (unroutable) or the connection was lost first.

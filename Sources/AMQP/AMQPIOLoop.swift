@@ -89,6 +89,7 @@ final class AMQPIOLoop: @unchecked Sendable {
                 let generation = self.generation
                 let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
                     state.generation = generation
+                    state.timesConnected += 1
                     defer { state.connectedWaiters = [] }
                     return state.connectedWaiters
                 }

@@ -7,6 +7,13 @@ public struct Cart: Sendable, Equatable {
         public var type: String
         public var customerID: String
         public var sagaID: String?
+
+        public init(seq: Int, type: String, customerID: String, sagaID: String?) {
+            self.seq = seq
+            self.type = type
+            self.customerID = customerID
+            self.sagaID = sagaID
+        }
     }
 
     public var id: String

@@ -116,6 +116,19 @@ public struct IncomingCommand: Sendable {
     public let traceparent: String
     public let body: [UInt8]
 
+    /// A command built directly (tests, tools); `messageID` follows the saga convention.
+    public init(type: String, sagaID: String, step: String, phase: StepPhase, attempt: Int = 1, body: String) {
+        self.messageID = SagaMessages.commandMessageID(sagaID: sagaID, step: step, phase: phase, attempt: attempt)
+        self.type = type
+        self.sagaID = sagaID
+        self.step = step
+        self.phase = phase
+        self.attempt = attempt
+        self.replyTo = SagaTopology.repliesQueue
+        self.traceparent = SagaMessages.newTraceparent()
+        self.body = Array(body.utf8)
+    }
+
     /// Reads the envelope; a message without what a command needs is malformed.
     public init(_ delivery: AMQPDelivery) throws(MalformedMessage) {
         let properties = delivery.properties

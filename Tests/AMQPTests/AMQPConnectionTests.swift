@@ -137,6 +137,23 @@ import TestSupport
         }
     }
 
+    @Test func heartbeatsKeepAnIdleConnectionOpen() async throws {
+        try await withVhost { configuration in
+            var configuration = configuration
+            configuration.heartbeat = 1  // the broker closes a connection silent for two intervals
+            let connection = AMQPConnection(configuration: configuration, topology: Self.topology, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run() }
+                await connection.waitUntilConnected()
+                try await Task.sleep(for: .seconds(5))
+                #expect(connection.isConnected)
+                #expect(connection.timesConnected == 1, "the idle connection was dropped and reopened")
+                try await connection.publish(message("after-idle"))
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test func wrongPasswordIsReportedAndRetried() async throws {
         var configuration = try await TestInfrastructure.createVhost(TestInfrastructure.uniqueName("amqp"))
         configuration.password = "wrong"

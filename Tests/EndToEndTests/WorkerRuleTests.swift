@@ -1,0 +1,80 @@
+import Foundation
+import Messaging
+import Postgres
+import Testing
+import TestSupport
+import CartWorker
+import Workers
+
+/// Each participant's business rules, run in a real transaction on its seeded database: what it
+/// refuses (a failed reply that changes nothing), and what it does.
+@Suite struct WorkerRuleTests {
+    /// Runs one command through the participant's handler; returns the outcome as reason or "ok".
+    static func run(_ participant: String, _ type: String, _ body: String, system: TestSystem, sagaID: String = UUID().uuidString) async throws -> String {
+        let handler = Workers.handler(for: participant)!
+        let command = IncomingCommand(type: type, sagaID: sagaID, step: participant, phase: .command, body: body)
+        return try await system.pool(participant).transaction { transaction in
+            switch try handler.handle(command, in: transaction) {
+            case .succeeded: "ok"
+            case .refused(let reason, _): reason
+            }
+        }
+    }
+
+    static let coupon = "promotion.redeem_coupon"
+    static let charge = "identity.charge_payment"
+    static let convert = "cart.convert_cart"
+    static let reserve = "catalog.reserve_inventory"
+
+    @Test func eachRuleRefusesOrAllowsAsItShould() async throws {
+        try await TestSystem.with { system in
+            let cases: [(String, String, String, String)] = [
+                ("catalog", Self.reserve, #"{"orderId":"o","items":[{"productId":"sku-kettle","quantity":6}]}"#, "out_of_stock"),
+                ("catalog", Self.reserve, #"{"orderId":"o","items":[{"productId":"sku-nope","quantity":1}]}"#, "unknown_product"),
+                ("catalog", Self.reserve, #"{"orderId":"o","items":[{"productId":"sku-kettle","quantity":5}]}"#, "ok"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"NOPE","subtotalCents":5000}"#, "coupon_unknown"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"EXPIRED5","subtotalCents":5000}"#, "coupon_expired"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"BIG20","subtotalCents":9999}"#, "coupon_minimum_not_met"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"BIG20","subtotalCents":10000}"#, "ok"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"ONCE50","subtotalCents":100}"#, "ok"),
+                ("promotion", Self.coupon, #"{"orderId":"o","couponCode":"ONCE50","subtotalCents":100}"#, "coupon_exhausted"),
+                ("identity", Self.charge, #"{"orderId":"o","customerId":"cust-ada","cardId":"card-nope","amountCents":100}"#, "card_unknown"),
+                ("identity", Self.charge, #"{"orderId":"o","customerId":"cust-ada","cardId":"card-grace-low","amountCents":100}"#, "card_unknown"),
+                ("identity", Self.charge, #"{"orderId":"o","customerId":"cust-alan","cardId":"card-alan-expired","amountCents":100}"#, "card_expired"),
+                ("identity", Self.charge, #"{"orderId":"o","customerId":"cust-grace","cardId":"card-grace-low","amountCents":1001}"#, "card_declined"),
+                ("identity", Self.charge, #"{"orderId":"o","customerId":"cust-grace","cardId":"card-grace-low","amountCents":1000}"#, "ok"),
+                ("cart", Self.convert, #"{"orderId":"o","customerId":"cust-ada","cartId":"cart-nope"}"#, "cart_unknown"),
+                ("cart", Self.convert, #"{"orderId":"o","customerId":"cust-ada","cartId":"cart-grace-1"}"#, "cart_not_owned"),
+                ("cart", Self.convert, #"{"orderId":"o","customerId":"cust-ada","cartId":"cart-ada-1"}"#, "ok"),
+                ("cart", Self.convert, #"{"orderId":"o","customerId":"cust-ada","cartId":"cart-ada-1"}"#, "cart_not_active"),
+            ]
+            var outcomes: [String] = []
+            for (participant, type, body, _) in cases {
+                outcomes.append(try await Self.run(participant, type, body, system: system))
+            }
+            #expect(outcomes == cases.map(\.3))
+            // Refusals changed nothing; the allowed ones did exactly their effect.
+            #expect(try await Invariants.stock(in: system)["sku-kettle"] == 0)
+            let coupons = try await system.pool("promotion").query("SELECT code, redeemed_count FROM coupons ORDER BY code")
+            #expect(try coupons.map { "\(try $0.string("code"))=\(try $0.int("redeemed_count"))" } == ["BIG20=1", "EXPIRED5=0", "ONCE50=1", "WELCOME10=0"])
+            let captured = try await system.pool("identity").query("SELECT amount_cents FROM charges WHERE status = 'CAPTURED'")
+            #expect(try captured.map { try $0.int("amount_cents") } == [1000])
+            let events = try await system.pool("cart").query("SELECT count(*) AS n FROM cart_events WHERE type = 'CART_CONVERTED'")
+            #expect(try events.first?.int("n") == 1)
+        }
+    }
+
+    @Test func cartStateIsRebuiltFromItsEvents() {
+        let events = [
+            Cart.Event(seq: 1, type: "CART_CREATED", customerID: "c", sagaID: nil),
+            Cart.Event(seq: 2, type: "ITEM_ADDED", customerID: "c", sagaID: nil),
+            Cart.Event(seq: 3, type: "CART_CONVERTED", customerID: "c", sagaID: "s1"),
+        ]
+        #expect(Cart(id: "x", events: []) == nil)
+        #expect(Cart(id: "x", events: events)?.status == .converted)
+        #expect(Cart(id: "x", events: events)?.convertedBy == "s1")
+        let restored = Cart(id: "x", events: events + [Cart.Event(seq: 4, type: "CART_RESTORED", customerID: "c", sagaID: "s1")])
+        #expect(restored?.status == .active)
+        #expect(restored?.version == 4)
+    }
+}
