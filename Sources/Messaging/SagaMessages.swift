@@ -131,11 +131,45 @@ public struct IncomingCommand: Sendable {
 
     /// Reads the envelope; a message without what a command needs is malformed.
     public init(_ delivery: AMQPDelivery) throws(MalformedMessage) {
-        let properties = delivery.properties
+        let envelope = try SagaEnvelope(delivery.properties)
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { throw MalformedMessage("no reply_to") }
+        self.messageID = envelope.messageID
+        self.type = envelope.type
+        self.sagaID = envelope.sagaID
+        self.step = envelope.step
+        self.phase = envelope.phase
+        self.attempt = envelope.attempt
+        self.replyTo = replyTo
+        self.traceparent = envelope.traceparent ?? SagaMessages.newTraceparent()
+        self.body = delivery.body
+    }
+
+    /// The JSON payload as `T`; a payload that does not decode is malformed.
+    public func payload<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch {
+            throw MalformedMessage("\(self.type) payload is not a valid \(T.self): \(error)")
+        }
+    }
+}
+
+/// What every saga command and reply carries in its AMQP properties: `message_id`, `type`,
+/// `correlation_id` (the saga) and the `step`, `phase` and `attempt` headers.
+public struct SagaEnvelope: Sendable, Equatable {
+    public let messageID: String
+    public let type: String
+    public let sagaID: String
+    public let step: String
+    public let phase: StepPhase
+    public let attempt: Int
+    public let traceparent: String?
+
+    /// A message without all of it is malformed.
+    public init(_ properties: AMQPProperties) throws(MalformedMessage) {
         guard let messageID = properties.messageID, !messageID.isEmpty else { throw MalformedMessage("no message_id") }
         guard let type = properties.type, !type.isEmpty else { throw MalformedMessage("no type") }
         guard let sagaID = properties.correlationID, !sagaID.isEmpty else { throw MalformedMessage("no correlation_id (saga id)") }
-        guard let replyTo = properties.replyTo, !replyTo.isEmpty else { throw MalformedMessage("no reply_to") }
         guard case .string(let step)? = properties.headers["step"] else { throw MalformedMessage("no step header") }
         guard case .string(let phaseText)? = properties.headers["phase"], let phase = StepPhase(rawValue: phaseText) else {
             throw MalformedMessage("no phase header (command or compensation)")
@@ -147,21 +181,10 @@ public struct IncomingCommand: Sendable {
         self.step = step
         self.phase = phase
         self.attempt = Int(attempt)
-        self.replyTo = replyTo
         if case .string(let traceparent)? = properties.headers["traceparent"] {
             self.traceparent = traceparent
         } else {
-            self.traceparent = SagaMessages.newTraceparent()
-        }
-        self.body = delivery.body
-    }
-
-    /// The JSON payload as `T`; a payload that does not decode is malformed.
-    public func payload<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(body))
-        } catch {
-            throw MalformedMessage("\(self.type) payload is not a valid \(T.self): \(error)")
+            self.traceparent = nil
         }
     }
 }

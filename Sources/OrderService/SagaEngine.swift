@@ -307,27 +307,22 @@ struct IncomingReply {
     let outcome: StepReply.Outcome
 
     init(_ delivery: AMQPDelivery) throws {
-        let properties = delivery.properties
-        guard let messageID = properties.messageID, let type = properties.type else { throw MalformedMessage("reply without message_id or type") }
-        guard let correlation = properties.correlationID, let sagaID = UUID(uuidString: correlation) else {
-            throw MalformedMessage("reply without a saga id in correlation_id")
+        let envelope = try SagaEnvelope(delivery.properties)
+        guard let sagaID = UUID(uuidString: envelope.sagaID) else {
+            throw MalformedMessage("reply's correlation_id \(envelope.sagaID) is not a saga id")
         }
-        guard case .string(let step)? = properties.headers["step"],
-              case .string(let phaseText)? = properties.headers["phase"], let phase = StepPhase(rawValue: phaseText),
-              case .int(let attempt)? = properties.headers["attempt"]
-        else { throw MalformedMessage("reply without step, phase and attempt headers") }
         let body: ReplyBody<Empty>
         do {
             body = try JSONDecoder().decode(ReplyBody<Empty>.self, from: Data(delivery.body))
         } catch {
             throw MalformedMessage("reply body is not a reply: \(error)")
         }
-        self.messageID = messageID
-        self.type = type
+        self.messageID = envelope.messageID
+        self.type = envelope.type
         self.sagaID = sagaID
-        self.step = step
-        self.phase = phase
-        self.attempt = Int(attempt)
+        self.step = envelope.step
+        self.phase = envelope.phase
+        self.attempt = envelope.attempt
         switch body.outcome {
         case .succeeded: outcome = .succeeded
         case .failed: outcome = .failed(reason: [body.reason, body.detail].compactMap { $0 }.joined(separator: ": "))
