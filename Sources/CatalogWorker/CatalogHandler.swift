@@ -84,7 +84,9 @@ public struct CatalogHandler: CommandHandler {
             SELECT $1, w.id, w.quantity, p.price_cents
             FROM unnest($2::text[], $3::int[]) AS w(id, quantity) JOIN products p ON p.id = w.id
             """, [command.sagaID, ids, quantities])
-        return .succeeded(try reservation(of: command.sagaID, in: transaction))
+        // The prices just locked and written: no need to read the lines back.
+        let lines = ids.map { Reserved.Line(productId: $0, quantity: wanted[$0]!, unitPriceCents: products[$0]!.price) }
+        return .succeeded(Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }))
     }
 
     private func reservation(of sagaID: String, in transaction: PostgresConnection) throws -> Reserved {
