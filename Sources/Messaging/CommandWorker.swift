@@ -10,14 +10,12 @@ public protocol CommandHandler: Sendable {
     /// The command types it handles; any other type is dead-lettered.
     var commandTypes: Set<String> { get }
     func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome
-    /// Queues of events it consumes besides its commands (the notification worker's).
-    var eventQueues: [String] { get }
-    /// Handles one event, in the transaction that records it in the inbox.
+    /// Handles one event of the participant's subscriptions (``SagaTopology/subscriptions``), in
+    /// the transaction that records it in the inbox.
     func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws
 }
 
 extension CommandHandler {
-    public var eventQueues: [String] { [] }
     public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {}
 }
 
@@ -46,7 +44,7 @@ public struct WorkerConfiguration: Sendable {
 public enum CommandWorker {
     public static func services(configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger) -> [any Service] {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
-        let queues = [SagaTopology.commandQueue(configuration.participant)] + handler.eventQueues
+        let queues = [SagaTopology.commandQueue(configuration.participant)] + SagaTopology.eventQueues(of: configuration.participant)
         let connection = AMQPConnection(
             configuration: configuration.amqp, topology: SagaTopology.forParticipant(configuration.participant),
             consumers: queues.map { AMQPConsumer(queue: $0, prefetch: configuration.prefetch) }, logger: logger)

@@ -13,34 +13,45 @@ public enum SagaTopology {
     public static let repliesQueue = "order-service.replies"
     /// The five workers, each consuming `<participant>.commands`.
     public static let participants = ["catalog", "promotion", "identity", "cart", "notification"]
-    /// Domain events the order service emits on `ordersaga.events`.
-    public static let eventKeys = ["order.created", "order.confirmed", "order.cancelled"]
+    /// A participant's queue of domain events from `ordersaga.events`, and the keys it binds.
+    public struct Subscription: Sendable {
+        public let participant: String
+        public let queue: String
+        public let keys: [String]
+    }
+
+    /// Who hears which events; the one place a subscription is written down.
+    public static let subscriptions = [
+        // The notification worker tells the customer when an order is cancelled.
+        Subscription(participant: "notification", queue: "notification.events", keys: ["order.cancelled"]),
+    ]
+
+    /// The event queues `participant` consumes.
+    public static func eventQueues(of participant: String) -> [String] {
+        subscriptions.filter { $0.participant == participant }.map(\.queue)
+    }
 
     /// The queue a participant consumes its commands from. Commands are routed by participant.
     public static func commandQueue(_ participant: String) -> String { "\(participant).commands" }
     /// The dead-letter queue of `queue`.
     public static func deadLetterQueue(_ queue: String) -> String { "\(queue).dlq" }
 
-    /// The notification worker's subscription: it tells the customer when an order is cancelled.
-    public static let notificationEventsQueue = "notification.events"
-
     /// Every exchange, queue and binding (what the order service declares).
     public static var all: AMQPTopology {
         var topology = AMQPTopology(exchanges: exchanges)
-        for participant in participants { topology.addQueue(commandQueue(participant), exchange: commandsExchange, key: participant) }
-        topology.addQueue(repliesQueue, exchange: repliesExchange, key: repliesQueue)
-        topology.addQueue(notificationEventsQueue, exchange: eventsExchange, key: "order.cancelled")
+        for participant in participants { topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant]) }
+        topology.addQueue(repliesQueue, exchange: repliesExchange, keys: [repliesQueue])
+        for subscription in subscriptions { topology.addQueue(subscription.queue, exchange: eventsExchange, keys: subscription.keys) }
         return topology
     }
 
-    /// What one worker declares: the exchanges it uses, its command queue (and the notification
-    /// worker's event queue), with their dead-letter queues.
+    /// What one worker declares: the exchanges it uses, its command queue and its event queues,
+    /// with their dead-letter queues.
     public static func forParticipant(_ participant: String) -> AMQPTopology {
-        var topology = AMQPTopology(exchanges: exchanges.filter { $0.name != eventsExchange || participant == "notification" })
-        topology.addQueue(commandQueue(participant), exchange: commandsExchange, key: participant)
-        if participant == "notification" {
-            topology.addQueue(notificationEventsQueue, exchange: eventsExchange, key: "order.cancelled")
-        }
+        let own = subscriptions.filter { $0.participant == participant }
+        var topology = AMQPTopology(exchanges: exchanges.filter { $0.name != eventsExchange || !own.isEmpty })
+        topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant])
+        for subscription in own { topology.addQueue(subscription.queue, exchange: eventsExchange, keys: subscription.keys) }
         return topology
     }
 
@@ -53,12 +64,12 @@ public enum SagaTopology {
 }
 
 extension AMQPTopology {
-    /// A queue bound to `exchange` with `key`, whose rejected messages go to `<queue>.dlq`.
-    mutating func addQueue(_ name: String, exchange: String, key: String) {
+    /// A queue bound to `exchange` with each of `keys`, whose rejected messages go to `<queue>.dlq`.
+    mutating func addQueue(_ name: String, exchange: String, keys: [String]) {
         let dlq = SagaTopology.deadLetterQueue(name)
         queues.append(.init(name: name, deadLetterExchange: SagaTopology.deadLetterExchange, deadLetterRoutingKey: dlq))
         queues.append(.init(name: dlq))
-        bindings.append(.init(queue: name, exchange: exchange, routingKey: key))
+        for key in keys { bindings.append(.init(queue: name, exchange: exchange, routingKey: key)) }
         bindings.append(.init(queue: dlq, exchange: SagaTopology.deadLetterExchange, routingKey: dlq))
     }
 }

@@ -7,12 +7,10 @@ import Postgres
 /// `order.cancelled` event, a cancellation notice. One of each kind per saga.
 public struct NotificationHandler: CommandHandler {
     public static let sendConfirmation = "notification.send_confirmation"
-    public static let eventQueue = SagaTopology.notificationEventsQueue
 
     public init() {}
 
     public var commandTypes: Set<String> { [Self.sendConfirmation] }
-    public var eventQueues: [String] { [Self.eventQueue] }
 
     public struct SendConfirmation: Codable, Sendable {
         public var orderId: String

@@ -50,7 +50,7 @@ struct OrderServiceAPI: Sendable {
         }
         let accepted: SagaEngine.Accepted
         do {
-            accepted = try await engine.start(checkout, idempotencyKey: key, requestHash: try Self.hash(checkout))
+            accepted = try await engine.start(checkout, idempotencyKey: key, request: try Self.fingerprint(checkout))
         } catch is SagaEngine.IdempotencyConflict {
             throw ProblemDetails(
                 status: .unprocessableContent, type: "https://ordersaga.dev/problems/idempotency-key-reused",
@@ -76,16 +76,9 @@ struct OrderServiceAPI: Sendable {
         var links: Links
     }
 
-    private static func hash(_ checkout: SagaEngine.Checkout) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let text = String(decoding: try encoder.encode(CheckoutFingerprint(checkout)), as: UTF8.self)
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+    /// The checkout as canonical JSON (sorted keys): equal checkouts give equal text.
+    private static func fingerprint(_ checkout: SagaEngine.Checkout) throws -> String {
+        try PostgresJSON(CheckoutFingerprint(checkout)).text
     }
 
     private struct CheckoutFingerprint: Encodable {

@@ -41,19 +41,20 @@ public struct SagaEngine: Sendable {
     // MARK: Inputs
 
     /// Creates the order and its saga and sends the first command, in one transaction.
-    func start(_ checkout: Checkout, idempotencyKey: String?, requestHash: String) async throws -> Accepted {
+    /// `request` is the checkout's canonical JSON: a key reused with other text is refused.
+    func start(_ checkout: Checkout, idempotencyKey: String?, request: String) async throws -> Accepted {
         let accepted = try await pool.transaction { [definition] connection -> Accepted in
             let orderID = UUID()
             let sagaID = UUID()
             if let idempotencyKey {
                 // Waits for a concurrent request with the same key, then sees its row.
                 let claimed = try connection.query(
-                    "INSERT INTO idempotency_keys (key, request_hash, order_id, saga_id) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
-                    [idempotencyKey, requestHash, orderID, sagaID])
+                    "INSERT INTO idempotency_keys (key, request, order_id, saga_id) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                    [idempotencyKey, request, orderID, sagaID])
                 if claimed.affectedRows == 0 {
                     let row = try connection.query(
-                        "SELECT request_hash, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
-                    guard try row.string("request_hash") == requestHash else { throw IdempotencyConflict() }
+                        "SELECT request, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
+                    guard try row.string("request") == request else { throw IdempotencyConflict() }
                     return Accepted(orderID: try row.uuid("order_id"), sagaID: try row.uuid("saga_id"), replayed: true)
                 }
             }
