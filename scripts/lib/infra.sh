@@ -142,6 +142,12 @@ CONF
   (
     rmq_env
     cd "$RMQ_DIR"
+    # The broker keeps none of its caller's descriptors: a caller that waits for a pipe to close
+    # (Foundation's Process does) would otherwise wait for the broker to exit.
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
     nohup setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE_DIR/logs/rabbitmq.log" 2>&1 &
     echo $! >"$STATE_DIR/pids/rabbitmq"
   )
