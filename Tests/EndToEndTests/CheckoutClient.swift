@@ -94,11 +94,11 @@ struct CheckoutClient {
         }
     }
 
-    /// Polls the saga until it reaches a final status (or 30 s pass).
-    func finishedSaga(_ id: String) async throws -> Saga {
+    /// Polls the saga until it reaches a final status (or `within` passes).
+    func finishedSaga(_ id: String, within: Duration = .seconds(30)) async throws -> Saga {
         var saga = try await saga(id)
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
+        let deadline = clock.now + within
         while !["COMPLETED", "COMPENSATED", "FAILED"].contains(saga.status) && clock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             saga = try await self.saga(id)
