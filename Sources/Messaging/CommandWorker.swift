@@ -39,8 +39,8 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
-/// Everything a worker process runs: its broker connection, the consumer of its command queue
-/// and the relay of its outbox, as Services in start-up order.
+/// Everything a worker process runs: its broker connection, the consumer of its command queue,
+/// the relay of its outbox and the pruning of its outbox and inbox, as Services in start-up order.
 public enum CommandWorker {
     public static func services(configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger) -> [any Service] {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
@@ -57,7 +57,7 @@ public enum CommandWorker {
                 try await processEvent(delivery, handler: handler, pool: pool)
             }
         }
-        return [AMQPConnectionService(connection), relay, consumer]
+        return [AMQPConnectionService(connection), relay, consumer, MessageRetention(pool: pool, logger: logger)]
     }
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.

@@ -17,13 +17,12 @@ import Synchronization
 /// polls, for rows another process left behind (one that crashed before publishing). Not NOTIFY:
 /// PostgreSQL serialises every committing transaction that notifies behind one cluster-wide
 /// lock held through the WAL flush, which capped the whole system at 70 sagas/s.
+/// Published rows are deleted later by ``MessageRetention``.
 public struct OutboxRelay: Service {
     let pool: PostgresPool
     let connection: AMQPConnection
     let batchSize: Int
     let pollInterval: Duration
-    /// How long published rows are kept (for inspection) before the relay deletes them.
-    let retention: Duration
     let logger: Logger
     private let signal = WakeSignal()
 
@@ -32,14 +31,12 @@ public struct OutboxRelay: Service {
         connection: AMQPConnection,
         batchSize: Int = 500,
         pollInterval: Duration = .milliseconds(500),
-        retention: Duration = .seconds(3600),
         logger: Logger
     ) {
         self.pool = pool
         self.connection = connection
         self.batchSize = batchSize
         self.pollInterval = pollInterval
-        self.retention = retention
         self.logger = logger
     }
 
@@ -52,14 +49,8 @@ public struct OutboxRelay: Service {
         let stopping = Mutex(false)
         await withGracefulShutdownHandler {
             var failures = 0
-            let clock = ContinuousClock()
-            var nextPrune = clock.now
             while !stopping.withLock({ $0 }) {
                 do {
-                    if clock.now >= nextPrune {
-                        try await prunePublished()
-                        nextPrune = clock.now + .seconds(60)
-                    }
                     let published = try await publishBatch()
                     failures = 0
                     if published == batchSize { continue }  // more waiting: no pause
@@ -133,15 +124,6 @@ public struct OutboxRelay: Service {
     }
 
     /// Deletes rows published longer ago than `retention`, a bounded number at a time.
-    func prunePublished() async throws {
-        let seconds = Double(retention.components.seconds)
-        try await pool.query(
-            """
-            DELETE FROM outbox WHERE id IN (
-                SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 10000)
-            """, [seconds])
-    }
-
     static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
         let headers = try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value)
         return AMQPOutgoingMessage(

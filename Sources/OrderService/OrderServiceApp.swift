@@ -34,8 +34,8 @@ public struct OrderServiceConfiguration: Sendable {
     }
 }
 
-/// Assembles the order service: HTTP API, broker connection, outbox relay, reply consumer and
-/// deadline sweeper. Tests call it too. A bad saga definition throws ``SagaDefinitionError``
+/// Assembles the order service: HTTP API, broker connection, outbox relay, reply consumer,
+/// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition throws ``SagaDefinitionError``
 /// (file, line, problem) before anything runs.
 public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
     let definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
@@ -59,6 +59,6 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
-        services: [AMQPConnectionService(connection), relay, replies, sweeper],
+        services: [AMQPConnectionService(connection), relay, replies, sweeper, MessageRetention(pool: pool, logger: logger)],
         logger: logger)
 }

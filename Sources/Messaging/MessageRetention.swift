@@ -1,0 +1,91 @@
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps a service's `outbox` and `inbox` from growing without bound.
+///
+/// A published outbox row is kept for `outboxRetention` (to inspect what was sent), then deleted;
+/// an unpublished one is never deleted. An inbox row only has to outlive every copy of its message
+/// that can still arrive: a redelivery after a lost ack or a reconnect, or a relay publishing again
+/// after a crash between the broker's confirm and its commit, all within minutes. A copy arriving
+/// later still has no second effect, since every participant keeps a per-saga record of its effect
+/// (``SagaEffectRecord``) and a saga ignores replies for steps it has moved past; so a week is ample.
+/// Rows go in bounded batches, so a large backlog never holds a long transaction.
+public struct MessageRetention: Service {
+    let pool: PostgresPool
+    let outboxRetention: Duration
+    let inboxRetention: Duration
+    let interval: Duration
+    let batchSize: Int
+    let logger: Logger
+    /// Ends the pause between rounds at shutdown, so stopping never waits out the interval.
+    private let signal = WakeSignal()
+
+    public init(
+        pool: PostgresPool,
+        outboxRetention: Duration = .seconds(3600),
+        inboxRetention: Duration = .seconds(7 * 24 * 3600),
+        interval: Duration = .seconds(60),
+        batchSize: Int = 10_000,
+        logger: Logger
+    ) {
+        self.pool = pool
+        self.outboxRetention = outboxRetention
+        self.inboxRetention = inboxRetention
+        self.interval = interval
+        self.batchSize = batchSize
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let stopping = Mutex(false)
+        await withGracefulShutdownHandler {
+            var failures = 0
+            while !stopping.withLock({ $0 }) {
+                do {
+                    let pruned = try await prune(until: { stopping.withLock { $0 } })
+                    failures = 0
+                    if pruned.outbox + pruned.inbox > 0 {
+                        logger.debug("pruned messages", metadata: ["outbox": "\(pruned.outbox)", "inbox": "\(pruned.inbox)"])
+                    }
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures % 30 == 0 {
+                        logger.warning("pruning outbox and inbox failed; will try again", metadata: ["error": "\(error)"])
+                    }
+                }
+                await signal.wait(timeout: interval)
+            }
+        } onGracefulShutdown: {
+            stopping.withLock { $0 = true }
+            signal.fire()
+        }
+    }
+
+    /// Deletes everything past its retention, a batch at a time; returns how many rows of each.
+    @discardableResult
+    public func prune(until stop: () -> Bool = { false }) async throws -> (outbox: Int, inbox: Int) {
+        var total = (outbox: 0, inbox: 0)
+        while !stop() {
+            let outbox = try await delete(
+                "SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+                from: "outbox", key: "id", olderThan: outboxRetention)
+            let inbox = try await delete(
+                "SELECT message_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT $2",
+                from: "inbox", key: "message_id", olderThan: inboxRetention)
+            total.outbox += outbox
+            total.inbox += inbox
+            if outbox < batchSize && inbox < batchSize { break }
+        }
+        return total
+    }
+
+    private func delete(_ select: String, from table: String, key: String, olderThan retention: Duration) async throws -> Int {
+        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        return try await pool.query(
+            "WITH gone AS (DELETE FROM \(table) WHERE \(key) IN (\(select)) RETURNING 1) SELECT count(*) AS n FROM gone",
+            [seconds, batchSize]
+        ).first!.int("n")
+    }
+}
