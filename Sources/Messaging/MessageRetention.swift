@@ -1,7 +1,6 @@
 import Logging
 import Postgres
 import ServiceLifecycle
-import Synchronization
 
 /// Keeps a service's `outbox` and `inbox` from growing without bound.
 ///
@@ -19,8 +18,7 @@ public struct MessageRetention: Service {
     let interval: Duration
     let batchSize: Int
     let logger: Logger
-    /// Ends the pause between rounds at shutdown, so stopping never waits out the interval.
-    private let signal = WakeSignal()
+    private let loop: RoundLoop
 
     public init(
         pool: PostgresPool,
@@ -36,49 +34,40 @@ public struct MessageRetention: Service {
         self.interval = interval
         self.batchSize = batchSize
         self.logger = logger
+        self.loop = RoundLoop(interval: interval)
     }
 
     public func run() async throws {
-        let stopping = Mutex(false)
-        await withGracefulShutdownHandler {
-            var failures = 0
-            while !stopping.withLock({ $0 }) {
-                do {
-                    let pruned = try await prune(until: { stopping.withLock { $0 } })
-                    failures = 0
-                    if pruned.outbox + pruned.inbox > 0 {
-                        logger.debug("pruned messages", metadata: ["outbox": "\(pruned.outbox)", "inbox": "\(pruned.inbox)"])
-                    }
-                } catch {
-                    failures += 1
-                    if failures == 1 || failures % 30 == 0 {
-                        logger.warning("pruning outbox and inbox failed; will try again", metadata: ["error": "\(error)"])
-                    }
-                }
-                await signal.wait(timeout: interval)
+        await loop.run("pruning outbox and inbox", logger: logger) {
+            let batch = try await pruneBatch()
+            if batch.outbox + batch.inbox > 0 {
+                logger.debug("pruned messages", metadata: ["outbox": "\(batch.outbox)", "inbox": "\(batch.inbox)"])
             }
-        } onGracefulShutdown: {
-            stopping.withLock { $0 = true }
-            signal.fire()
+            return batch.outbox == batchSize || batch.inbox == batchSize
         }
     }
 
     /// Deletes everything past its retention, a batch at a time; returns how many rows of each.
     @discardableResult
-    public func prune(until stop: () -> Bool = { false }) async throws -> (outbox: Int, inbox: Int) {
+    public func prune() async throws -> (outbox: Int, inbox: Int) {
         var total = (outbox: 0, inbox: 0)
-        while !stop() {
-            let outbox = try await delete(
-                "SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
-                from: "outbox", key: "id", olderThan: outboxRetention)
-            let inbox = try await delete(
-                "SELECT message_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT $2",
-                from: "inbox", key: "message_id", olderThan: inboxRetention)
-            total.outbox += outbox
-            total.inbox += inbox
-            if outbox < batchSize && inbox < batchSize { break }
+        while true {
+            let batch = try await pruneBatch()
+            total.outbox += batch.outbox
+            total.inbox += batch.inbox
+            if batch.outbox < batchSize && batch.inbox < batchSize { return total }
         }
-        return total
+    }
+
+    /// Deletes up to one batch of each table.
+    func pruneBatch() async throws -> (outbox: Int, inbox: Int) {
+        let outbox = try await delete(
+            "SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+            from: "outbox", key: "id", olderThan: outboxRetention)
+        let inbox = try await delete(
+            "SELECT message_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT $2",
+            from: "inbox", key: "message_id", olderThan: inboxRetention)
+        return (outbox, inbox)
     }
 
     private func delete(_ select: String, from table: String, key: String, olderThan retention: Duration) async throws -> Int {

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Postgres
 import ServiceLifecycle
-import Synchronization
 
 /// Publishes what services wrote to their `outbox` table, in batches, with publisher confirms.
 ///
@@ -24,7 +23,7 @@ public struct OutboxRelay: Service {
     let batchSize: Int
     let pollInterval: Duration
     let logger: Logger
-    private let signal = WakeSignal()
+    private let loop: RoundLoop
 
     public init(
         pool: PostgresPool,
@@ -38,33 +37,17 @@ public struct OutboxRelay: Service {
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.logger = logger
+        self.loop = RoundLoop(interval: pollInterval)
     }
 
     /// Tells the relay that a transaction that wrote to the outbox has committed.
     public func wake() {
-        signal.fire()
+        loop.wake()
     }
 
     public func run() async throws {
-        let stopping = Mutex(false)
-        await withGracefulShutdownHandler {
-            var failures = 0
-            while !stopping.withLock({ $0 }) {
-                do {
-                    let published = try await publishBatch()
-                    failures = 0
-                    if published == batchSize { continue }  // more waiting: no pause
-                } catch {
-                    failures += 1
-                    if failures == 1 || failures % 30 == 0 {
-                        logger.warning("outbox relay round failed", metadata: ["error": "\(error)"])
-                    }
-                }
-                await signal.wait(timeout: pollInterval)
-            }
-        } onGracefulShutdown: {
-            stopping.withLock { $0 = true }
-            signal.fire()
+        await loop.run("outbox relay round", logger: logger) {
+            try await publishBatch() == batchSize  // a full batch: more may be waiting
         }
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import Messaging
 import ServiceLifecycle
 
 /// Fires saga deadlines: rows in `order_db` compared with the database's `now()`, so a restart
@@ -6,18 +7,19 @@ import ServiceLifecycle
 /// `FOR UPDATE SKIP LOCKED`.
 struct DeadlineSweeper: Service {
     let engine: SagaEngine
-    let interval: Duration
     let batchSize = 100
     let logger: Logger
+    private let loop: RoundLoop
+
+    init(engine: SagaEngine, interval: Duration, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+        self.loop = RoundLoop(interval: interval)
+    }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                if try await engine.sweepDeadlines(limit: batchSize) == batchSize { continue }
-            } catch {
-                logger.warning("deadline sweep failed", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: interval)
+        await loop.run("deadline sweep", logger: logger) {
+            try await engine.sweepDeadlines(limit: batchSize) == batchSize
         }
     }
 }
