@@ -251,10 +251,10 @@ public struct SagaStateMachine: Sendable {
         case .command:
             state.steps[index].status = .timedOut
             transition.history.append(SagaHistoryEntry(.stepTimedOut, step: definition.name, attempt: attempt, detail: reason))
-            beginCompensation(reason: "\(definition.name) timed out after \(attempt) attempts", at: now, into: &transition)
+            beginCompensation(reason: "\(definition.name) timed out after \(attempts(attempt))", at: now, into: &transition)
         case .compensation:
             state.status = .failed
-            state.failureReason = "compensation of \(definition.name) failed after \(attempt) attempts: \(reason)"
+            state.failureReason = "compensation of \(definition.name) failed after \(attempts(attempt)): \(reason)"
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
             transition.actions.append(.finish(.failed))
@@ -310,5 +310,9 @@ public struct SagaStateMachine: Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z = z ^ (z >> 31)
         return Double(z >> 11) / Double(1 << 53)
+    }
+
+    private func attempts(_ count: Int) -> String {
+        count == 1 ? "1 attempt" : "\(count) attempts"
     }
 }

@@ -103,6 +103,19 @@ import Testing
         #expect(driver.compensations == [silent] + succeeded.reversed())
         #expect(driver.finished == [.compensated])
         #expect(driver.history.contains { $0.event == .stepTimedOut && $0.step == silent })
+        #expect(driver.machine.state.failureReason == "\(silent) timed out after 2 attempts")
+    }
+
+    @Test func failureReasonCountsASingleAttemptInTheSingular() {
+        let once = RetryPolicy(attempts: 1, backoffMilliseconds: 100, maxDelayMilliseconds: 1000, jitter: 0)
+        let definition = SagaDefinition(name: "create_order", version: 1, steps: [
+            StepDefinition(name: "reserve-inventory", participant: "catalog", command: "catalog.reserve_inventory", compensation: "catalog.release_inventory", timeoutMilliseconds: 1000, retry: once),
+        ])
+        var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: 1))
+        _ = machine.start(skipping: [], at: SagaTime(millisecondsSince1970: 0))
+        _ = machine.deadlinePassed(at: machine.state.deadline!.at)
+        #expect(machine.state.status == .compensating)
+        #expect(machine.state.failureReason == "reserve-inventory timed out after 1 attempt")
     }
 
     @Test func notifyTimingOutCompensatesEverythingBeforeIt() {
