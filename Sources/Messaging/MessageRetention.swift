@@ -15,7 +15,6 @@ public struct MessageRetention: Service {
     let pool: PostgresPool
     let outboxRetention: Duration
     let inboxRetention: Duration
-    let interval: Duration
     let batchSize: Int
     let logger: Logger
     private let loop: RoundLoop
@@ -31,7 +30,6 @@ public struct MessageRetention: Service {
         self.pool = pool
         self.outboxRetention = outboxRetention
         self.inboxRetention = inboxRetention
-        self.interval = interval
         self.batchSize = batchSize
         self.logger = logger
         self.loop = RoundLoop(interval: interval)

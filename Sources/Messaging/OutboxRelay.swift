@@ -21,7 +21,6 @@ public struct OutboxRelay: Service {
     let pool: PostgresPool
     let connection: AMQPConnection
     let batchSize: Int
-    let pollInterval: Duration
     let logger: Logger
     private let loop: RoundLoop
 
@@ -35,7 +34,6 @@ public struct OutboxRelay: Service {
         self.pool = pool
         self.connection = connection
         self.batchSize = batchSize
-        self.pollInterval = pollInterval
         self.logger = logger
         self.loop = RoundLoop(interval: pollInterval)
     }
@@ -106,7 +104,6 @@ public struct OutboxRelay: Service {
         }
     }
 
-    /// Deletes rows published longer ago than `retention`, a bounded number at a time.
     static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
         let headers = try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value)
         return AMQPOutgoingMessage(

@@ -35,8 +35,8 @@ public struct OrderServiceConfiguration: Sendable {
 }
 
 /// Assembles the order service: HTTP API, broker connection, outbox relay, reply consumer,
-/// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition throws ``SagaDefinitionError``
-/// (file, line, problem) before anything runs.
+/// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition
+/// throws ``SagaDefinitionError`` (file, line, problem) before anything runs.
 public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
     let definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
