@@ -125,6 +125,7 @@ let package = Package(
             dependencies: [
                 "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaStatusCLI", "Workers", "CartWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,16 +1,23 @@
 import Logging
 import Messaging
 import Postgres
+import ServiceLifecycle
 import Testing
 import TestSupport
 
 /// Old published outbox rows and old inbox rows are deleted in batches; nothing else is.
+/// Runs as a service that stops promptly.
 @Suite struct MessageRetentionTests {
-    @Test func deletesOnlyWhatOutlivedItsRetention() async throws {
+    /// Runs `body` with a fresh, migrated database, then drops it.
+    func withDatabase(_ body: (PostgresPool, String) async throws -> Void) async throws {
         let name = TestInfrastructure.uniqueName("retention")
         let url = try await TestInfrastructure.createDatabase(name)
         do {
-            try await deletesOnlyWhatOutlivedItsRetention(PostgresPool(conninfo: url, size: 1), name: name)
+            let pool = PostgresPool(conninfo: url, size: 1)
+            try await SchemaMigrations.apply(
+                schemaDirectory: TestSystem.repositoryRoot.appendingPathComponent("schema"), database: "catalog",
+                pool: pool, seed: false, migrator: PostgresMigrator())
+            try await body(pool, name)
         } catch {
             await TestInfrastructure.dropDatabase(name)
             throw error
@@ -18,11 +25,35 @@ import TestSupport
         await TestInfrastructure.dropDatabase(name)
     }
 
-    func deletesOnlyWhatOutlivedItsRetention(_ pool: PostgresPool, name: String) async throws {
-        try await SchemaMigrations.apply(
-            schemaDirectory: TestSystem.repositoryRoot.appendingPathComponent("schema"), database: "catalog",
-            pool: pool, seed: false, migrator: PostgresMigrator())
+    @Test func deletesOnlyWhatOutlivedItsRetention() async throws {
+        try await withDatabase { pool, name in try await deletesOnlyWhatOutlivedItsRetention(pool, name: name) }
+    }
 
+    /// As a service: the first round runs at start, and shutdown ends the hour-long pause at once.
+    @Test func serviceRunsARoundAtStartAndStopsWithoutWaitingOutItsPause() async throws {
+        try await withDatabase { pool, name in
+            try await pool.query("INSERT INTO inbox (message_id, type, received_at) VALUES ('old', 't', now() - interval '30 days')")
+            let logger = Logger(label: name)
+            let group = ServiceGroup(
+                services: [MessageRetention(pool: pool, interval: .seconds(3600), logger: logger)], logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let pruned = await eventually(timeout: .seconds(20), interval: .milliseconds(50)) {
+                    (try? await pool.query("SELECT count(*) AS n FROM inbox").first?.int("n")) == 0
+                }
+                #expect(pruned)
+                await group.triggerGracefulShutdown()
+                tasks.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    Issue.record("the service did not stop within 10 s of shutdown")
+                }
+                _ = try await tasks.next()  // whichever ends first: the service, or the 10 s
+                tasks.cancelAll()
+            }
+        }
+    }
+
+    func deletesOnlyWhatOutlivedItsRetention(_ pool: PostgresPool, name: String) async throws {
         try await pool.query(
             """
             INSERT INTO outbox (message_id, exchange, routing_key, type, body, created_at, published_at)
