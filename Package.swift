@@ -70,6 +70,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
+        .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "PromotionWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "IdentityWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -90,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +113,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/TestSupport",

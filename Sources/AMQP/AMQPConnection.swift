@@ -177,3 +177,19 @@ final class WakePipe: Sendable {
         while read(readFD, &buffer, buffer.count) > 0 {}
     }
 }
+
+extension AMQPConnection {
+    /// Declares `topology` over a short-lived connection of its own and closes it: a deployment
+    /// step that runs before the services start. Throws the broker's own words (a refused login,
+    /// an inequivalent argument) instead of retrying.
+    public static func declare(_ topology: AMQPTopology, configuration: AMQPConfiguration) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            // The blocking rabbitmq-c calls run on a thread of their own, off the cooperative pool.
+            let thread = Thread {
+                continuation.resume(with: Result { try AMQPIOLoop.declareOnce(topology, configuration: configuration) })
+            }
+            thread.name = "amqp-declare"
+            thread.start()
+        }
+    }
+}

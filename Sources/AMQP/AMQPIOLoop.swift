@@ -163,56 +163,80 @@ final class AMQPIOLoop: @unchecked Sendable {
     private func connect() throws {
         guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
         self.connection = connection
+        try Self.open(connection, configuration)
+
+        let arena = CArena()
+        amqp_channel_open(connection, Self.publishChannel)
+        try Self.check(amqp_get_rpc_reply(connection), "channel.open")
+        try Self.declare(topology, on: connection, channel: Self.publishChannel, arena: arena)
+        amqp_confirm_select(connection, Self.publishChannel)
+        try Self.check(amqp_get_rpc_reply(connection), "confirm.select")
+        nextPublishTag = 1
+        lowestPendingTag = 1
+
+        if !consumers.isEmpty {
+            amqp_channel_open(connection, Self.consumeChannel)
+            try Self.check(amqp_get_rpc_reply(connection), "channel.open (consumers)")
+            for consumer in consumers {
+                amqp_basic_qos(connection, Self.consumeChannel, 0, consumer.prefetch, 0)
+                try Self.check(amqp_get_rpc_reply(connection), "basic.qos for \(consumer.queue)")
+                amqp_basic_consume(
+                    connection, Self.consumeChannel, arena.bytes(consumer.queue), arena.bytes(consumer.queue),
+                    0, 0, 0, amqp_empty_table)
+                try Self.check(amqp_get_rpc_reply(connection), "consume \(consumer.queue)")
+            }
+        }
+    }
+
+    /// Connects once, declares `topology`, and closes: what a deployment step runs before any
+    /// service starts. Blocks its thread; throws the broker's own words on failure.
+    static func declareOnce(_ topology: AMQPTopology, configuration: AMQPConfiguration) throws {
+        guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
+        defer { amqp_destroy_connection(connection) }
+        try open(connection, configuration)
+        defer { amqp_connection_close(connection, AMQP_REPLY_SUCCESS) }
+        amqp_channel_open(connection, publishChannel)
+        try check(amqp_get_rpc_reply(connection), "channel.open")
+        try declare(topology, on: connection, channel: publishChannel, arena: CArena())
+    }
+
+    /// Opens the socket and logs in.
+    private static func open(_ connection: OpaquePointer, _ configuration: AMQPConfiguration) throws {
         guard let socket = amqp_tcp_socket_new(connection) else { throw AMQPError.connectionFailed("could not create a socket") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError.connectionFailed("\(configuration.host):\(configuration.port): \(String(cString: amqp_error_string2(status)))")
         }
-        try check(
+        try Self.check(
             ordersaga_amqp_login_plain(
                 connection, configuration.vhost, 0, 131_072, Int32(configuration.heartbeat),
                 configuration.user, configuration.password),
             "login as \(configuration.user) to vhost \(configuration.vhost)")
+    }
 
-        let arena = CArena()
-        amqp_channel_open(connection, Self.publishChannel)
-        try check(amqp_get_rpc_reply(connection), "channel.open")
+    /// Declares `topology` (or, when it is passive, checks that it exists) on an open channel.
+    private static func declare(_ topology: AMQPTopology, on connection: OpaquePointer, channel: UInt16, arena: CArena) throws {
+        let passive: amqp_boolean_t = topology.passive ? 1 : 0
+        let verb = topology.passive ? "check" : "declare"
         for exchange in topology.exchanges {
             amqp_exchange_declare(
-                connection, Self.publishChannel, arena.bytes(exchange.name), arena.bytes(exchange.kind.rawValue),
-                0, 1, 0, 0, amqp_empty_table)
-            try check(amqp_get_rpc_reply(connection), "declare exchange \(exchange.name)")
+                connection, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.rawValue),
+                passive, 1, 0, 0, amqp_empty_table)
+            try check(amqp_get_rpc_reply(connection), "\(verb) exchange \(exchange.name)")
         }
         for queue in topology.queues {
             var arguments: [String: AMQPHeaderValue] = [:]
             if let exchange = queue.deadLetterExchange { arguments["x-dead-letter-exchange"] = .string(exchange) }
             if let key = queue.deadLetterRoutingKey { arguments["x-dead-letter-routing-key"] = .string(key) }
-            amqp_queue_declare(connection, Self.publishChannel, arena.bytes(queue.name), 0, 1, 0, 0, arena.table(arguments))
-            try check(amqp_get_rpc_reply(connection), "declare queue \(queue.name)")
+            amqp_queue_declare(connection, channel, arena.bytes(queue.name), passive, 1, 0, 0, topology.passive ? amqp_empty_table : arena.table(arguments))
+            try check(amqp_get_rpc_reply(connection), "\(verb) queue \(queue.name)")
         }
-        for binding in topology.bindings {
+        for binding in topology.bindings where !topology.passive {
             amqp_queue_bind(
-                connection, Self.publishChannel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
+                connection, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
                 arena.bytes(binding.routingKey), amqp_empty_table)
-            try check(amqp_get_rpc_reply(connection), "bind \(binding.queue) to \(binding.exchange) with \(binding.routingKey)")
-        }
-        amqp_confirm_select(connection, Self.publishChannel)
-        try check(amqp_get_rpc_reply(connection), "confirm.select")
-        nextPublishTag = 1
-        lowestPendingTag = 1
-
-        if !consumers.isEmpty {
-            amqp_channel_open(connection, Self.consumeChannel)
-            try check(amqp_get_rpc_reply(connection), "channel.open (consumers)")
-            for consumer in consumers {
-                amqp_basic_qos(connection, Self.consumeChannel, 0, consumer.prefetch, 0)
-                try check(amqp_get_rpc_reply(connection), "basic.qos for \(consumer.queue)")
-                amqp_basic_consume(
-                    connection, Self.consumeChannel, arena.bytes(consumer.queue), arena.bytes(consumer.queue),
-                    0, 0, 0, amqp_empty_table)
-                try check(amqp_get_rpc_reply(connection), "consume \(consumer.queue)")
-            }
+            try Self.check(amqp_get_rpc_reply(connection), "bind \(binding.queue) to \(binding.exchange) with \(binding.routingKey)")
         }
     }
 
@@ -303,7 +327,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         case AMQP_BASIC_RETURN_METHOD:
             let info = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             var message = amqp_message_t()
-            try check(amqp_read_message(connection, channel, &message, 0), "read returned message")
+            try Self.check(amqp_read_message(connection, channel, &message, 0), "read returned message")
             defer { amqp_destroy_message(&message) }
             let properties = AMQPProperties(message.properties)
             let reason = "\(info.reply_code) \(String(info.reply_text)) (exchange \(String(info.exchange)), routing key \(String(info.routing_key)))"
@@ -311,7 +335,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         case AMQP_BASIC_DELIVER_METHOD:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
             var message = amqp_message_t()
-            try check(amqp_read_message(connection, channel, &message, 0), "read delivery")
+            try Self.check(amqp_read_message(connection, channel, &message, 0), "read delivery")
             defer { amqp_destroy_message(&message) }
             // Copied before amqp_destroy_message frees the library's buffer.
             let body = message.body.len == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: message.body.bytes, count: message.body.len))
@@ -357,7 +381,7 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: Errors
 
-    private func check(_ reply: amqp_rpc_reply_t, _ what: String) throws {
+    private static func check(_ reply: amqp_rpc_reply_t, _ what: String) throws {
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             return

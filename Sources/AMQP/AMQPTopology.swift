@@ -1,5 +1,9 @@
 /// Exchanges, queues and bindings that a connection declares (idempotently) each time it connects.
 /// Everything is durable.
+///
+/// A ``passive`` topology is only checked: each exchange and queue must already exist, and
+/// bindings are not touched. RabbitMQ asks for no permission to check, so a user that may
+/// configure nothing can still be told at connect time that its queue is missing.
 public struct AMQPTopology: Sendable, Equatable {
     public struct Exchange: Sendable, Equatable {
         public enum Kind: String, Sendable { case direct, topic, fanout }
@@ -38,11 +42,19 @@ public struct AMQPTopology: Sendable, Equatable {
     public var exchanges: [Exchange]
     public var queues: [Queue]
     public var bindings: [Binding]
+    /// Check that the exchanges and queues exist instead of declaring them.
+    public var passive: Bool
 
-    public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = []) {
+    public init(exchanges: [Exchange] = [], queues: [Queue] = [], bindings: [Binding] = [], passive: Bool = false) {
         self.exchanges = exchanges
         self.queues = queues
         self.bindings = bindings
+        self.passive = passive
+    }
+
+    /// The same exchanges and queues, checked rather than declared.
+    public var checkedOnly: AMQPTopology {
+        AMQPTopology(exchanges: exchanges, queues: queues, bindings: [], passive: true)
     }
 }
 

@@ -1,9 +1,9 @@
 import AMQP
 
-/// The RabbitMQ topology of DESIGN.md, in vhost `ordersaga`. The order service declares all of it
-/// on connect (declarations are idempotent), so commands wait in their queues even for a worker
-/// that has never started; each worker declares only its own part, which is all its RabbitMQ
-/// user may configure.
+/// The RabbitMQ topology of DESIGN.md, in vhost `ordersaga`. The administrator declares all of it
+/// once, when the system is set up (`ordersaga setup`), so commands wait in their queues even for
+/// a worker that has never started. Each service then only checks, on every connect, that the
+/// part it uses exists: its RabbitMQ user may configure nothing (``permissions(of:)``).
 public enum SagaTopology {
     public static let commandsExchange = "ordersaga.commands"
     public static let repliesExchange = "ordersaga.replies"
@@ -36,7 +36,7 @@ public enum SagaTopology {
     /// The dead-letter queue of `queue`.
     public static func deadLetterQueue(_ queue: String) -> String { "\(queue).dlq" }
 
-    /// Every exchange, queue and binding (what the order service declares).
+    /// Every exchange, queue and binding (what `ordersaga setup` declares).
     public static var all: AMQPTopology {
         var topology = AMQPTopology(exchanges: exchanges)
         for participant in participants { topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant]) }
@@ -45,9 +45,17 @@ public enum SagaTopology {
         return topology
     }
 
-    /// What one worker declares: the exchanges it uses, its command queue and its event queues,
-    /// with their dead-letter queues.
+    /// What the order service checks on connect: everything, since it sends to every queue.
+    public static var forOrderService: AMQPTopology { all.checkedOnly }
+
+    /// What one worker checks on connect: the exchanges it uses, its command queue and its event
+    /// queues, with their dead-letter queues.
     public static func forParticipant(_ participant: String) -> AMQPTopology {
+        ownPart(of: participant).checkedOnly
+    }
+
+    /// A participant's part of ``all``, bindings included.
+    static func ownPart(of participant: String) -> AMQPTopology {
         let own = subscriptions.filter { $0.participant == participant }
         var topology = AMQPTopology(exchanges: exchanges.filter { $0.name != eventsExchange || !own.isEmpty })
         topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant])

@@ -43,7 +43,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let registry = try await SagaDefinitionRegistry.register(
         definition, file: configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml").path, pool: pool)
     let connection = AMQPConnection(
-        configuration: configuration.amqp, topology: SagaTopology.all,
+        configuration: configuration.amqp, topology: SagaTopology.forOrderService,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
     let metrics = OrderServiceMetrics()

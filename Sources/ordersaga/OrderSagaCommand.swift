@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import OrderService
 import Postgres
+import Provisioning
 import ServiceLifecycle
 import Workers
 
@@ -12,12 +13,13 @@ import Workers
 struct OrderSagaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ordersaga",
-        abstract: "Run the OrderSaga order service, its workers, or the database migrations.",
+        abstract: "Set up, then run, the OrderSaga order service and its workers.",
         discussion: """
             Every process has its own PostgreSQL database and connects to RabbitMQ's vhost ordersaga.
             URLs come from the options or from ORDERSAGA_POSTGRES_URL and ORDERSAGA_AMQP_URL.
+            Run `ordersaga setup` once as the administrators first: the services may create nothing.
             """,
-        subcommands: [OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self])
+        subcommands: [SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self])
 
     static func main() async {
         signal(SIGPIPE, SIG_IGN)  // a peer that went away is an error to handle, not a reason to die
@@ -162,5 +164,59 @@ struct MigrateCommand: AsyncParsableCommand {
             schemaDirectory: URL(fileURLWithPath: schema), database: database, pool: PostgresPool(conninfo: url, size: 1),
             seed: seed, migrator: PostgresMigrator())
         print(applied.isEmpty ? "\(database): up to date" : "\(database): applied \(applied.joined(separator: ", "))")
+    }
+}
+
+struct SetupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Create each service's database, role and RabbitMQ user, migrate, and declare the topology.",
+        discussion: """
+            Runs as the administrators of PostgreSQL and RabbitMQ, and is safe to run again: it creates
+            what is missing, applies new migrations, resets each RabbitMQ user's password and rights,
+            and declares the exchanges and queues of vhost ordersaga. The services themselves may
+            configure nothing on the broker; they only check that their queues exist.
+            The services' passwords are the local-development ones (<role>-secret, <user>-secret).
+
+            Example:
+              ordersaga setup --seed \\
+                --postgres-admin-url postgresql://postgres:secret@127.0.0.1:5432/postgres \\
+                --amqp-admin-url amqp://admin:secret@127.0.0.1:5672/ordersaga \\
+                --management-url http://127.0.0.1:15672
+            """)
+
+    @Option(name: .customLong("postgres-admin-url"), help: "A PostgreSQL superuser's URL (or ORDERSAGA_POSTGRES_ADMIN_URL).")
+    var postgresAdminURL: String?
+    @Option(name: .customLong("amqp-admin-url"), help: "The RabbitMQ administrator's URL of the vhost (or ORDERSAGA_AMQP_ADMIN_URL).")
+    var amqpAdminURL: String?
+    @Option(name: .customLong("management-url"), help: "RabbitMQ's management API, http://host:port (or ORDERSAGA_MANAGEMENT_URL).")
+    var managementURL: String?
+    @Option(help: "The schema folder.") var schema = "schema"
+    @Flag(help: "Also load the demo data (seed.sql).") var seed = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ option: String?, _ variable: String, _ flag: String) throws -> String {
+            guard let value = option ?? environment[variable] else { throw ValidationError("give --\(flag) or set \(variable)") }
+            return value
+        }
+        let amqpURL = try value(amqpAdminURL, "ORDERSAGA_AMQP_ADMIN_URL", "amqp-admin-url")
+        let amqp: AMQPConfiguration
+        do {
+            amqp = try AMQPConfiguration(url: amqpURL)
+        } catch {
+            throw ValidationError("--amqp-admin-url: \(error)")
+        }
+        let provisioner = Provisioner(
+            postgresAdminURL: try value(postgresAdminURL, "ORDERSAGA_POSTGRES_ADMIN_URL", "postgres-admin-url"),
+            amqpAdmin: amqp, managementURL: try value(managementURL, "ORDERSAGA_MANAGEMENT_URL", "management-url"))
+        let accounts = ServiceAccount.development
+        for (database, applied) in try await provisioner.setUpDatabases(
+            accounts, schemaDirectory: URL(fileURLWithPath: schema), seed: seed
+        ) {
+            print(applied.isEmpty ? "\(database): up to date" : "\(database): applied \(applied.joined(separator: ", "))")
+        }
+        try await provisioner.setUpBroker(accounts)
+        print("rabbitmq: vhost \(provisioner.vhost), users \(accounts.map(\.amqpUser).joined(separator: ", ")), topology declared")
     }
 }

@@ -12,13 +12,12 @@ import TestSupport
     static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/ordersaga")
 
     func startOrderService(_ system: TestSystem, port: Int) throws -> Process {
-        let amqp = system.amqp
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = [
             "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
             "--postgres-url", system.url("order"),
-            "--amqp-url", "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(amqp.vhost)",
+            "--amqp-url", system.amqpURL(of: "order"),
             "--log-level", "error",
         ]
         try process.run()

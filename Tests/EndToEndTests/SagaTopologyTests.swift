@@ -1,21 +1,29 @@
 import AMQP
+import Foundation
 import Messaging
 import Testing
 
-/// Each worker declares only its part of what the order service declares; its RabbitMQ user may
-/// configure nothing else (scripts/lib/infra.sh), so a worker declaring more would be refused.
+/// `ordersaga setup` declares the whole topology as the administrator; each service only checks
+/// its part and holds the rights to publish and consume what it must, and nothing else.
 @Suite struct SagaTopologyTests {
     @Test(arguments: SagaTopology.participants)
-    func workerTopologyIsItsOwnPartOfTheWhole(_ participant: String) {
+    func workerChecksOnlyItsOwnPartOfTheWhole(_ participant: String) {
         let all = SagaTopology.all
         let own = SagaTopology.forParticipant(participant)
+        #expect(own.passive)
+        #expect(own.bindings.isEmpty)
         #expect(own.exchanges.allSatisfy(all.exchanges.contains))
         #expect(own.queues.allSatisfy(all.queues.contains))
-        #expect(own.bindings.allSatisfy(all.bindings.contains))
         let ownQueues = [SagaTopology.commandQueue(participant)] + SagaTopology.eventQueues(of: participant)
         #expect(Set(own.queues.map(\.name)) == Set(ownQueues + ownQueues.map(SagaTopology.deadLetterQueue)))
-        // Only a subscriber declares the events exchange.
+        // Only a subscriber checks the events exchange.
         #expect(own.exchanges.contains { $0.name == SagaTopology.eventsExchange } == !SagaTopology.eventQueues(of: participant).isEmpty)
+    }
+
+    @Test func orderServiceChecksEverythingAndDeclaresNothing() {
+        #expect(SagaTopology.forOrderService.passive)
+        #expect(SagaTopology.forOrderService.queues == SagaTopology.all.queues)
+        #expect(!SagaTopology.all.passive)
     }
 
     @Test func cancelledOrdersReachTheNotificationWorker() {
@@ -23,5 +31,37 @@ import Testing
             .init(queue: "notification.events", exchange: SagaTopology.eventsExchange, routingKey: "order.cancelled")))
         #expect(SagaTopology.eventQueues(of: "notification") == ["notification.events"])
         #expect(SagaTopology.eventQueues(of: "catalog") == [])
+    }
+
+    /// Whether RabbitMQ's pattern (an Erlang regular expression, PCRE-like) matches `name`.
+    func matches(_ pattern: String, _ name: String) throws -> Bool {
+        let regex = try NSRegularExpression(pattern: pattern)
+        return regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+    }
+
+    @Test func everyServiceMayConfigureNothing() throws {
+        for service in [SagaTopology.orderServiceUser] + SagaTopology.participants {
+            let rights = try #require(SagaTopology.permissions(of: service))
+            for name in SagaTopology.all.queues.map(\.name) + SagaTopology.all.exchanges.map(\.name) {
+                #expect(try !matches(rights.configure, name), "\(service) may configure \(name)")
+            }
+        }
+        #expect(SagaTopology.permissions(of: "someone-else") == nil)
+    }
+
+    @Test func orderServiceWritesCommandsAndEventsAndReadsOnlyItsReplies() throws {
+        let rights = try #require(SagaTopology.permissions(of: SagaTopology.orderServiceUser))
+        let names = SagaTopology.all.queues.map(\.name) + SagaTopology.all.exchanges.map(\.name)
+        #expect(try names.filter { try matches(rights.write, $0) }.sorted() == [SagaTopology.commandsExchange, SagaTopology.eventsExchange])
+        #expect(try names.filter { try matches(rights.read, $0) } == [SagaTopology.repliesQueue])
+    }
+
+    @Test(arguments: SagaTopology.participants)
+    func workerWritesRepliesAndReadsOnlyItsOwnQueues(_ participant: String) throws {
+        let rights = try #require(SagaTopology.permissions(of: participant))
+        let names = SagaTopology.all.queues.map(\.name) + SagaTopology.all.exchanges.map(\.name)
+        #expect(try names.filter { try matches(rights.write, $0) } == [SagaTopology.repliesExchange])
+        let own = [SagaTopology.commandQueue(participant)] + SagaTopology.eventQueues(of: participant)
+        #expect(try names.filter { try matches(rights.read, $0) }.sorted() == own.sorted())
     }
 }

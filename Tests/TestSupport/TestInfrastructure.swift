@@ -12,12 +12,12 @@ public enum TestInfrastructure {
 
     /// A superuser URL of the test PostgreSQL server.
     public static var postgresAdminURL: String {
-        environment["ORDERSAGA_TEST_POSTGRES_URL"] ?? "postgresql://postgres:ordersaga-admin@127.0.0.1:54321/postgres"
+        environment["ORDERSAGA_TEST_POSTGRES_URL"] ?? "postgresql://postgres:ordersaga-admin@127.0.0.1:15431/postgres"
     }
 
     static var amqpHost: String { environment["ORDERSAGA_TEST_AMQP_HOST"] ?? "127.0.0.1" }
-    static var amqpPort: Int { Int(environment["ORDERSAGA_TEST_AMQP_PORT"] ?? "") ?? 56721 }
-    static var managementURL: String { environment["ORDERSAGA_TEST_MANAGEMENT_URL"] ?? "http://127.0.0.1:15681" }
+    static var amqpPort: Int { Int(environment["ORDERSAGA_TEST_AMQP_PORT"] ?? "") ?? 15661 }
+    public static var managementURL: String { environment["ORDERSAGA_TEST_MANAGEMENT_URL"] ?? "http://127.0.0.1:15681" }
     static let adminUser = "admin"
     static let adminPassword = environment["ORDERSAGA_TEST_AMQP_PASSWORD"] ?? "ordersaga-admin"
 
@@ -48,8 +48,13 @@ public enum TestInfrastructure {
     public static func createVhost(_ name: String) async throws -> AMQPConfiguration {
         try await management("PUT", "/api/vhosts/\(name)", body: "{}")
         try await management("PUT", "/api/permissions/\(name)/\(adminUser)", body: #"{"configure":".*","write":".*","read":".*"}"#)
-        return AMQPConfiguration(
-            host: amqpHost, port: amqpPort, user: adminUser, password: adminPassword, vhost: name,
+        return adminConfiguration(vhost: name)
+    }
+
+    /// The administrator's connection to `vhost`, with a quick reconnect for tests.
+    public static func adminConfiguration(vhost: String) -> AMQPConfiguration {
+        AMQPConfiguration(
+            host: amqpHost, port: amqpPort, user: adminUser, password: adminPassword, vhost: vhost,
             heartbeat: 10, maxReconnectDelay: 1)
     }
 

@@ -4,24 +4,34 @@ import Logging
 import Messaging
 import OrderService
 import Postgres
+import Provisioning
 import ServiceLifecycle
 import Workers
 
 /// A whole OrderSaga deployment for one test: six fresh databases (migrated and seeded) and a
-/// fresh vhost on the real PostgreSQL and RabbitMQ, with the five workers run in-process.
+/// fresh vhost on the real PostgreSQL and RabbitMQ, set up by the same ``Provisioner`` as
+/// `ordersaga setup`, with the five workers run in-process.
+///
+/// Every service connects as it ships: with its own PostgreSQL role, which owns only its database,
+/// and its own RabbitMQ user, which may configure nothing. ``amqp`` is the administrator's, for a
+/// test's own probes (publishing a malformed message, reading a queue).
 public final class TestSystem: Sendable {
     public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     public let name: String
+    /// The administrator's connection to this system's vhost.
     public let amqp: AMQPConfiguration
-    private let urls: [String: String]
+    private let provisioner: Provisioner
     public let logger: Logger
 
-    private init(name: String, amqp: AMQPConfiguration, urls: [String: String], logger: Logger) {
+    private init(name: String, logger: Logger) {
+        let admin = TestInfrastructure.adminConfiguration(vhost: name)
         self.name = name
-        self.amqp = amqp
-        self.urls = urls
+        self.amqp = admin
+        self.provisioner = Provisioner(
+            postgresAdminURL: TestInfrastructure.postgresAdminURL, amqpAdmin: admin,
+            managementURL: TestInfrastructure.managementURL, databaseName: { "\(name)_\($0)" })
         self.logger = logger
     }
 
@@ -30,23 +40,16 @@ public final class TestSystem: Sendable {
         let name = TestInfrastructure.uniqueName("sys")
         var logger = Logger(label: name)
         logger.logLevel = ProcessInfo.processInfo.environment["ORDERSAGA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        var urls: [String: String] = [:]
-        let migrator = PostgresMigrator()
+        let system = TestSystem(name: name, logger: logger)
         do {
-            for database in SchemaMigrations.databases {
-                let url = try await TestInfrastructure.createDatabase("\(name)_\(database)")
-                urls[database] = url
-                try await SchemaMigrations.apply(
-                    schemaDirectory: repositoryRoot.appendingPathComponent("schema"), database: database,
-                    pool: PostgresPool(conninfo: url, size: 1), seed: true, migrator: migrator)
-            }
-            let amqp = try await TestInfrastructure.createVhost(name)
-            let system = TestSystem(name: name, amqp: amqp, urls: urls, logger: logger)
+            try await system.provisioner.setUpDatabases(
+                ServiceAccount.development, schemaDirectory: repositoryRoot.appendingPathComponent("schema"), seed: true)
+            try await system.provisioner.setUpBroker(ServiceAccount.development)
             let result = try await body(system)
             await system.destroy()
             return result
         } catch {
-            await TestSystem(name: name, amqp: AMQPConfiguration(vhost: name), urls: urls, logger: logger).destroy()
+            await system.destroy()
             throw error
         }
     }
@@ -56,14 +59,29 @@ public final class TestSystem: Sendable {
         await TestInfrastructure.deleteVhost(name)
     }
 
-    public func url(_ database: String) -> String { urls[database]! }
+    /// The account of the service that owns `database` (`order`, `catalog`, …).
+    public func account(_ database: String) -> ServiceAccount {
+        ServiceAccount.development.first { $0.database == database }!
+    }
+
+    /// The URL the service of `database` connects with: its own role.
+    public func url(_ database: String) -> String { provisioner.postgresURL(of: account(database)) }
+
+    /// How the service of `database` connects to the broker: its own user.
+    public func amqp(of database: String) -> AMQPConfiguration { provisioner.amqpConfiguration(of: account(database)) }
+
+    /// `amqp://user:password@host:port/vhost` of ``amqp(of:)``, for a service run as a process.
+    public func amqpURL(of database: String) -> String {
+        let amqp = amqp(of: database)
+        return "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(amqp.vhost)"
+    }
 
     /// A small pool on one of the six databases, for assertions.
     public func pool(_ database: String) -> PostgresPool { PostgresPool(conninfo: url(database), size: 2) }
 
     public var orderServiceConfiguration: OrderServiceConfiguration {
         OrderServiceConfiguration(
-            postgresURL: url("order"), amqp: amqp, sagasDirectory: Self.repositoryRoot.appendingPathComponent("sagas"),
+            postgresURL: url("order"), amqp: amqp(of: "order"), sagasDirectory: Self.repositoryRoot.appendingPathComponent("sagas"),
             poolSize: 4, sweepInterval: .milliseconds(100))
     }
 
@@ -71,7 +89,7 @@ public final class TestSystem: Sendable {
     public func workerServices(_ participants: [String] = SagaTopology.participants) -> [any Service] {
         participants.flatMap { participant -> [any Service] in
             let handler = Workers.handler(for: participant)!
-            let configuration = WorkerConfiguration(participant: participant, postgresURL: url(participant), amqp: amqp, poolSize: 2)
+            let configuration = WorkerConfiguration(participant: participant, postgresURL: url(participant), amqp: amqp(of: participant), poolSize: 2)
             return CommandWorker.services(configuration: configuration, handler: handler, logger: logger)
         }
     }

@@ -17,8 +17,12 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 profile() {
   PROFILE=$1
   case "$PROFILE" in
-    dev)  PG_PORT=${PG_PORT:-54320}; AMQP_PORT=${AMQP_PORT:-56720}; MGMT_PORT=${MGMT_PORT:-15680}; DIST_PORT=${DIST_PORT:-25680}; HTTP_PORT=${HTTP_PORT:-8080} ;;
-    test) PG_PORT=${PG_PORT:-54321}; AMQP_PORT=${AMQP_PORT:-56721}; MGMT_PORT=${MGMT_PORT:-15681}; DIST_PORT=${DIST_PORT:-25681}; HTTP_PORT=${HTTP_PORT:-8081} ;;
+    # Every port is below Linux's ephemeral range (32768-60999): a client connection that happens
+    # to get the same local port would otherwise make the server's bind fail now and then (seen
+    # with 54320). They also avoid RabbitMQ's and PostgreSQL's standard ports, where a system-wide
+    # service may listen, and the 20000-29999 range the tests pick HTTP ports from.
+    dev)  PG_PORT=${PG_PORT:-15430}; AMQP_PORT=${AMQP_PORT:-15660}; MGMT_PORT=${MGMT_PORT:-15680}; DIST_PORT=${DIST_PORT:-15690}; HTTP_PORT=${HTTP_PORT:-8080} ;;
+    test) PG_PORT=${PG_PORT:-15431}; AMQP_PORT=${AMQP_PORT:-15661}; MGMT_PORT=${MGMT_PORT:-15681}; DIST_PORT=${DIST_PORT:-15691}; HTTP_PORT=${HTTP_PORT:-8081} ;;
     *) die "unknown profile $PROFILE" ;;
   esac
   STATE_DIR="$ROOT/.local/$PROFILE"
@@ -178,50 +182,39 @@ stop_rabbitmq() {
   fi
 }
 
-# provision_rabbitmq: the admin user (management UI), vhost ordersaga and one user per service.
-provision_rabbitmq() {
+# provision_rabbitmq_admin: the administrator (management UI, and `ordersaga setup`, which creates
+# the vhost, one user per service with only the rights it needs, and the topology). No guest.
+provision_rabbitmq_admin() {
   # Captured first: `grep -q` would close the pipe early, and pipefail would count that as a failure.
-  local users vhosts
-  users=$(rmqctl list_users 2>/dev/null | awk 'NR > 2 { print $1 }')
-  vhosts=$(rmqctl list_vhosts 2>/dev/null)
+  local users
+  users=$(rmqctl list_users -q --no-table-headers 2>/dev/null | awk '{ print $1 }')
   grep -qx admin <<<"$users" || rmqctl add_user admin "$RMQ_ADMIN_PASS" >/dev/null
   rmqctl set_user_tags admin administrator >/dev/null
-  grep -qx ordersaga <<<"$vhosts" || rmqctl add_vhost ordersaga >/dev/null
   rmqctl set_permissions -p / admin '.*' '.*' '.*' >/dev/null
-  rmqctl set_permissions -p ordersaga admin '.*' '.*' '.*' >/dev/null
-  local svc own
-  for svc in order-service catalog promotion identity cart notification; do
-    grep -qx -- "$svc" <<<"$users" || rmqctl add_user "$svc" "$svc-secret" >/dev/null
-  done
-  # Only the rights each needs (configure: declare; write: publish, and bind a queue; read:
-  # consume, and bind from an exchange). The order service declares the whole topology, sends
-  # commands and events, and reads its replies.
-  rmqctl set_permissions -p ordersaga order-service '^(ordersaga\..*|[a-z-]+\.(commands|replies|events)(\.dlq)?)$' \
-    '^(ordersaga\.(commands|events)|[a-z-]+\.(commands|replies|events)(\.dlq)?)$' \
-    '^(ordersaga\.(replies|events|dead-letter|commands)|order-service\.replies(\.dlq)?)$' >/dev/null
-  # A worker declares its own queues, reads its commands (and events) and writes replies.
-  for svc in catalog promotion identity cart notification; do
-    own="$svc\\.(commands|events)(\\.dlq)?"
-    rmqctl set_permissions -p ordersaga "$svc" "^($own|ordersaga\\.(commands|replies|dead-letter|events))\$" \
-      "^($own|ordersaga\\.replies)\$" "^($own|ordersaga\\.(commands|dead-letter|events))\$" >/dev/null
-  done
   rmqctl delete_user guest >/dev/null 2>&1 || true
 }
 
-psql_admin() { PGPASSWORD=$PG_SUPERPASS psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-
-# provision_postgres: one database and one login role per service; the role owns its database only.
-provision_postgres() {
-  local svc db role
-  for svc in order catalog promotion identity cart notification; do
-    db="${svc}_db"; role="${svc}_service"
-    [ -n "$(psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='$role'")" ] \
-      || psql_admin -d postgres -c "CREATE ROLE $role LOGIN PASSWORD '$role-secret'"
-    [ -n "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$db'")" ] \
-      || psql_admin -d postgres -c "CREATE DATABASE $db OWNER $role"
-    psql_admin -d postgres -c "REVOKE ALL ON DATABASE $db FROM PUBLIC"
-    psql_admin -d postgres -c "GRANT CONNECT, TEMPORARY ON DATABASE $db TO $role"
-  done
+# build_swift CONFIGURATION [ARGS...]: swift build, with a progress line every tenth of the way
+# instead of one line per file, and the compiler's messages as they come.
+build_swift() {
+  local configuration=$1; shift
+  local first=""
+  [ -d "$ROOT/.build/$configuration" ] || first=" (a first build takes 3 to 8 minutes on 2 cores; later ones seconds)"
+  log "building ($configuration)$first"
+  local started=$SECONDS status
+  set +e
+  swift build -c "$configuration" "$@" 2>&1 | awk -v start="$SECONDS" '
+    /^\[[0-9]+\/[0-9]+\] / {
+      split(substr($1, 2, length($1) - 2), n, "/")
+      tenth = int(n[1] * 10 / n[2])
+      if (n[2] >= 50 && tenth > shown) { shown = tenth; printf "    %3d%% (%d of %d build steps)\n", tenth * 10, n[1], n[2]; fflush() }
+      next
+    }
+    { print; fflush() }'
+  status=${PIPESTATUS[0]}
+  set -e
+  [ "$status" -eq 0 ] || die "the build failed (swift build -c $configuration $*)"
+  log "built in $((SECONDS - started)) s"
 }
 
 # Swift toolchain on PATH for scripts started from a plain shell.

@@ -1,0 +1,73 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The few calls of RabbitMQ's management HTTP API that setting up a vhost needs. Every call is
+/// idempotent (`PUT` creates or replaces).
+public struct RabbitMQManagement: Sendable {
+    /// `http://host:port` of the management plugin.
+    public var baseURL: String
+    public var user: String
+    public var password: String
+
+    public init(baseURL: String, user: String, password: String) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.user = user
+        self.password = password
+    }
+
+    public func putVhost(_ vhost: String) async throws {
+        try await request("PUT", "/api/vhosts/\(Self.encoded(vhost))", body: [:])
+    }
+
+    public func deleteVhost(_ vhost: String) async throws {
+        try await request("DELETE", "/api/vhosts/\(Self.encoded(vhost))", body: nil)
+    }
+
+    /// Creates the user, or sets its password; it gets no management tags.
+    public func putUser(_ name: String, password: String) async throws {
+        try await request("PUT", "/api/users/\(Self.encoded(name))", body: ["password": password, "tags": ""])
+    }
+
+    public func putPermissions(vhost: String, user: String, configure: String, write: String, read: String) async throws {
+        try await request(
+            "PUT", "/api/permissions/\(Self.encoded(vhost))/\(Self.encoded(user))",
+            body: ["configure": configure, "write": write, "read": read])
+    }
+
+    /// Names in a path are percent-encoded, `/` included (the default vhost is `%2F`).
+    static func encoded(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? name
+    }
+
+    @discardableResult
+    func request(_ method: String, _ path: String, body: [String: String]?) async throws -> Data {
+        guard let url = URL(string: baseURL + path) else { throw ProvisioningError("management URL \(baseURL + path) is not a URL") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.setValue("Basic \(Data("\(user):\(password)".utf8).base64EncodedString())", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw ProvisioningError("RabbitMQ management API at \(baseURL): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            throw ProvisioningError("RabbitMQ management API: \(method) \(path) answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+}
+
+/// Setting up failed; the message says which call and what the server answered.
+public struct ProvisioningError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
