@@ -125,7 +125,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaStatusCLI", "Workers", "CartWorker",
+                "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaCore", "SagaStatusCLI", "Workers", "CartWorker",
+                "NotificationWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

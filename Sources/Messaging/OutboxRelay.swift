@@ -82,7 +82,7 @@ public struct OutboxRelay: Service {
                 }
                 try await session.run { [published, failed, errors] connection in
                     if !published.isEmpty {
-                        try connection.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [published])
+                        try connection.query("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])", [published])
                     }
                     if !failed.isEmpty {
                         try connection.query(

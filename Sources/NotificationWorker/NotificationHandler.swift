@@ -4,7 +4,8 @@ import Messaging
 import Postgres
 
 /// Records an order confirmation (the saga's last step, retried and never undone) and, on the
-/// `order.cancelled` event, a cancellation notice. One of each kind per saga.
+/// `order.cancelled` event, a cancellation notice. One of each kind per saga, and never a
+/// confirmation for a saga whose cancellation was recorded.
 public struct NotificationHandler: CommandHandler {
     public static let sendConfirmation = "notification.send_confirmation"
 
@@ -32,6 +33,12 @@ public struct NotificationHandler: CommandHandler {
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         let request = try command.payload(SendConfirmation.self)
+        // A confirmation that comes after the order was cancelled (a stale command) tells the
+        // customer nothing: the cancellation notice stands alone.
+        if try !transaction.query(
+            "SELECT 1 FROM notifications WHERE saga_id = $1 AND kind = 'ORDER_CANCELLED'", [command.sagaID]).isEmpty {
+            return .refused(reason: "cancelled", detail: "order \(request.orderId) was cancelled; no confirmation is sent")
+        }
         let total = String(format: "%d.%02d", request.totalCents / 100, request.totalCents % 100)
         let id = try record(
             kind: "ORDER_CONFIRMED", sagaID: command.sagaID, orderID: request.orderId, customerID: request.customerId,

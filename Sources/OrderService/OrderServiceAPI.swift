@@ -36,6 +36,11 @@ struct OrderServiceAPI: Sendable {
     /// `POST /api/v1/checkout`: 202 with the order and saga ids and a Location; nothing is written
     /// for an invalid request. An `Idempotency-Key` header makes a retried request answer the same.
     @Sendable func checkout(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let contentType = request.headers[.contentType]
+        guard let contentType, Self.isJSON(contentType) else {
+            metrics.checkoutsRefused.increment()
+            throw ProblemDetails.unsupportedMediaType(contentType)
+        }
         let buffer = try await request.body.collect(upTo: Self.maxBody)
         let checkout: SagaEngine.Checkout
         do {
@@ -213,6 +218,12 @@ struct OrderServiceAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = (contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
 
     static func iso(_ column: String) -> String {
         "to_char(\(column), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"

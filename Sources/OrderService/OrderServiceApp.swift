@@ -15,6 +15,9 @@ public struct OrderServiceConfiguration: Sendable {
     public var amqp: AMQPConfiguration
     /// Where `create_order.yaml` is.
     public var sagasDirectory: URL
+    /// A create_order definition to run instead of the file's (tests pass changed timeouts as
+    /// values); it is registered and checked against the database like the file's.
+    public var definition: SagaDefinition?
     public var poolSize: Int
     public var replyConcurrency: Int
     public var sweepInterval: Duration
@@ -38,7 +41,8 @@ public struct OrderServiceConfiguration: Sendable {
 /// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition
 /// throws ``SagaDefinitionError`` (file, line, problem) before anything runs.
 public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
+    let definition = try configuration.definition
+        ?? SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
     let registry = try await SagaDefinitionRegistry.register(
         definition, file: configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml").path, pool: pool)
@@ -55,6 +59,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: ProblemMiddleware(bodyLimit: OrderServiceAPI.maxBody))
     OrderServiceAPI(engine: engine, pool: pool, connection: connection, metrics: metrics).addRoutes(to: router)
     return Application(
         router: router,

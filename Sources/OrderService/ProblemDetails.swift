@@ -15,13 +15,16 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
     public let title: String
     public let detail: String
     public let errors: [FieldProblem]
+    /// Extra response headers (`Retry-After`).
+    public let headers: HTTPFields
 
-    init(status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldProblem] = []) {
+    init(status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldProblem] = [], headers: HTTPFields = [:]) {
         self.status = status
         self.type = type
         self.title = title
         self.detail = detail
         self.errors = errors
+        self.headers = headers
     }
 
     static func invalid(_ errors: [FieldProblem], what: String) -> ProblemDetails {
@@ -38,6 +41,29 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
         ProblemDetails(status: .notFound, type: "https://ordersaga.dev/problems/not-found", title: "Not found", detail: detail)
     }
 
+    /// The database cannot be reached: try again after `retryAfter` seconds.
+    static func databaseUnavailable(retryAfter: Int) -> ProblemDetails {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfter)
+        return ProblemDetails(
+            status: .serviceUnavailable, type: "https://ordersaga.dev/problems/unavailable", title: "Service unavailable",
+            detail: "the order database cannot be reached; nothing was written, try again in \(retryAfter) s", headers: headers)
+    }
+
+    static func tooLarge(limit: Int) -> ProblemDetails {
+        ProblemDetails(
+            status: .contentTooLarge, type: "https://ordersaga.dev/problems/body-too-large", title: "The request body is too large",
+            detail: "the body is over the limit of \(limit) bytes")
+    }
+
+    static func unsupportedMediaType(_ given: String?) -> ProblemDetails {
+        ProblemDetails(
+            status: .unsupportedMediaType, type: "https://ordersaga.dev/problems/unsupported-media-type",
+            title: "The request body must be JSON",
+            detail: "Content-Type is \(given.map { "\"\($0)\"" } ?? "missing"); send application/json",
+            errors: [.init(field: "Content-Type", problem: "must be application/json")])
+    }
+
     private struct Body: Encodable {
         let type: String
         let title: String
@@ -51,7 +77,7 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = Body(type: type, title: title, status: Int(status.code), detail: detail, instance: request.uri.path, errors: errors.isEmpty ? nil : errors)
-        var headers = HTTPFields()
+        var headers = self.headers
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
     }

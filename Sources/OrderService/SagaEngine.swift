@@ -126,7 +126,7 @@ public struct SagaEngine: Sendable {
             let fired = try await pool.transaction { connection -> (Bool, SagaStatus?) in
                 // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
                 guard var saga = try loadIfDue(id, on: connection) else { return (false, nil) }
-                let transition = saga.machine.deadlinePassed(at: saga.now)
+                let transition = saga.machine.deadlinePassed(at: saga.now, dispatch: try dispatch(of: saga, on: connection))
                 return (true, try persist(&saga, transition, isNew: false, on: connection))
             }
             if fired.0 { outboxWritten() }
@@ -135,11 +135,27 @@ public struct SagaEngine: Sendable {
         return due.count
     }
 
+    /// Whether the broker has taken the command that the saga's reply deadline waits on, from
+    /// the outbox row the relay marks published after the broker's confirm.
+    private func dispatch(of saga: LoadedSaga, on connection: PostgresConnection) throws -> CommandDispatch {
+        guard let deadline = saga.machine.state.deadline, deadline.kind == .reply else { return .waiting }  // not asked
+        let messageID = SagaMessages.commandMessageID(sagaID: saga.idText, step: deadline.step, phase: deadline.phase, attempt: deadline.attempt)
+        let rows = try connection.query(
+            """
+            SELECT published_at IS NOT NULL AS published, floor(extract(epoch FROM coalesce(published_at, now())) * 1000)::bigint AS at_ms
+            FROM outbox WHERE message_id = $1
+            """, [messageID])
+        // No row: published, then pruned by retention an hour or more ago.
+        guard let row = rows.first else { return .confirmed(at: SagaTime(millisecondsSince1970: 0)) }
+        guard try row.bool("published") else { return .waiting }
+        return .confirmed(at: SagaTime(millisecondsSince1970: Int64(try row.int("at_ms"))))
+    }
+
     /// After the commit that ended a saga: count it, and tell the operator about a parked one.
     private func finished(_ id: UUID, _ status: SagaStatus) {
         metrics.sagaFinished(status)
         if status == .failed {
-            logger.error("saga parked as FAILED: a compensation exhausted its retries; an operator must act", metadata: [
+            logger.error("saga parked as FAILED: a compensation or a step after the pivot exhausted its retries; an operator must act", metadata: [
                 "saga_id": "\(id.uuidString.lowercased())",
             ])
         }
@@ -253,7 +269,8 @@ public struct SagaEngine: Sendable {
         switch status {
         case .completed: orderStatus = "CONFIRMED"
         case .compensated: orderStatus = "CANCELLED"
-        case .failed: orderStatus = "FAILED"
+        // Parked after the pivot (a confirmation that never went out): the order itself stands.
+        case .failed: orderStatus = saga.machine.isCommitted ? "CONFIRMED" : "FAILED"
         case .running, .compensating: preconditionFailure("\(status) is not final")
         }
         try connection.query(
@@ -267,6 +284,7 @@ public struct SagaEngine: Sendable {
         switch status {
         case .completed: messages.append(try event("order.confirmed", saga: saga, body: body))
         case .compensated: messages.append(try event("order.cancelled", saga: saga, body: body))
+        case .failed where saga.machine.isCommitted: messages.append(try event("order.confirmed", saga: saga, body: body))
         default: break
         }
     }

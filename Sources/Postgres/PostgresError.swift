@@ -34,6 +34,11 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     /// True when the connection itself failed (server gone, network), not the statement.
     public var isConnectionError: Bool { code == .connectionFailed || code == .connectionClosed }
+    /// True when the server cannot be used at all right now: the connection failed, or the server
+    /// is starting, shutting down or refusing connections (SQLSTATE classes 08 and 57).
+    public var isUnavailable: Bool {
+        isConnectionError || sqlState?.hasPrefix("08") == true || sqlState?.hasPrefix("57") == true
+    }
     /// True for a unique-constraint violation (SQLSTATE 23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }
 

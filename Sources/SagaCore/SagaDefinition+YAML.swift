@@ -26,7 +26,8 @@ extension SagaDefinition {
     ///     participant: catalog
     ///     command: catalog.reserve_inventory
     ///     compensation: catalog.release_inventory   # or: none
-    ///     timeout: 5s                                # ms, s or m
+    ///     timeout: 5s                                # ms, s or m; from the broker's confirm
+    ///     send_timeout: 10m                          # how long the command may wait for the broker
     ///     retry: { attempts: 3, backoff: 200ms, max_delay: 2s, jitter: 0.2 }
     ///     compensation_retry: { attempts: 10, backoff: 500ms, max_delay: 10s, jitter: 0.2 }
     ///     skippable: false
@@ -53,7 +54,7 @@ private struct DefinitionReader {
     let file: String
 
     static let stepKeys: Set<String> = [
-        "name", "participant", "command", "compensation", "timeout", "retry", "compensation_retry", "skippable",
+        "name", "participant", "command", "compensation", "timeout", "send_timeout", "retry", "compensation_retry", "skippable",
     ]
     static let retryKeys: Set<String> = ["attempts", "backoff", "max_delay", "jitter"]
 
@@ -115,6 +116,11 @@ private struct DefinitionReader {
         guard let timeoutNode = fields["timeout"] else { throw error(at: node, "step \"\(name)\": missing \"timeout\"") }
         let timeout = try duration(timeoutNode, "timeout")
         guard timeout > 0 else { throw error(at: timeoutNode, "step \"\(name)\": timeout must be more than 0") }
+        var sendTimeout = StepDefinition.defaultSendTimeoutMilliseconds
+        if let sendTimeoutNode = fields["send_timeout"] {
+            sendTimeout = try duration(sendTimeoutNode, "send_timeout")
+            guard sendTimeout > 0 else { throw error(at: sendTimeoutNode, "step \"\(name)\": send_timeout must be more than 0") }
+        }
         guard let retryNode = fields["retry"] else { throw error(at: node, "step \"\(name)\": missing \"retry\"") }
         let retry = try retryPolicy(retryNode)
         let compensationRetry = try fields["compensation_retry"].map { node throws(SagaDefinitionError) in try retryPolicy(node) }
@@ -125,7 +131,8 @@ private struct DefinitionReader {
         }
         return StepDefinition(
             name: name, participant: participant, command: command, compensation: compensation,
-            timeoutMilliseconds: timeout, retry: retry, compensationRetry: compensationRetry, skippable: skippable)
+            timeoutMilliseconds: timeout, retry: retry, compensationRetry: compensationRetry, skippable: skippable,
+            sendTimeoutMilliseconds: sendTimeout)
     }
 
     func retryPolicy(_ node: Node) throws(SagaDefinitionError) -> RetryPolicy {

@@ -18,7 +18,8 @@ public struct SagaTime: Sendable, Equatable, Comparable, Codable, Hashable {
 
 /// Where a saga is.
 public enum SagaStatus: String, Sendable, Codable, CaseIterable {
-    /// Stepping forward. Can transition to: COMPLETED, COMPENSATING.
+    /// Stepping forward. Can transition to: COMPLETED, COMPENSATING, FAILED (a retriable step
+    /// after the pivot exhausted its attempts).
     case running = "RUNNING"
     /// Undoing the steps that took effect, newest first. Can transition to: COMPENSATED, FAILED.
     case compensating = "COMPENSATING"
@@ -26,7 +27,8 @@ public enum SagaStatus: String, Sendable, Codable, CaseIterable {
     case completed = "COMPLETED"
     /// Every step that took effect was undone. Final.
     case compensated = "COMPENSATED"
-    /// A compensation exhausted its retries: parked for an operator, never dropped.
+    /// A compensation, or a retriable step after the pivot, exhausted its retries: parked for an
+    /// operator, never dropped.
     case failed = "FAILED"
 
     public var isFinal: Bool {
@@ -45,7 +47,8 @@ public enum StepStatus: String, Sendable, Codable, CaseIterable {
     case running = "RUNNING"
     /// The participant did it. Can transition to: COMPENSATING.
     case succeeded = "SUCCEEDED"
-    /// The participant refused (a business rule); it changed nothing. Final.
+    /// The participant refused (a business rule); it changed nothing. Or a retriable step ran out
+    /// of attempts. Final.
     case failed = "FAILED"
     /// Not needed by this saga. Final.
     case skipped = "SKIPPED"
@@ -95,13 +98,18 @@ public struct SagaDeadline: Sendable, Equatable, Codable {
     public var attempt: Int
     public var kind: Kind
     public var at: SagaTime
+    /// For a reply deadline: by when the broker must have taken the command. Until then a
+    /// command still in the outbox is waited for, not timed out (`nil` in states saved before
+    /// this bound existed: they time out at ``at``).
+    public var sendBy: SagaTime?
 
-    public init(step: String, phase: StepPhase, attempt: Int, kind: Kind, at: SagaTime) {
+    public init(step: String, phase: StepPhase, attempt: Int, kind: Kind, at: SagaTime, sendBy: SagaTime? = nil) {
         self.step = step
         self.phase = phase
         self.attempt = attempt
         self.kind = kind
         self.at = at
+        self.sendBy = sendBy
     }
 }
 

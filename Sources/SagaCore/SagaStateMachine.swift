@@ -19,6 +19,15 @@ public struct StepReply: Sendable, Equatable {
     }
 }
 
+/// Whether the broker has taken the command a reply deadline waits on: the caller reads it from
+/// its outbox when the deadline passes.
+public enum CommandDispatch: Sendable, Equatable {
+    /// Still in the outbox: the broker has not confirmed it (it may be unreachable).
+    case waiting
+    /// The broker confirmed it at this time, by the database's clock.
+    case confirmed(at: SagaTime)
+}
+
 /// A message the caller must send: one attempt of a step's command or compensation.
 public struct StepMessage: Sendable, Equatable {
     public var step: String
@@ -57,6 +66,7 @@ public struct SagaHistoryEntry: Sendable, Equatable {
         case stepSucceeded = "step_succeeded"
         case stepFailed = "step_failed"
         case attemptTimedOut = "attempt_timed_out"
+        case attemptFailed = "attempt_failed"
         case stepTimedOut = "step_timed_out"
         case retryScheduled = "retry_scheduled"
         case compensationStarted = "compensation_started"
@@ -111,6 +121,13 @@ public struct SagaStateMachine: Sendable {
         self.state = state
     }
 
+    /// Whether the order stands: the pivot succeeded, so nothing will be compensated, whatever
+    /// happens to the retriable steps after it (a saga parked there is FAILED but committed).
+    public var isCommitted: Bool {
+        guard let pivot = definition.pivotIndex else { return state.status != .compensating && state.status != .compensated }
+        return state.steps[pivot].status == .succeeded
+    }
+
     // MARK: Inputs
 
     /// Starts the saga: marks `skipping` SKIPPED and sends the first step's command.
@@ -149,6 +166,10 @@ public struct SagaStateMachine: Sendable {
                 state.steps[index].status = .succeeded
                 transition.history.append(SagaHistoryEntry(.stepSucceeded, step: step.name, attempt: reply.attempt))
                 advance(from: index + 1, at: now, into: &transition)
+            case .failed(let reason) where definition.kind(ofStepAt: index) == .retriable:
+                // After the pivot the order stands: a refusal is retried, never compensated.
+                transition.history.append(SagaHistoryEntry(.attemptFailed, step: step.name, attempt: reply.attempt, detail: reason))
+                retryOrPark(index: index, phase: .command, reason: reason, at: now, into: &transition)
             case .failed(let reason):
                 state.steps[index].status = .failed
                 transition.history.append(SagaHistoryEntry(.stepFailed, step: step.name, attempt: reply.attempt, detail: reason))
@@ -180,20 +201,41 @@ public struct SagaStateMachine: Sendable {
 
     /// The database's clock reached the saga's deadline (or later). Does nothing if the deadline
     /// moved on in the meantime.
-    public mutating func deadlinePassed(at now: SagaTime) -> SagaTransition {
+    ///
+    /// A reply deadline counts from when the broker confirmed the command (start-to-close), so the
+    /// caller says what it knows of that command (`dispatch`, ignored for a retry deadline): one
+    /// confirmed later than sent gets the rest of its time; one still waiting for the broker is
+    /// waited for until the step's send timeout, then counts as a timed-out attempt.
+    public mutating func deadlinePassed(at now: SagaTime, dispatch: CommandDispatch) -> SagaTransition {
         var transition = SagaTransition()
         guard let deadline = state.deadline, deadline.at <= now, !state.status.isFinal else { return transition }
         guard let index = state.steps.firstIndex(where: { $0.name == deadline.step }) else {
             preconditionFailure("deadline for unknown step \(deadline.step)")
         }
+        let step = definition.steps[index]
         switch (deadline.kind, deadline.phase) {
         case (.retry, .command):
             send(index: index, phase: .command, attempt: state.steps[index].attempt + 1, at: now, into: &transition)
         case (.retry, .compensation):
             send(index: index, phase: .compensation, attempt: state.steps[index].compensationAttempt + 1, at: now, into: &transition)
         case (.reply, let phase):
-            transition.history.append(SagaHistoryEntry(.attemptTimedOut, step: deadline.step, attempt: deadline.attempt))
-            retryOrPark(index: index, phase: phase, reason: "no reply within \(definition.steps[index].timeoutMilliseconds) ms", at: now, into: &transition)
+            switch dispatch {
+            case .confirmed(let confirmedAt) where confirmedAt.adding(milliseconds: step.timeoutMilliseconds) > now:
+                var later = deadline
+                later.at = confirmedAt.adding(milliseconds: step.timeoutMilliseconds)
+                schedule(later, into: &transition)
+            case .waiting where now < (deadline.sendBy ?? deadline.at):
+                var later = deadline
+                later.at = min(now.adding(milliseconds: step.timeoutMilliseconds), deadline.sendBy ?? deadline.at)
+                schedule(later, into: &transition)
+            case .waiting:
+                let reason = "the broker did not take the command within \(step.sendTimeoutMilliseconds) ms"
+                transition.history.append(SagaHistoryEntry(.attemptTimedOut, step: deadline.step, attempt: deadline.attempt, detail: reason))
+                retryOrPark(index: index, phase: phase, reason: reason, at: now, into: &transition)
+            case .confirmed:
+                transition.history.append(SagaHistoryEntry(.attemptTimedOut, step: deadline.step, attempt: deadline.attempt))
+                retryOrPark(index: index, phase: phase, reason: "no reply within \(step.timeoutMilliseconds) ms", at: now, into: &transition)
+            }
         }
         return transition
     }
@@ -230,9 +272,12 @@ public struct SagaStateMachine: Sendable {
             transition.history.append(SagaHistoryEntry(.compensationSent, step: definition.name, attempt: attempt, detail: type))
         }
         transition.actions.append(.send(StepMessage(step: definition.name, participant: definition.participant, type: type, phase: phase, attempt: attempt)))
+        // Checked first at the earliest the attempt could time out; counted for real from the
+        // broker's confirm when it passes (``deadlinePassed(at:dispatch:)``).
         schedule(SagaDeadline(
             step: definition.name, phase: phase, attempt: attempt, kind: .reply,
-            at: now.adding(milliseconds: definition.timeoutMilliseconds)), into: &transition)
+            at: now.adding(milliseconds: definition.timeoutMilliseconds),
+            sendBy: now.adding(milliseconds: definition.sendTimeoutMilliseconds)), into: &transition)
     }
 
     /// After a timeout (or a failed compensation): try again after a backoff, or give up.
@@ -248,6 +293,16 @@ public struct SagaStateMachine: Sendable {
             return
         }
         switch phase {
+        case .command where self.definition.kind(ofStepAt: index) == .retriable:
+            // The order stands, so nothing is undone: the saga waits for an operator, visible.
+            state.steps[index].status = .failed
+            state.status = .failed
+            state.failureReason = "\(definition.name) did not succeed after \(attempts(attempt)) (last: \(reason)); "
+                + "the steps before it stand, so the saga is parked for an operator instead of compensated"
+            state.deadline = nil
+            transition.actions.append(.cancelDeadline)
+            transition.actions.append(.finish(.failed))
+            transition.history.append(SagaHistoryEntry(.sagaFailed, step: definition.name, attempt: attempt, detail: state.failureReason))
         case .command:
             state.steps[index].status = .timedOut
             transition.history.append(SagaHistoryEntry(.stepTimedOut, step: definition.name, attempt: attempt, detail: reason))

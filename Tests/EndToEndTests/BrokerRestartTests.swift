@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import OrderService
+import SagaCore
 import Testing
 import TestSupport
 
@@ -12,7 +13,7 @@ private let brokerControl = ProcessInfo.processInfo.environment["ORDERSAGA_TEST_
 /// waiting in a queue and checkouts arriving while it is down: the queued commands survive, every
 /// service reconnects, and every saga completes with each command sent once. The broker is shared,
 /// so `scripts/test` runs this suite alone, after the rest, and tells it how to stop and start it.
-@Suite(.enabled(if: brokerControl != nil, "restarts the shared test broker; scripts/test runs it on its own"))
+@Suite(.serialized, .enabled(if: brokerControl != nil, "restarts the shared test broker; scripts/test runs it on its own"))
 struct BrokerRestartTests {
     static func broker(_ action: String) async throws {
         let process = Process()
@@ -87,6 +88,45 @@ struct BrokerRestartTests {
                             let sent = saga.timeline.filter { $0.event == "command_sent" }.compactMap(\.step)
                             #expect(sent == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"], "saga \(id)")
                         }
+                    }
+                }
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    /// A step's timeout counts from the broker's confirm: checkouts taken while the broker is down
+    /// for longer than that timeout still complete, with no attempt timed out.
+    @Test func anOutageLongerThanAStepTimeoutDelaysSagasWithoutFailingThem() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let carts = (1...5).map { "cart-outage-\($0)" }
+            try await system.pool("cart").query(
+                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            var configuration = system.orderServiceConfiguration
+            // One attempt of 2 s per step: an outage of 6 s would time every one of them out if the
+            // time counted from the outbox write.
+            var definition = try SagaDefinitionRegistry.load(name: "create_order", directory: configuration.sagasDirectory)
+            for index in definition.steps.indices {
+                definition.steps[index].timeoutMilliseconds = 2000
+                definition.steps[index].retry.attempts = 1
+            }
+            configuration.definition = definition
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await app.test(.router) { client in
+                    let api = CheckoutClient(client: client)
+                    try await Self.broker("broker-stop")
+                    var sagas: [String] = []
+                    for cart in carts {
+                        sagas.append(try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId)
+                    }
+                    try await Task.sleep(for: .seconds(6))
+                    try await Self.broker("broker-start")
+                    for id in sagas {
+                        let saga = try await api.finishedSaga(id, within: .seconds(90))
+                        #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
+                        #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" }, "saga \(id)")
                     }
                 }
             }

@@ -63,8 +63,8 @@ struct CheckoutClient {
     }
 
     /// POSTs a checkout that must be refused; returns the status and the problem.
-    func refusedCheckout(_ body: String, idempotencyKey: String? = nil) async throws -> (HTTPResponse.Status, Problem) {
-        var headers: HTTPFields = [.contentType: "application/json"]
+    func refusedCheckout(_ body: String, idempotencyKey: String? = nil, contentType: String = "application/json") async throws -> (HTTPResponse.Status, Problem) {
+        var headers: HTTPFields = [.contentType: contentType]
         if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
         return try await client.execute(uri: "/api/v1/checkout", method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
             #expect(response.headers[.contentType] == "application/problem+json")

@@ -176,7 +176,22 @@ import TestSupport
             #expect(missingStatus == .unprocessableContent)
             #expect(Set((missing.errors ?? []).map(\.field)) == ["cartId", "items", "paymentCardId", "shippingAddress"])
 
-            #expect(try await api.metrics().contains(#"ordersaga_checkouts_total{result="refused"} 3"#))
+            // A valid body that does not say it is JSON is refused too (415), naming the header.
+            for contentType in ["text/plain", "application/x-www-form-urlencoded"] {
+                let (status, problem) = try await api.refusedCheckout(CheckoutClient.body(), contentType: contentType)
+                #expect(status == .unsupportedMediaType)
+                #expect(problem.errors?.map(\.field) == ["Content-Type"])
+                #expect(problem.detail.contains(contentType))
+            }
+            #expect(try await api.metrics().contains(#"ordersaga_checkouts_total{result="refused"} 5"#))
+
+            // A body over the limit: 413 naming the limit, whatever its size.
+            for size in [1 << 20, 10 << 20] {
+                let huge = #"{"customerId":""# + String(repeating: "x", count: size) + #""}"#
+                let (status, problem) = try await api.refusedCheckout(huge)
+                #expect(status == .contentTooLarge)
+                #expect(problem.detail == "the body is over the limit of 262144 bytes")
+            }
 
             // Nothing was written anywhere.
             for (database, tables) in [("order", ["orders", "order_sagas", "saga_history", "outbox", "idempotency_keys"]),

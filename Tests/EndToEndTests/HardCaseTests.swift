@@ -1,10 +1,12 @@
 import AMQP
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Messaging
 import OrderService
 import Postgres
+import SagaCore
 import Testing
 import TestSupport
 
@@ -87,6 +89,113 @@ import TestSupport
                     }
                     #expect(listed.contains(accepted.sagaId))
                 }
+            }
+        }
+    }
+
+    /// The shipped create_order definition with `change` applied to step `name`.
+    static func definition(_ system: TestSystem, changing name: String, _ change: (inout StepDefinition) -> Void) throws -> SagaDefinition {
+        var definition = try SagaDefinitionRegistry.load(name: "create_order", directory: system.orderServiceConfiguration.sagasDirectory)
+        let index = try #require(definition.steps.firstIndex { $0.name == name })
+        change(&definition.steps[index])
+        return definition
+    }
+
+    @Test func notificationOutageDelaysTheConfirmationButNeverCancelsThePaidOrder() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            var configuration = system.orderServiceConfiguration
+            // The shipped number of attempts, with shorter waits between them.
+            configuration.definition = try Self.definition(system, changing: "notify") { notify in
+                #expect(notify.retry.attempts >= 20, "notify must be retried for a long while")
+                notify.timeoutMilliseconds = 300
+                notify.retry.backoffMilliseconds = 50
+                notify.retry.maxDelayMilliseconds = 200
+            }
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            // The notification worker is down while the saga reaches its last step.
+            try await system.running(system.workerServices(["catalog", "promotion", "identity", "cart"])) {
+                try await app.test(.router) { client in
+                    let api = CheckoutClient(client: client)
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    // Past the five attempts that used to compensate the order, it is still running.
+                    let retried = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
+                        ((try? await api.saga(accepted.sagaId))?.steps.first { $0.name == "notify" }?.attempt ?? 0) >= 7
+                    }
+                    #expect(retried)
+                    let during = try await api.saga(accepted.sagaId)
+                    #expect(during.status == "RUNNING")
+                    #expect(!during.timeline.contains { $0.event == "compensation_started" })
+                    // Back up: the queued confirmations are sent once, and the saga completes.
+                    try await system.running(system.workerServices(["notification"])) {
+                        let saga = try await api.finishedSaga(accepted.sagaId)
+                        #expect(saga.status == "COMPLETED")
+                        #expect(saga.step("payment") == "SUCCEEDED")
+                    }
+                }
+            }
+            // Exactly one confirmation, no cancellation notice, the charge captured.
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+            let kinds = try await system.pool("notification").query("SELECT kind FROM notifications ORDER BY kind")
+            #expect(try kinds.map { try $0.string("kind") } == ["ORDER_CONFIRMED"])
+        }
+    }
+
+    @Test func notificationThatNeverComesBackParksTheSagaWithThePaymentKept() async throws {
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.definition = try Self.definition(system, changing: "notify") { notify in
+                notify.timeoutMilliseconds = 300
+                notify.retry = RetryPolicy(attempts: 2, backoffMilliseconds: 50, maxDelayMilliseconds: 200, jitter: 0)
+            }
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices(["catalog", "promotion", "identity", "cart"])) {
+                try await app.test(.router) { client in
+                    let api = CheckoutClient(client: client)
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    let saga = try await api.finishedSaga(accepted.sagaId)
+                    #expect(saga.status == "FAILED")
+                    #expect(saga.failureReason?.hasPrefix("notify did not succeed after 2 attempts") == true, "\(saga.failureReason ?? "")")
+                    #expect(!saga.timeline.contains { $0.event == "compensation_started" })
+                    #expect(saga.step("cart-convert") == "SUCCEEDED")
+                    let listed = try await client.execute(uri: "/api/v1/sagas?status=FAILED", method: .get) { String(buffer: $0.body) }
+                    #expect(listed.contains(accepted.sagaId))
+                }
+            }
+            // Nothing was undone: the charge stands and the order is confirmed, only its email is missing.
+            let charge = try await system.pool("identity").query("SELECT status FROM charges")
+            #expect(try charge.map { try $0.string("status") } == ["CAPTURED"])
+            let order = try await system.pool("order").query("SELECT status FROM orders")
+            #expect(try order.map { try $0.string("status") } == ["CONFIRMED"])
+        }
+    }
+
+    @Test func databaseOutageAnswers503WithRetryAfterOnEveryRouteThatNeedsIt() async throws {
+        try await TestSystem.with { system in
+            let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            try await app.test(.router) { client in
+                let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
+                let database = "\(system.name)_order"
+                try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
+                try await admin.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database])
+                let headers: HTTPFields = [.contentType: "application/json"]
+                let calls: [(String, HTTPRequest.Method, String?)] = [
+                    ("/api/v1/checkout", .post, CheckoutClient.body()), ("/metrics", .get, nil), ("/api/v1/sagas", .get, nil),
+                    ("/api/v1/sagas/\(UUID())", .get, nil), ("/api/v1/orders/\(UUID())", .get, nil),
+                ]
+                for (uri, method, body) in calls {
+                    try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+                        #expect(response.status == .serviceUnavailable, "\(uri)")
+                        #expect(response.headers[.contentType] == "application/problem+json", "\(uri)")
+                        #expect(response.headers[.retryAfter] == "5", "\(uri)")
+                        #expect(String(buffer: response.body).contains("database cannot be reached"), "\(uri)")
+                    }
+                }
+                try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
+                // Nothing was written, and once the database is back a checkout goes through.
+                #expect(try await system.pool("order").query("SELECT count(*) AS n FROM orders").first?.int("n") == 0)
+                _ = try await CheckoutClient(client: client).checkout(CheckoutClient.body())
             }
         }
     }

@@ -4,6 +4,7 @@ import Postgres
 import Testing
 import TestSupport
 import CartWorker
+import NotificationWorker
 import Workers
 
 /// Each participant's business rules, run in a real transaction on its seeded database: what it
@@ -61,6 +62,25 @@ import Workers
             #expect(try captured.map { try $0.int("amount_cents") } == [1000])
             let events = try await system.pool("cart").query("SELECT count(*) AS n FROM cart_events WHERE type = 'CART_CONVERTED'")
             #expect(try events.first?.int("n") == 1)
+        }
+    }
+
+    @Test func confirmationAfterTheOrderWasCancelledIsRefused() async throws {
+        try await TestSystem.with { system in
+            let cancelled = UUID().uuidString.lowercased()
+            try await system.pool("notification").query(
+                """
+                INSERT INTO notifications (saga_id, order_id, customer_id, kind, subject, body)
+                VALUES ($1, 'o-1', 'cust-ada', 'ORDER_CANCELLED', 'Your order was cancelled', 'sorry')
+                """, [cancelled])
+            let confirmation = #"{"orderId":"o-1","customerId":"cust-ada","totalCents":1000}"#
+            let send = NotificationHandler.sendConfirmation
+            #expect(try await Self.run("notification", send, confirmation, system: system, sagaID: cancelled) == "cancelled")
+            #expect(try await Self.run("notification", send, confirmation, system: system) == "ok")
+            let confirmations = try await system.pool("notification").query(
+                "SELECT saga_id FROM notifications WHERE kind = 'ORDER_CONFIRMED'")
+            #expect(try confirmations.map { try $0.string("saga_id") }.contains(cancelled) == false)
+            #expect(confirmations.count == 1)
         }
     }
 

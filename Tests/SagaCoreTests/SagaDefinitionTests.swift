@@ -16,6 +16,29 @@ import Testing
         #expect(definition.step(named: "payment")?.compensationRetry.attempts == 10)
         #expect(definition.step(named: "reserve-inventory")?.timeoutMilliseconds == 5000)
         #expect(definition.step(named: "reserve-inventory")?.retry == RetryPolicy(attempts: 3, backoffMilliseconds: 200, maxDelayMilliseconds: 2000, jitter: 0.2))
+        // notify comes after the pivot: retried for a long while (about 25 minutes), never compensated.
+        #expect(definition.kind(ofStepAt: 3) == .pivot)
+        #expect(definition.kind(ofStepAt: 4) == .retriable)
+        #expect(definition.step(named: "notify")?.retry.attempts == 30)
+        #expect(definition.step(named: "payment")?.sendTimeoutMilliseconds == StepDefinition.defaultSendTimeoutMilliseconds)
+    }
+
+    @Test func sendTimeoutIsReadAndChecked() throws {
+        let definition = try SagaDefinition(yaml: Self.valid + "\n    send_timeout: 2m", file: "ok.yaml")
+        #expect(definition.steps[0].sendTimeoutMilliseconds == 120_000)
+        let bad = problem(Self.valid + "\n    send_timeout: soon")
+        #expect(bad?.line == 10)
+        #expect(bad?.problem.contains("send_timeout") == true)
+    }
+
+    /// Definitions stored in saga_definitions before send_timeout existed still load.
+    @Test func storedDefinitionWithoutASendTimeoutReadsWithTheDefault() throws {
+        let stored = #"{"name":"a","participant":"svc","command":"svc.do","compensation":"svc.undo","timeoutMilliseconds":250,"#
+            + #""retry":{"attempts":2,"backoffMilliseconds":10,"maxDelayMilliseconds":1000,"jitter":0},"#
+            + #""compensationRetry":{"attempts":5,"backoffMilliseconds":10,"maxDelayMilliseconds":1000,"jitter":0},"skippable":false}"#
+        let step = try JSONDecoder().decode(StepDefinition.self, from: Data(stored.utf8))
+        #expect(step.sendTimeoutMilliseconds == StepDefinition.defaultSendTimeoutMilliseconds)
+        #expect(try JSONDecoder().decode(StepDefinition.self, from: JSONEncoder().encode(step)) == step)
     }
 
     static let valid = """

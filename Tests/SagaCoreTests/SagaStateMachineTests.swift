@@ -13,6 +13,7 @@ import Testing
         StepDefinition(name: "notify", participant: "notification", command: "notification.send_confirmation", compensation: nil, timeoutMilliseconds: 1000, retry: retry),
     ])
     static let compensable = ["reserve-inventory", "validate-coupon", "payment", "cart-convert"]
+    static let start = SagaTime(millisecondsSince1970: 0)
 
     /// Drives a saga, answering each message as `answer` says; returns every message sent.
     struct Driver {
@@ -21,9 +22,12 @@ import Testing
         var sent: [StepMessage] = []
         var finished: [SagaStatus] = []
         var history: [SagaHistoryEntry] = []
+        /// When the message in flight was sent; the broker confirms it at once.
+        var sentAt = SagaTime(millisecondsSince1970: 0)
 
         mutating func record(_ transition: SagaTransition) -> [StepMessage] {
             history += transition.history
+            if transition.actions.contains(where: { if case .send = $0 { true } else { false } }) { sentAt = now }
             var messages: [StepMessage] = []
             for action in transition.actions {
                 switch action {
@@ -58,7 +62,7 @@ import Testing
                 } else {
                     let deadline = machine.state.deadline!
                     now = deadline.at
-                    queue += record(machine.deadlinePassed(at: now))
+                    queue += record(machine.deadlinePassed(at: now, dispatch: .confirmed(at: sentAt)))
                 }
             }
         }
@@ -78,7 +82,7 @@ import Testing
         #expect(driver.machine.state.deadline == nil)
     }
 
-    @Test(arguments: ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"])
+    @Test(arguments: ["reserve-inventory", "validate-coupon", "payment", "cart-convert"])
     func failingStepCompensatesExactlyTheSucceededStepsInReverse(failing: String) {
         var driver = Driver()
         driver.run { message in message.phase == .command && message.step == failing ? .fail : .succeed }
@@ -112,17 +116,110 @@ import Testing
             StepDefinition(name: "reserve-inventory", participant: "catalog", command: "catalog.reserve_inventory", compensation: "catalog.release_inventory", timeoutMilliseconds: 1000, retry: once),
         ])
         var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: 1))
-        _ = machine.start(skipping: [], at: SagaTime(millisecondsSince1970: 0))
-        _ = machine.deadlinePassed(at: machine.state.deadline!.at)
+        _ = machine.start(skipping: [], at: Self.start)
+        _ = machine.deadlinePassed(at: machine.state.deadline!.at, dispatch: .confirmed(at: Self.start))
         #expect(machine.state.status == .compensating)
         #expect(machine.state.failureReason == "reserve-inventory timed out after 1 attempt")
     }
 
-    @Test func notifyTimingOutCompensatesEverythingBeforeIt() {
+    @Test func stepKindsFollowFromTheCompensations() {
+        #expect((0..<5).map(Self.definition.kind(ofStepAt:)) == [.compensable, .compensable, .compensable, .pivot, .retriable])
+    }
+
+    @Test func notifyThatNeverAnswersIsRetriedThenParkedNeverCompensated() {
         var driver = Driver()
         driver.run { message in message.step == "notify" ? .silence : .succeed }
-        #expect(driver.compensations == ["cart-convert", "payment", "validate-coupon", "reserve-inventory"])
-        #expect(driver.finished == [.compensated])
+        // After the pivot the order stands: nothing is undone, the saga waits for an operator.
+        #expect(driver.compensations == [])
+        #expect(driver.sent.filter { $0.step == "notify" }.map(\.attempt) == [1, 2])
+        #expect(driver.finished == [.failed])
+        #expect(driver.status("cart-convert") == .succeeded)
+        #expect(driver.status("notify") == .failed)
+        #expect(driver.machine.state.failureReason?.hasPrefix("notify did not succeed after 2 attempts") == true)
+        #expect(!driver.history.contains { $0.event == .compensationStarted })
+        #expect(driver.machine.isCommitted)
+    }
+
+    @Test func notifyRefusedIsRetriedAndCompletesWhenItSucceeds() {
+        var driver = Driver()
+        var refusals = 0
+        driver.run { message in
+            guard message.step == "notify" else { return .succeed }
+            refusals += 1
+            return refusals == 1 ? .fail : .succeed
+        }
+        #expect(driver.sent.filter { $0.step == "notify" }.map(\.attempt) == [1, 2])
+        #expect(driver.compensations == [])
+        #expect(driver.finished == [.completed])
+        #expect(driver.history.contains { $0.event == .attemptFailed && $0.step == "notify" })
+    }
+
+    @Test func notifyAlwaysRefusedIsParkedNotCompensated() {
+        var driver = Driver()
+        driver.run { message in message.step == "notify" ? .fail : .succeed }
+        #expect(driver.compensations == [])
+        #expect(driver.finished == [.failed])
+        #expect(driver.machine.state.failureReason?.contains("refused") == true)
+    }
+
+    // MARK: Start-to-close timeouts
+
+    /// A saga whose first command (reserve-inventory, timeout 1 s, send timeout `sendTimeout`) was
+    /// written at ``start`` and whose deadline is due.
+    static func sagaWaitingForItsFirstReply(sendTimeout: Int = 10_000) -> SagaStateMachine {
+        var definition = Self.definition
+        definition.steps[0].sendTimeoutMilliseconds = sendTimeout
+        var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: 1))
+        _ = machine.start(at: start)
+        return machine
+    }
+
+    @Test func timeoutCountsFromTheBrokersConfirmNotFromTheOutboxWrite() {
+        var machine = Self.sagaWaitingForItsFirstReply()
+        #expect(machine.state.deadline?.at == Self.start.adding(milliseconds: 1000))
+        // The broker was down: at the first check the command still waits in the outbox.
+        let waiting = machine.deadlinePassed(at: Self.start.adding(milliseconds: 1000), dispatch: .waiting)
+        #expect(waiting.history.isEmpty)
+        #expect(waiting.actions == [.scheduleDeadline(machine.state.deadline!)])
+        #expect(machine.state.deadline?.at == Self.start.adding(milliseconds: 2000))
+        // It was confirmed at 1.5 s: the attempt has until 2.5 s, not a timeout at 2 s.
+        let confirmed = machine.deadlinePassed(at: Self.start.adding(milliseconds: 2000), dispatch: .confirmed(at: Self.start.adding(milliseconds: 1500)))
+        #expect(confirmed.history.isEmpty)
+        #expect(machine.state.deadline?.at == Self.start.adding(milliseconds: 2500))
+        #expect(machine.state.deadline?.attempt == 1)
+        let reply = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 1, outcome: .succeeded), at: Self.start.adding(milliseconds: 2400))
+        #expect(reply.actions.contains { if case .send(let m) = $0 { m.step == "validate-coupon" } else { false } })
+        #expect(machine.state.steps[0].status == .succeeded)
+    }
+
+    @Test func confirmedCommandWithoutAReplyTimesOutAfterItsTimeout() {
+        var machine = Self.sagaWaitingForItsFirstReply()
+        let timedOut = machine.deadlinePassed(at: Self.start.adding(milliseconds: 1000), dispatch: .confirmed(at: Self.start))
+        #expect(timedOut.history.map(\.event) == [.attemptTimedOut, .retryScheduled])
+    }
+
+    @Test func commandTheBrokerNeverTookTimesOutAfterTheSendTimeout() {
+        var machine = Self.sagaWaitingForItsFirstReply(sendTimeout: 2500)
+        var now = Self.start.adding(milliseconds: 1000)
+        // Re-checked every timeout while it waits, never past the send timeout.
+        for expected in [2000, 2500] {
+            #expect(machine.deadlinePassed(at: now, dispatch: .waiting).history.isEmpty)
+            #expect(machine.state.deadline?.at == Self.start.adding(milliseconds: expected))
+            now = machine.state.deadline!.at
+        }
+        let timedOut = machine.deadlinePassed(at: now, dispatch: .waiting)
+        #expect(timedOut.history.first?.event == .attemptTimedOut)
+        #expect(timedOut.history.first?.detail == "the broker did not take the command within 2500 ms")
+        #expect(machine.state.deadline?.kind == .retry)
+    }
+
+    @Test func stateSavedWithoutASendBoundTimesOutAsBefore() throws {
+        var machine = Self.sagaWaitingForItsFirstReply()
+        var state = machine.state
+        state.deadline?.sendBy = nil
+        machine = SagaStateMachine(definition: Self.definition, state: state)
+        let timedOut = machine.deadlinePassed(at: state.deadline!.at, dispatch: .waiting)
+        #expect(timedOut.history.first?.event == .attemptTimedOut)
     }
 
     @Test func skippedStepIsNeitherSentNorCompensated() {
@@ -144,6 +241,7 @@ import Testing
         #expect(driver.finished == [.failed])
         #expect(driver.machine.state.status == .failed)
         #expect(driver.machine.state.failureReason?.contains("reserve-inventory") == true)
+        #expect(!driver.machine.isCommitted)
     }
 
     @Test func duplicateStaleAndLateRepliesChangeNothing() {
@@ -152,9 +250,9 @@ import Testing
         _ = machine.start(at: now)
         // Attempt 1 times out; attempt 2 is sent after the backoff.
         now = machine.state.deadline!.at
-        _ = machine.deadlinePassed(at: now)
+        _ = machine.deadlinePassed(at: now, dispatch: .confirmed(at: SagaTime(millisecondsSince1970: 0)))
         now = machine.state.deadline!.at
-        let retry = machine.deadlinePassed(at: now)
+        let retry = machine.deadlinePassed(at: now, dispatch: .confirmed(at: SagaTime(millisecondsSince1970: 0)))
         #expect(retry.actions.contains(.send(StepMessage(step: "reserve-inventory", participant: "catalog", type: "catalog.reserve_inventory", phase: .command, attempt: 2))))
         // The late reply of attempt 1 is ignored.
         let stale = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 1, outcome: .failed(reason: "late")), at: now)
@@ -188,11 +286,11 @@ import Testing
         var machine = SagaStateMachine(definition: Self.definition, state: SagaState(definition: Self.definition, jitterSeed: 1))
         let start = SagaTime(millisecondsSince1970: 0)
         _ = machine.start(at: start)
-        let early = machine.deadlinePassed(at: start.adding(milliseconds: 999))
+        let early = machine.deadlinePassed(at: start.adding(milliseconds: 999), dispatch: .confirmed(at: start))
         #expect(early == SagaTransition())
         _ = machine.replyReceived(StepReply(step: "reserve-inventory", phase: .command, attempt: 1, outcome: .succeeded), at: start.adding(milliseconds: 500))
         // The old deadline's time passes, but the saga now waits for the next step's.
-        let stale = machine.deadlinePassed(at: start.adding(milliseconds: 1000))
+        let stale = machine.deadlinePassed(at: start.adding(milliseconds: 1000), dispatch: .confirmed(at: start))
         #expect(stale == SagaTransition())
         #expect(machine.state.deadline?.step == "validate-coupon")
     }
