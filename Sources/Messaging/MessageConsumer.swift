@@ -102,7 +102,7 @@ public struct AMQPConnectionService: Service {
     public init(_ connection: AMQPConnection) { self.connection = connection }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await connection.run()
         } onGracefulShutdown: {
             connection.stop()

@@ -18,28 +18,40 @@ final class OrderServiceMetrics: Sendable {
     private let outboxBacklog: Gauge
 
     init() {
-        checkoutsAccepted = registry.makeCounter(name: "ordersaga_checkouts_total", labels: [("result", "accepted")])
-        checkoutsReplayed = registry.makeCounter(name: "ordersaga_checkouts_total", labels: [("result", "replayed")])
-        checkoutsRefused = registry.makeCounter(name: "ordersaga_checkouts_total", labels: [("result", "refused")])
-        repliesHandled = registry.makeCounter(name: "ordersaga_replies_total", labels: [("result", "handled")])
-        repliesDuplicate = registry.makeCounter(name: "ordersaga_replies_total", labels: [("result", "duplicate")])
+        let checkouts = Self.name("checkouts", unit: "total", "Checkout requests by result: accepted, replayed (same Idempotency-Key), refused (invalid)")
+        checkoutsAccepted = registry.makeCounter(descriptor: checkouts, labels: [("result", "accepted")])
+        checkoutsReplayed = registry.makeCounter(descriptor: checkouts, labels: [("result", "replayed")])
+        checkoutsRefused = registry.makeCounter(descriptor: checkouts, labels: [("result", "refused")])
+        let replies = Self.name("replies", unit: "total", "Participant replies by result: handled, or duplicate (already in the inbox)")
+        repliesHandled = registry.makeCounter(descriptor: replies, labels: [("result", "handled")])
+        repliesDuplicate = registry.makeCounter(descriptor: replies, labels: [("result", "duplicate")])
         replyHandling = registry.makeDurationHistogram(
-            name: "ordersaga_reply_handling_seconds", labels: [],
+            descriptor: Self.name("reply_handling", unit: "seconds", "Time to apply one reply to its saga, transaction included"),
+            labels: [],
             buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                       .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        let sagasFinished = Self.name("sagas_finished", unit: "total", "Sagas that reached a final status, by status")
+        let sagas = Self.name("sagas", unit: "", "Sagas not finished, and those parked as FAILED, by status")
         var finished: [SagaStatus: Counter] = [:]
         var sagasNow: [SagaStatus: Gauge] = [:]
         for status in SagaStatus.allCases {
             if status.isFinal {
-                finished[status] = registry.makeCounter(name: "ordersaga_sagas_finished_total", labels: [("status", status.rawValue)])
+                finished[status] = registry.makeCounter(descriptor: sagasFinished, labels: [("status", status.rawValue)])
             }
             if status != .completed && status != .compensated {
-                sagasNow[status] = registry.makeGauge(name: "ordersaga_sagas", labels: [("status", status.rawValue)])
+                sagasNow[status] = registry.makeGauge(descriptor: sagas, labels: [("status", status.rawValue)])
             }
         }
         self.finished = finished
         self.sagasNow = sagasNow
-        outboxBacklog = registry.makeGauge(name: "ordersaga_outbox_unpublished", labels: [])
+        outboxBacklog = registry.makeGauge(
+            descriptor: Self.name("outbox_unpublished", unit: "", "Messages in the order service's outbox not yet confirmed by the broker"),
+            labels: [])
+    }
+
+    /// `ordersaga_<name>_<unit>`, with its help line.
+    private static func name(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "ordersaga", metricName: name, unitName: unit, helpText: help)
     }
 
     func sagaFinished(_ status: SagaStatus) {

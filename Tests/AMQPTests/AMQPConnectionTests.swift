@@ -69,7 +69,7 @@ import TestSupport
     @Test func unroutablePublishFailsInsteadOfBeingConfirmed() async throws {
         try await withVhost { configuration in
             let connection = AMQPConnection(configuration: configuration, topology: Self.topology, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await connection.run() }
                 await connection.waitUntilConnected()
                 let results = await connection.publish([message("a"), message("b", routingKey: "nowhere"), message("c")])
@@ -90,7 +90,7 @@ import TestSupport
             let connection = AMQPConnection(
                 configuration: configuration, topology: Self.topology, consumers: [AMQPConsumer(queue: "work", prefetch: 100)],
                 logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await connection.run() }
                 await connection.waitUntilConnected()
                 let results = await connection.publish((0..<500).map { message("bulk-\($0)") })

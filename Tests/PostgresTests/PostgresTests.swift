@@ -72,7 +72,7 @@ import TestSupport
             let other = try await second.transaction { b in
                 try b.query("SELECT id FROM jobs ORDER BY id LIMIT 4 FOR UPDATE SKIP LOCKED").map { try $0.int("id") }
             }
-            try await first.withConnection { a in try a.query("COMMIT") }
+            _ = try await first.withConnection { a in try a.query("COMMIT") }
             #expect(held == [1, 2, 3, 4])
             #expect(other == [5, 6, 7, 8])
         }
@@ -86,7 +86,7 @@ import TestSupport
             // The first one is the listener's own "connected, look for work" hint.
             let hint = await iterator.next()
             #expect(hint == PostgresNotification(channel: "outbox", payload: ""))
-            try await pool.transaction { connection in
+            _ = try await pool.transaction { connection in
                 try connection.query("SELECT pg_notify('outbox', $1)", ["42"])
             }
             let received = await iterator.next()
