@@ -52,15 +52,14 @@ public struct OutboxRelay: Service {
     /// Publishes up to `batchSize` unpublished rows; returns how many the broker confirmed.
     func publishBatch() async throws -> Int {
         try await pool.withSession { session in
-            let rows = try await session.run { [batchSize] connection in
-                try connection.query("BEGIN")
-                return try connection.query(
-                    """
-                    SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body, mandatory
-                    FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-                    """, [batchSize])
-            }
-            do {
+            try await session.transaction { session in
+                let rows = try await session.run { [batchSize] connection in
+                    try connection.query(
+                        """
+                        SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body, mandatory
+                        FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                        """, [batchSize])
+                }
                 var ids: [Int64] = []
                 var messages: [AMQPOutgoingMessage] = []
                 let now = Date()
@@ -91,15 +90,11 @@ public struct OutboxRelay: Service {
                             FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE outbox.id = f.id
                             """, [failed, errors])
                     }
-                    try connection.query("COMMIT")
                 }
                 if let first = errors.first {
                     logger.warning("outbox rows not published; they will be retried", metadata: ["count": "\(failed.count)", "error": "\(first)"])
                 }
                 return published.count
-            } catch {
-                _ = try? await session.run { connection in try connection.query("ROLLBACK") }
-                throw error
             }
         }
     }

@@ -81,7 +81,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private static func isTransactionControl(_ sql: String) -> Bool {
-        ["BEGIN", "COMMIT", "ROLLBACK"].contains(sql) || sql.hasPrefix("SET ") || sql.hasPrefix("LISTEN ")
+        ["BEGIN", "COMMIT", "ROLLBACK"].contains(sql) || sql.hasPrefix("SET ")
     }
 
     /// Runs a script of several statements (migrations). Takes no parameters.
@@ -92,35 +92,30 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try query("BEGIN")
+        try begin()
         do {
             let value = try body(self)
-            try query("COMMIT")
+            try end(committing: true)
             return value
         } catch {
-            if isHealthy { _ = try? query("ROLLBACK") }
+            try? end(committing: false)
             throw error
         }
     }
 
-    // MARK: LISTEN/NOTIFY support for PostgresListener
+    // MARK: Transaction control, for both transaction helpers
 
-    var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+    func begin() throws {
+        try query("BEGIN")
+    }
 
-    /// Reads what the server sent and returns the notifications that arrived, without blocking.
-    func takeNotifications() throws -> [PostgresNotification] {
-        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
-        guard PQconsumeInput(handle) == 1 else {
-            throw PostgresError.connectionClosed(Self.errorMessage(handle))
+    /// Commits, or rolls back (when the connection still works: a lost one has rolled back anyway).
+    func end(committing: Bool) throws {
+        if committing {
+            try query("COMMIT")
+        } else if isHealthy {
+            try query("ROLLBACK")
         }
-        var notifications: [PostgresNotification] = []
-        while let notify = PQnotifies(handle) {
-            let channel = String(cString: notify.pointee.relname)
-            let payload = String(cString: notify.pointee.extra)
-            notifications.append(PostgresNotification(channel: channel, payload: payload))
-            PQfreemem(notify)
-        }
-        return notifications
     }
 
     // MARK: Results
@@ -179,16 +174,5 @@ private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?
     defer { for pointer in owned { free(pointer) } }
     return owned.withUnsafeMutableBufferPointer { buffer in
         body(buffer.map { UnsafePointer($0) })
-    }
-}
-
-/// A NOTIFY received on a LISTEN channel.
-public struct PostgresNotification: Sendable, Equatable {
-    public let channel: String
-    public let payload: String
-
-    public init(channel: String, payload: String) {
-        self.channel = channel
-        self.payload = payload
     }
 }

@@ -103,6 +103,22 @@ public final class PostgresPool: Sendable {
 
 /// One connection lent by ``PostgresPool/withSession(_:)``; valid only inside that call.
 public struct PostgresSession: Sendable {
+    /// Runs `body` in one transaction on this connection, with awaits between its statements (a
+    /// transaction that holds row locks while a publish is confirmed): committed when `body`
+    /// returns, rolled back when it throws. ``PostgresConnection/transaction(_:)`` is the same for
+    /// work that never leaves the connection's thread.
+    public func transaction<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        try await run { try $0.begin() }
+        do {
+            let value = try await body(self)
+            try await run { try $0.end(committing: true) }
+            return value
+        } catch {
+            _ = try? await run { try $0.end(committing: false) }
+            throw error
+        }
+    }
+
     let slot: PostgresPool.Slot
     let conninfo: String
 

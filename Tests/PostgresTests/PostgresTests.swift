@@ -78,19 +78,32 @@ import TestSupport
         }
     }
 
-    @Test func listenerReceivesNotifyAfterCommit() async throws {
+    @Test func asyncTransactionCommitsAcrossAwaitsAndRollsBackWhenItThrows() async throws {
         try await withDatabase { url in
-            let pool = PostgresPool(conninfo: url, size: 1)
-            let notifications = PostgresListener.notifications(conninfo: url, channels: ["outbox"], logger: Logger(label: "test"))
-            var iterator = notifications.makeAsyncIterator()
-            // The first one is the listener's own "connected, look for work" hint.
-            let hint = await iterator.next()
-            #expect(hint == PostgresNotification(channel: "outbox", payload: ""))
-            _ = try await pool.transaction { connection in
-                try connection.query("SELECT pg_notify('outbox', $1)", ["42"])
+            let pool = PostgresPool(conninfo: url, size: 2)
+            try await pool.query("CREATE TABLE t (v int)")
+            struct Refused: Error {}
+            // Statements on both sides of an await commit together.
+            try await pool.withSession { session in
+                try await session.transaction { session in
+                    _ = try await session.run { try $0.query("INSERT INTO t VALUES (1)") }
+                    try await Task.sleep(for: .milliseconds(10))
+                    // Not visible outside before the commit.
+                    #expect(try await pool.query("SELECT count(*) AS n FROM t").first?.int("n") == 0)
+                    _ = try await session.run { try $0.query("INSERT INTO t VALUES (2)") }
+                }
             }
-            let received = await iterator.next()
-            #expect(received == PostgresNotification(channel: "outbox", payload: "42"))
+            #expect(try await pool.query("SELECT count(*) AS n FROM t").first?.int("n") == 2)
+            // A throw after a statement rolls it back, and the connection is usable after.
+            await #expect(throws: Refused.self) {
+                try await pool.withSession { session in
+                    try await session.transaction { session in
+                        _ = try await session.run { try $0.query("INSERT INTO t VALUES (3)") }
+                        throw Refused()
+                    }
+                }
+            }
+            #expect(try await pool.query("SELECT sum(v) AS s FROM t").first?.int("s") == 3)
         }
     }
 
