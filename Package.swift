@@ -37,14 +37,17 @@ let package = Package(
         ),
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRabbitMQ", "Retry", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+
+        // One retry rule (backoff with jitter) and one failure-log rule, for every loop. Pure.
+        .target(name: "Retry", swiftSettings: swiftSettings),
 
         // The pure saga core: definitions and the state machine. No I/O, no clock, no logging.
         .target(
             name: "SagaCore",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Retry", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
@@ -52,7 +55,7 @@ let package = Package(
         .target(
             name: "Messaging",
             dependencies: [
-                "AMQP", "Postgres", "SagaCore",
+                "AMQP", "Postgres", "SagaCore", "Retry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -119,7 +122,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore", "Retry"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,6 +1,7 @@
 internal import CRabbitMQ
 import Foundation
 import Logging
+import Retry
 import Synchronization
 
 /// The part of ``AMQPConnection`` that runs on its thread and owns the rabbitmq-c connection.
@@ -78,14 +79,14 @@ final class AMQPIOLoop: @unchecked Sendable {
     // MARK: The loop
 
     func run(shared: borrowing Mutex<AMQPConnection.SharedState>, wakeup: WakePipe) {
-        var delay = 0.2
-        var failures = 0
+        let reconnect = RetryPolicy.unlimited(backoffMilliseconds: 200, maxDelayMilliseconds: Int(configuration.maxReconnectDelay * 1000))
+        // The first failure is worth a warning; a broker that stays away, one line now and then.
+        var failures = FailureLog(every: 20)
         while !shared.withLock({ $0.stopping }) {
             do {
                 try connect()
                 generation += 1
-                failures = 0
-                delay = 0.2
+                failures.succeeded()
                 let generation = self.generation
                 let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
                     state.generation = generation
@@ -97,16 +98,13 @@ final class AMQPIOLoop: @unchecked Sendable {
                 logger.info("AMQP connected", metadata: ["generation": "\(generation)"])
                 try serve(shared: shared, wakeup: wakeup)
             } catch {
-                failures += 1
-                // The first failure is worth a warning; a broker that stays away, one line now and then.
-                if failures == 1 || failures % 20 == 0 {
-                    logger.warning("AMQP connection down; reconnecting", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                if failures.failed() {
+                    logger.warning("AMQP connection down; reconnecting", metadata: ["error": "\(error)", "attempt": "\(failures.failures)"])
                 }
             }
             disconnect(reason: .connectionLost("connection closed"), shared: shared)
             if shared.withLock({ $0.stopping }) { break }
-            waitInterruptibly(seconds: delay, wakeup: wakeup)
-            delay = min(delay * 2, configuration.maxReconnectDelay)
+            waitInterruptibly(reconnect.delay(afterAttempt: max(failures.failures, 1)), wakeup: wakeup)
         }
         disconnect(reason: .shutdown, shared: shared)
         deliveries.finish()
@@ -152,9 +150,10 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
     }
 
-    private func waitInterruptibly(seconds: Double, wakeup: WakePipe) {
+    private func waitInterruptibly(_ duration: Duration, wakeup: WakePipe) {
         var descriptor = pollfd(fd: wakeup.readFD, events: Int16(POLLIN), revents: 0)
-        _ = poll(&descriptor, 1, Int32(seconds * 1000))
+        let (seconds, attoseconds) = duration.components
+        _ = poll(&descriptor, 1, Int32(seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         wakeup.drain()
     }
 

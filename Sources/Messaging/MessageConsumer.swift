@@ -1,7 +1,9 @@
 import AMQP
 import Logging
 import Postgres
+import Retry
 import ServiceLifecycle
+import Synchronization
 
 /// A message that can never be processed (not JSON, missing properties): it goes straight to its
 /// queue's dead-letter queue instead of being retried.
@@ -24,16 +26,26 @@ public struct MessageConsumer: Service {
 
     let connection: AMQPConnection
     let concurrency: Int
-    let maxAttempts: Int
+    /// How a message that failed is retried before it is dead-lettered.
+    let retry: RetryPolicy
+    /// How a message is retried while the infrastructure is down: without limit.
+    let outageRetry = RetryPolicy.unlimited(backoffMilliseconds: 100, maxDelayMilliseconds: 5000)
+    /// Outage failures in a row across every message in flight, so an outage logs a line now and
+    /// then, not one per message per retry.
+    let outages = Outages()
     let logger: Logger
     let handler: Handler
 
     public init(connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger, handler: @escaping Handler) {
         self.connection = connection
         self.concurrency = concurrency
-        self.maxAttempts = maxAttempts
+        self.retry = RetryPolicy(attempts: maxAttempts, backoffMilliseconds: 100, maxDelayMilliseconds: 3200, jitter: 0.2)
         self.logger = logger
         self.handler = handler
+    }
+
+    final class Outages: Sendable {
+        let log = Mutex(FailureLog(every: 50))
     }
 
     public func run() async throws {
@@ -53,27 +65,34 @@ public struct MessageConsumer: Service {
 
     func process(_ delivery: AMQPDelivery) async {
         var attempt = 1
+        var outageAttempt = 0
         while true {
             do {
                 try await handler(delivery)
                 connection.ack(delivery)
+                let ended = outages.log.withLock { $0.failures > 0 ? $0.succeeded() : 0 }
+                if ended > 0 { logger.notice("handling works again", metadata: ["failures": "\(ended)"]) }
                 return
             } catch let error as MalformedMessage {
                 deadLetter(delivery, because: error.description)
                 return
             } catch where Self.isTransient(error) {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("handler failed for a reason outside the message; retrying", metadata: [
-                    "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)",
-                ])
-                try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(attempt, 6))))
+                outageAttempt += 1
+                let (log, failures) = outages.log.withLock { log in (log.failed(), log.failures) }
+                if log {
+                    logger.warning("handler failed for a reason outside the message; retrying", metadata: [
+                        "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)", "failures": "\(failures)",
+                    ])
+                }
+                try? await Task.sleep(for: outageRetry.delay(afterAttempt: outageAttempt))
             } catch {
-                if attempt >= maxAttempts {
+                if attempt >= retry.attempts {
                     deadLetter(delivery, because: "\(error) (after \(attempt) attempts)")
                     return
                 }
                 logger.debug("handler failed; retrying", metadata: ["message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(50 << min(attempt, 6)))
+                try? await Task.sleep(for: retry.delay(afterAttempt: attempt))
                 attempt += 1
             }
         }

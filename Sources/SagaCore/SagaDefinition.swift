@@ -1,3 +1,5 @@
+@_exported import Retry
+
 /// A saga as data: its steps in order, read from `sagas/<name>.yaml` and validated at start-up.
 public struct SagaDefinition: Sendable, Equatable, Codable {
     public var name: String
@@ -102,31 +104,5 @@ public struct StepDefinition: Sendable, Equatable, Codable {
             skippable: try container.decode(Bool.self, forKey: .skippable),
             sendTimeoutMilliseconds: try container.decodeIfPresent(Int.self, forKey: .sendTimeoutMilliseconds)
                 ?? Self.defaultSendTimeoutMilliseconds)
-    }
-}
-
-/// Bounded retries with exponential backoff: attempt n waits `backoff × 2^(n-1)`, at most
-/// `maxDelay`, spread by ± `jitter` (a fraction) so that many sagas do not retry in step.
-public struct RetryPolicy: Sendable, Equatable, Codable {
-    /// Attempts in all, the first one included.
-    public var attempts: Int
-    public var backoffMilliseconds: Int
-    public var maxDelayMilliseconds: Int
-    public var jitter: Double
-
-    public init(attempts: Int, backoffMilliseconds: Int, maxDelayMilliseconds: Int, jitter: Double) {
-        self.attempts = attempts
-        self.backoffMilliseconds = backoffMilliseconds
-        self.maxDelayMilliseconds = maxDelayMilliseconds
-        self.jitter = jitter
-    }
-
-    /// The wait after failed attempt `attempt` (1-based). `unit` in [0, 1) picks the jitter, so the
-    /// delay is a pure function of its inputs.
-    public func delayMilliseconds(afterAttempt attempt: Int, unit: Double) -> Int {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let base = min(Double(maxDelayMilliseconds), Double(backoffMilliseconds) * Double(1 << exponent))
-        let spread = base * jitter * (unit * 2 - 1)
-        return max(0, min(maxDelayMilliseconds, Int((base + spread).rounded())))
     }
 }
