@@ -51,11 +51,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Everything that crosses a process boundary: command names and payloads, reply data,
+        // domain events, REST views. Depends on nothing.
+        .target(name: "CheckoutContracts", swiftSettings: swiftSettings),
+
         // Envelope, topology, outbox relay, inbox, consumers, the worker runtime.
         .target(
             name: "Messaging",
             dependencies: [
-                "AMQP", "Postgres", "SagaCore", "Retry",
+                "AMQP", "Postgres", "SagaCore", "Retry", "CheckoutContracts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -65,7 +69,7 @@ let package = Package(
         .target(
             name: "OrderService",
             dependencies: [
-                "SagaCore", "Messaging", "AMQP", "Postgres",
+                "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -75,11 +79,11 @@ let package = Package(
         ),
         // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
         .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
-        .target(name: "CatalogWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "PromotionWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "IdentityWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "CartWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "NotificationWorker", dependencies: ["Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "IdentityWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "CartWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(name: "NotificationWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(
             name: "Workers",
             dependencies: ["CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging"],
@@ -87,7 +91,7 @@ let package = Package(
         ),
         .target(
             name: "SagaStatusCLI",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CheckoutContracts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 
@@ -129,6 +133,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaCore", "SagaStatusCLI", "Workers", "CartWorker",
+                "CheckoutContracts",
                 "NotificationWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

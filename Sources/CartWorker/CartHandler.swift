@@ -1,25 +1,13 @@
+import CheckoutContracts
 import Messaging
 import Postgres
 
 /// Converts a customer's ACTIVE cart into an order and restores it, by appending events to the
 /// cart's log. Refuses an unknown cart, a cart of another customer and a cart that is not active.
 public struct CartHandler: CommandHandler {
-    public static let convert = "cart.convert_cart"
-    public static let restore = "cart.restore_cart"
-
     public init() {}
 
-    public var commandTypes: Set<String> { [Self.convert, Self.restore] }
-
-    public struct ConvertCart: Codable, Sendable {
-        public var orderId: String
-        public var customerId: String
-        public var cartId: String
-    }
-
-    public struct Converted: Codable, Sendable, Equatable {
-        public var cartId: String
-    }
+    public var commandTypes: Set<String> { CartContract.commands }
 
     static let record = SagaEffectRecord(table: "cart_conversions", done: "CONVERTED", undone: "RESTORED")
 
@@ -28,9 +16,9 @@ public struct CartHandler: CommandHandler {
             try transaction.query("SELECT cart_id FROM cart_conversions WHERE saga_id = $1", [command.sagaID]).first!.string("cart_id")
         }
         return try Self.record.handle(
-            command, compensating: command.type == Self.restore, in: transaction,
+            command, compensating: command.type == CartContract.restoreCart, in: transaction,
             perform: { try convert(command, in: transaction) },
-            again: { Converted(cartId: try convertedCart()) },
+            again: { CartContract.Converted(cartId: try convertedCart()) },
             undo: {
                 // Restored only while this saga's conversion is the cart's latest event.
                 if let cart = try load(try convertedCart(), in: transaction), cart.status == .converted, cart.convertedBy == command.sagaID {
@@ -40,7 +28,7 @@ public struct CartHandler: CommandHandler {
     }
 
     private func convert(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let request = try command.payload(ConvertCart.self)
+        let request = try command.payload(CartContract.ConvertCart.self)
         guard let cart = try load(request.cartId, in: transaction) else {
             return .refused(reason: "cart_unknown", detail: "no cart \(request.cartId)")
         }
@@ -53,7 +41,7 @@ public struct CartHandler: CommandHandler {
         try append("CART_CONVERTED", to: cart, sagaID: command.sagaID, in: transaction)
         try transaction.query(
             "INSERT INTO cart_conversions (saga_id, cart_id, status) VALUES ($1, $2, 'CONVERTED')", [command.sagaID, request.cartId])
-        return .succeeded(Converted(cartId: request.cartId))
+        return .succeeded(CartContract.Converted(cartId: request.cartId))
     }
 
     /// The cart rebuilt from its events, which stay locked until the transaction ends.

@@ -1,3 +1,4 @@
+import CheckoutContracts
 import Messaging
 import Postgres
 
@@ -7,38 +8,15 @@ import Postgres
 /// reservation, and a release that arrives before its reserve leaves a RELEASED record so the
 /// late reserve has no effect.
 public struct CatalogHandler: CommandHandler {
-    public static let reserve = "catalog.reserve_inventory"
-    public static let release = "catalog.release_inventory"
-
     public init() {}
 
-    public var commandTypes: Set<String> { [Self.reserve, Self.release] }
-
-    public struct ReserveInventory: Codable, Sendable {
-        public struct Line: Codable, Sendable {
-            public var productId: String
-            public var quantity: Int
-        }
-        public var orderId: String
-        public var items: [Line]
-    }
-
-    /// What the saga learns: the catalog's prices, never the client's.
-    public struct Reserved: Codable, Sendable, Equatable {
-        public struct Line: Codable, Sendable, Equatable {
-            public var productId: String
-            public var quantity: Int
-            public var unitPriceCents: Int
-        }
-        public var lines: [Line]
-        public var subtotalCents: Int
-    }
+    public var commandTypes: Set<String> { CatalogContract.commands }
 
     static let record = SagaEffectRecord(table: "reservations", done: "RESERVED", undone: "RELEASED")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         try Self.record.handle(
-            command, compensating: command.type == Self.release, in: transaction,
+            command, compensating: command.type == CatalogContract.releaseInventory, in: transaction,
             perform: { try reserve(command, in: transaction) },
             again: { try reservation(of: command.sagaID, in: transaction) },
             undo: {
@@ -51,7 +29,7 @@ public struct CatalogHandler: CommandHandler {
     }
 
     private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let request = try command.payload(ReserveInventory.self)
+        let request = try command.payload(CatalogContract.ReserveInventory.self)
         guard !request.items.isEmpty, request.items.allSatisfy({ $0.quantity > 0 }) else {
             throw MalformedMessage("reserve_inventory needs at least one item with a positive quantity")
         }
@@ -85,17 +63,17 @@ public struct CatalogHandler: CommandHandler {
             FROM unnest($2::text[], $3::int[]) AS w(id, quantity) JOIN products p ON p.id = w.id
             """, [command.sagaID, ids, quantities])
         // The prices just locked and written: no need to read the lines back.
-        let lines = ids.map { Reserved.Line(productId: $0, quantity: wanted[$0]!, unitPriceCents: products[$0]!.price) }
-        return .succeeded(Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }))
+        let lines = ids.map { CatalogContract.Reserved.Line(productId: $0, quantity: wanted[$0]!, unitPriceCents: products[$0]!.price) }
+        return .succeeded(CatalogContract.Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }))
     }
 
-    private func reservation(of sagaID: String, in transaction: PostgresConnection) throws -> Reserved {
+    private func reservation(of sagaID: String, in transaction: PostgresConnection) throws -> CatalogContract.Reserved {
         let lines = try transaction.query(
             "SELECT product_id, quantity, unit_price_cents FROM reservation_lines WHERE saga_id = $1 ORDER BY product_id",
             [sagaID]
         ).map { row in
-            Reserved.Line(productId: try row.string("product_id"), quantity: try row.int("quantity"), unitPriceCents: try row.int("unit_price_cents"))
+            CatalogContract.Reserved.Line(productId: try row.string("product_id"), quantity: try row.int("quantity"), unitPriceCents: try row.int("unit_price_cents"))
         }
-        return Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents })
+        return CatalogContract.Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents })
     }
 }

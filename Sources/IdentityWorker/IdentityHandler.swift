@@ -1,43 +1,29 @@
+import CheckoutContracts
 import Messaging
 import Postgres
 
 /// Charges a customer's card (the payment step) and refunds it. Refuses an unknown card, a card of
 /// another customer, an expired card and an amount over the card's limit. One charge per saga.
 public struct IdentityHandler: CommandHandler {
-    public static let charge = "identity.charge_payment"
-    public static let refund = "identity.refund_payment"
-
     public init() {}
 
-    public var commandTypes: Set<String> { [Self.charge, Self.refund] }
-
-    public struct ChargePayment: Codable, Sendable {
-        public var orderId: String
-        public var customerId: String
-        public var cardId: String
-        public var amountCents: Int
-    }
-
-    public struct Charged: Codable, Sendable, Equatable {
-        public var chargeId: String
-        public var amountCents: Int
-    }
+    public var commandTypes: Set<String> { IdentityContract.commands }
 
     static let record = SagaEffectRecord(table: "charges", done: "CAPTURED", undone: "REFUNDED")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         try Self.record.handle(
-            command, compensating: command.type == Self.refund, in: transaction,
+            command, compensating: command.type == IdentityContract.refundPayment, in: transaction,
             perform: { try charge(command, in: transaction) },
             again: {
                 let amount = try transaction.query("SELECT amount_cents FROM charges WHERE saga_id = $1", [command.sagaID]).first!.int("amount_cents")
-                return Charged(chargeId: command.sagaID, amountCents: amount)
+                return IdentityContract.Charged(chargeId: command.sagaID, amountCents: amount)
             },
             undo: {})  // the refund is the status change itself
     }
 
     private func charge(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let request = try command.payload(ChargePayment.self)
+        let request = try command.payload(IdentityContract.ChargePayment.self)
         guard request.amountCents >= 0 else { throw MalformedMessage("charge_payment with a negative amount") }
         guard let card = try transaction.query(
             "SELECT customer_id, expires_on < current_date AS expired, limit_cents FROM payment_cards WHERE id = $1",
@@ -55,6 +41,6 @@ public struct IdentityHandler: CommandHandler {
         try transaction.query(
             "INSERT INTO charges (saga_id, card_id, amount_cents, status) VALUES ($1, $2, $3, 'CAPTURED')",
             [command.sagaID, request.cardId, request.amountCents])
-        return .succeeded(Charged(chargeId: command.sagaID, amountCents: request.amountCents))
+        return .succeeded(IdentityContract.Charged(chargeId: command.sagaID, amountCents: request.amountCents))
     }
 }

@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 
 /// The RabbitMQ topology of DESIGN.md, in vhost `ordersaga`. The administrator declares all of it
 /// once, when the system is set up (`ordersaga setup`), so commands wait in their queues even for
@@ -12,7 +13,10 @@ public enum SagaTopology {
     /// The order service's reply queue; also the routing key replies are published with.
     public static let repliesQueue = "order-service.replies"
     /// The five workers, each consuming `<participant>.commands`.
-    public static let participants = ["catalog", "promotion", "identity", "cart", "notification"]
+    public static let participants = [
+        CatalogContract.participant, PromotionContract.participant, IdentityContract.participant, CartContract.participant,
+        NotificationContract.participant,
+    ]
     /// A participant's queue of domain events from `ordersaga.events`, and the keys it binds.
     public struct Subscription: Sendable {
         public let participant: String
@@ -23,7 +27,7 @@ public enum SagaTopology {
     /// Who hears which events; the one place a subscription is written down.
     public static let subscriptions = [
         // The notification worker tells the customer when an order is cancelled.
-        Subscription(participant: "notification", queue: "notification.events", keys: ["order.cancelled"]),
+        Subscription(participant: NotificationContract.participant, queue: "notification.events", keys: [OrderEvents.cancelled]),
     ]
 
     /// The event queues `participant` consumes.

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import CheckoutContracts
 import Messaging
 import Postgres
 
@@ -7,32 +8,12 @@ import Postgres
 /// `order.cancelled` event, a cancellation notice. One of each kind per saga, and never a
 /// confirmation for a saga whose cancellation was recorded.
 public struct NotificationHandler: CommandHandler {
-    public static let sendConfirmation = "notification.send_confirmation"
-
     public init() {}
 
-    public var commandTypes: Set<String> { [Self.sendConfirmation] }
-
-    public struct SendConfirmation: Codable, Sendable {
-        public var orderId: String
-        public var customerId: String
-        public var totalCents: Int
-    }
-
-    /// The `order.cancelled` event's body.
-    public struct OrderCancelled: Codable, Sendable {
-        public var orderId: String
-        public var sagaId: String
-        public var customerId: String
-        public var reason: String
-    }
-
-    public struct Sent: Codable, Sendable, Equatable {
-        public var notificationId: Int
-    }
+    public var commandTypes: Set<String> { NotificationContract.commands }
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let request = try command.payload(SendConfirmation.self)
+        let request = try command.payload(NotificationContract.SendConfirmation.self)
         // A confirmation that comes after the order was cancelled (a stale command) tells the
         // customer nothing: the cancellation notice stands alone.
         if try !transaction.query(
@@ -43,20 +24,20 @@ public struct NotificationHandler: CommandHandler {
         let id = try record(
             kind: "ORDER_CONFIRMED", sagaID: command.sagaID, orderID: request.orderId, customerID: request.customerId,
             values: ["order": request.orderId, "total": total], in: transaction)
-        return .succeeded(Sent(notificationId: id))
+        return .succeeded(NotificationContract.Sent(notificationId: id))
     }
 
     public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {
-        guard delivery.properties.type == "order.cancelled" else { return }
-        let event: OrderCancelled
+        guard delivery.properties.type == OrderEvents.cancelled else { return }
+        let event: OrderEvent
         do {
-            event = try JSONDecoder().decode(OrderCancelled.self, from: Data(delivery.body))
+            event = try JSONDecoder().decode(OrderEvent.self, from: Data(delivery.body))
         } catch {
             throw MalformedMessage("order.cancelled is not valid: \(error)")
         }
         _ = try record(
             kind: "ORDER_CANCELLED", sagaID: event.sagaId, orderID: event.orderId, customerID: event.customerId,
-            values: ["order": event.orderId, "reason": event.reason], in: transaction)
+            values: ["order": event.orderId, "reason": event.reason ?? "cancelled"], in: transaction)
     }
 
     /// Renders the kind's template and stores the notification once; returns its id.

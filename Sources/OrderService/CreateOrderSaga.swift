@@ -1,4 +1,5 @@
 import Foundation
+import CheckoutContracts
 import Messaging
 import SagaCore
 
@@ -37,60 +38,105 @@ public struct CreateOrderData: Codable, Sendable, Equatable {
 public enum CreateOrderSaga {
     public static let name = "create_order"
 
-    enum Step {
-        static let reserveInventory = "reserve-inventory"
-        static let validateCoupon = "validate-coupon"
-        static let payment = "payment"
-        static let cartConvert = "cart-convert"
-        static let notify = "notify"
-    }
+    /// The step a checkout without a coupon skips.
+    static let couponStep = "validate-coupon"
 
     /// Steps this checkout does not need.
     static func skippedSteps(_ data: CreateOrderData) -> Set<String> {
-        data.couponCode == nil ? [Step.validateCoupon] : []
+        data.couponCode == nil ? [couponStep] : []
     }
+
+    /// How each command's payload is built from the saga's data, by command name (the contract's,
+    /// which `sagas/create_order.yaml` names). Every compensation's payload is ``Compensate``.
+    static let payloads: [String: @Sendable (CreateOrderData) throws -> any Encodable & Sendable] = [
+        CatalogContract.reserveInventory: { data in
+            CatalogContract.ReserveInventory(
+                orderId: data.orderIdText, items: data.items.map { .init(productId: $0.productId, quantity: $0.quantity) })
+        },
+        PromotionContract.redeemCoupon: { data in
+            PromotionContract.RedeemCoupon(
+                orderId: data.orderIdText, couponCode: data.couponCode ?? "", subtotalCents: try required(data.subtotalCents, "subtotal"))
+        },
+        IdentityContract.chargePayment: { data in
+            IdentityContract.ChargePayment(
+                orderId: data.orderIdText, customerId: data.customerId, cardId: data.paymentCardId,
+                amountCents: try required(data.totalCents, "total"))
+        },
+        CartContract.convertCart: { data in
+            CartContract.ConvertCart(orderId: data.orderIdText, customerId: data.customerId, cartId: data.cartId)
+        },
+        NotificationContract.sendConfirmation: { data in
+            NotificationContract.SendConfirmation(
+                orderId: data.orderIdText, customerId: data.customerId, totalCents: try required(data.totalCents, "total"))
+        },
+    ]
 
     /// The JSON payload of `message` for this saga.
     static func payload(for message: StepMessage, data: CreateOrderData) throws -> String {
-        let orderID = data.orderId.uuidString.lowercased()
         let body: any Encodable
-        switch (message.step, message.phase) {
-        case (Step.reserveInventory, .command):
-            body = ReserveInventory(orderId: orderID, items: data.items.map { .init(productId: $0.productId, quantity: $0.quantity) })
-        case (Step.validateCoupon, .command):
-            body = RedeemCoupon(orderId: orderID, couponCode: data.couponCode ?? "", subtotalCents: try required(data.subtotalCents, "subtotal"))
-        case (Step.payment, .command):
-            body = ChargePayment(orderId: orderID, customerId: data.customerId, cardId: data.paymentCardId, amountCents: try required(data.totalCents, "total"))
-        case (Step.cartConvert, .command):
-            body = ConvertCart(orderId: orderID, customerId: data.customerId, cartId: data.cartId)
-        case (Step.notify, .command):
-            body = SendConfirmation(orderId: orderID, customerId: data.customerId, totalCents: try required(data.totalCents, "total"))
-        case (_, .compensation):
-            body = Compensate(orderId: orderID)
-        default:
-            throw CreateOrderSagaError("no payload for step \(message.step)")
+        switch message.phase {
+        case .command:
+            guard let build = payloads[message.type] else { throw CreateOrderSagaError("no payload for command \(message.type)") }
+            body = try build(data)
+        case .compensation:
+            body = Compensate(orderId: data.orderIdText)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(body), as: UTF8.self)
     }
 
-    /// Merges a succeeded command reply's data into the saga's data.
-    static func merge(reply body: [UInt8], step: String, into data: inout CreateOrderData) throws {
-        switch step {
-        case Step.reserveInventory:
-            let reserved = try decode(Reserved.self, body)
+    /// Merges the data of a succeeded reply to `command` into the saga's data.
+    static func merge(reply body: [UInt8], command: String, into data: inout CreateOrderData) throws {
+        switch command {
+        case CatalogContract.reserveInventory:
+            let reserved = try decode(CatalogContract.Reserved.self, body)
             var prices: [String: Int] = [:]
             for line in reserved.lines { prices[line.productId] = line.unitPriceCents }
             for index in data.items.indices { data.items[index].unitPriceCents = prices[data.items[index].productId] }
             data.subtotalCents = reserved.subtotalCents
-        case Step.validateCoupon:
-            data.discountCents = try decode(Redeemed.self, body).discountCents
-        case Step.payment:
-            data.chargeId = try decode(Charged.self, body).chargeId
+        case PromotionContract.redeemCoupon:
+            data.discountCents = try decode(PromotionContract.Redeemed.self, body).discountCents
+        case IdentityContract.chargePayment:
+            data.chargeId = try decode(IdentityContract.Charged.self, body).chargeId
         default:
-            break
+            break  // nothing the saga needs back
         }
+    }
+
+    /// Checks that every step and compensation of `definition` has a participant that handles it
+    /// and, for a command, a payload builder here: a step added to the YAML but forgotten in code
+    /// stops the service at start-up instead of dead-lettering at run time.
+    static func check(_ definition: SagaDefinition, file: String, text: String?) throws {
+        for step in definition.steps {
+            let line = text.map { Self.line(of: step.name, in: $0) } ?? 0
+            func problem(_ text: String) -> SagaDefinitionError {
+                SagaDefinitionError(file: file, line: line, problem: "step \"\(step.name)\": \(text)")
+            }
+            guard let commands = CheckoutContracts.participants[step.participant] else {
+                throw problem("no participant \"\(step.participant)\" in CheckoutContracts (one of: \(CheckoutContracts.participants.keys.sorted().joined(separator: ", ")))")
+            }
+            for command in [step.command] + (step.compensation.map { [$0] } ?? []) where !commands.contains(command) {
+                throw problem("participant \(step.participant) handles no command \"\(command)\" (it handles: \(commands.sorted().joined(separator: ", ")))")
+            }
+            guard payloads[step.command] != nil else {
+                throw problem("no payload builder for \"\(step.command)\" in CreateOrderSaga.payloads")
+            }
+        }
+        if let coupon = definition.step(named: couponStep), !coupon.skippable {
+            throw SagaDefinitionError(
+                file: file, line: text.map { Self.line(of: couponStep, in: $0) } ?? 0,
+                problem: "step \"\(couponStep)\" must be skippable: a checkout without a coupon skips it")
+        }
+    }
+
+    /// The line of `- name: <step>` in the definition's text, or 0.
+    private static func line(of step: String, in text: String) -> Int {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed == "- name: \(step)" || trimmed == "name: \(step)" { return index + 1 }
+        }
+        return 0
     }
 
     private static func decode<T: Decodable & Sendable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
@@ -110,25 +156,11 @@ public enum CreateOrderSaga {
         guard let value else { throw CreateOrderSagaError("the saga has no \(what) yet") }
         return value
     }
+}
 
-    // The participants' message contracts, as this service writes and reads them.
-    struct ReserveInventory: Encodable {
-        struct Line: Encodable { var productId: String; var quantity: Int }
-        var orderId: String
-        var items: [Line]
-    }
-    struct RedeemCoupon: Encodable { var orderId: String; var couponCode: String; var subtotalCents: Int }
-    struct ChargePayment: Encodable { var orderId: String; var customerId: String; var cardId: String; var amountCents: Int }
-    struct ConvertCart: Encodable { var orderId: String; var customerId: String; var cartId: String }
-    struct SendConfirmation: Encodable { var orderId: String; var customerId: String; var totalCents: Int }
-    struct Compensate: Encodable { var orderId: String }
-    struct Reserved: Decodable, Sendable {
-        struct Line: Decodable, Sendable { var productId: String; var quantity: Int; var unitPriceCents: Int }
-        var lines: [Line]
-        var subtotalCents: Int
-    }
-    struct Redeemed: Decodable, Sendable { var discountCents: Int }
-    struct Charged: Decodable, Sendable { var chargeId: String }
+extension CreateOrderData {
+    /// The order id as the participants see it: lower-case.
+    var orderIdText: String { orderId.uuidString.lowercased() }
 }
 
 struct CreateOrderSagaError: Error, CustomStringConvertible {

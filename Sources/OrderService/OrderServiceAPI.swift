@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -159,20 +160,6 @@ struct OrderServiceAPI: Sendable {
             createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
     }
 
-    struct SagaView: Codable {
-        struct Definition: Codable { var name: String; var version: Int }
-        struct Step: Codable { var name, status: String; var attempt, compensationAttempt: Int }
-        struct Entry: Codable { var at, event: String; var step: String?; var attempt: Int?; var detail: String? }
-        var id, orderId: String
-        var definition: Definition
-        var status: String
-        var failureReason: String?
-        var deadlineAt: String?
-        var steps: [Step]
-        var timeline: [Entry]
-        var createdAt, updatedAt: String
-    }
-
     /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first.
     @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var problems: [ProblemDetails.FieldProblem] = []
@@ -195,15 +182,10 @@ struct OrderServiceAPI: Sendable {
                 ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
                 : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
             status.map { [limit, $0] } ?? [limit])
-        return try json(SagaList(sagas: try rows.map { row in
+        return try json(SagaListView(sagas: try rows.map { row in
             .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
                   createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
         }))
-    }
-
-    struct SagaList: Codable {
-        struct Item: Codable { var id, orderId, status, createdAt, updatedAt: String }
-        var sagas: [Item]
     }
 
     // MARK: Health

@@ -41,11 +41,14 @@ public struct OrderServiceConfiguration: Sendable {
 /// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition
 /// throws ``SagaDefinitionError`` (file, line, problem) before anything runs.
 public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let file = configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml")
     let definition = try configuration.definition
         ?? SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
+    try CreateOrderSaga.check(
+        definition, file: file.path, text: configuration.definition == nil ? try? String(contentsOf: file, encoding: .utf8) : nil)
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
     let registry = try await SagaDefinitionRegistry.register(
-        definition, file: configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml").path, pool: pool)
+        definition, file: file.path, pool: pool)
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)

@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import Foundation
 import Logging
 import Messaging
@@ -74,7 +75,9 @@ public struct SagaEngine: Sendable {
             var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(id: sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
-            let created = try event("order.created", saga: saga, body: OrderEvent(orderId: orderID, sagaId: sagaID, customerId: checkout.customerId, reason: nil, totalCents: nil))
+            let created = try event(
+                OrderEvents.created, saga: saga,
+                body: OrderEvent(orderId: data.orderIdText, sagaId: saga.idText, customerId: checkout.customerId))
             _ = try persist(&saga, transition, isNew: true, alsoSending: [created], on: connection)
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
         }
@@ -103,7 +106,7 @@ public struct SagaEngine: Sendable {
             let transition = saga.machine.replyReceived(
                 StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
             if let stepIndex, before == .running, saga.machine.state.steps[stepIndex].status == .succeeded {
-                try CreateOrderSaga.merge(reply: delivery.body, step: reply.step, into: &saga.data)
+                try CreateOrderSaga.merge(reply: delivery.body, command: saga.machine.definition.steps[stepIndex].command, into: &saga.data)
             }
             return (true, try persist(&saga, transition, isNew: false, on: connection))
         }
@@ -280,30 +283,14 @@ public struct SagaEngine: Sendable {
             """,
             [saga.data.orderId, orderStatus, saga.data.subtotalCents, saga.data.discountCents, saga.data.totalCents])
         let reason = saga.machine.state.failureReason
-        let body = OrderEvent(orderId: saga.data.orderId, sagaId: saga.id, customerId: saga.data.customerId, reason: reason, totalCents: saga.data.totalCents)
+        let body = OrderEvent(
+            orderId: saga.data.orderIdText, sagaId: saga.idText, customerId: saga.data.customerId, reason: reason,
+            totalCents: saga.data.totalCents)
         switch status {
-        case .completed: messages.append(try event("order.confirmed", saga: saga, body: body))
-        case .compensated: messages.append(try event("order.cancelled", saga: saga, body: body))
-        case .failed where saga.machine.isCommitted: messages.append(try event("order.confirmed", saga: saga, body: body))
+        case .completed: messages.append(try event(OrderEvents.confirmed, saga: saga, body: body))
+        case .compensated: messages.append(try event(OrderEvents.cancelled, saga: saga, body: body))
+        case .failed where saga.machine.isCommitted: messages.append(try event(OrderEvents.confirmed, saga: saga, body: body))
         default: break
-        }
-    }
-
-    /// The domain events on `ordersaga.events`.
-    struct OrderEvent: Codable {
-        var orderId: UUID
-        var sagaId: UUID
-        var customerId: String
-        var reason: String?
-        var totalCents: Int?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(orderId.uuidString.lowercased(), forKey: .orderId)
-            try container.encode(sagaId.uuidString.lowercased(), forKey: .sagaId)
-            try container.encode(customerId, forKey: .customerId)
-            try container.encodeIfPresent(reason, forKey: .reason)
-            try container.encodeIfPresent(totalCents, forKey: .totalCents)
         }
     }
 

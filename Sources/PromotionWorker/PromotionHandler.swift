@@ -1,36 +1,23 @@
+import CheckoutContracts
 import Messaging
 import Postgres
 
 /// Redeems a coupon for an order and releases it. Refuses an unknown, expired or exhausted coupon,
 /// or a subtotal below the coupon's minimum. One redemption per saga, as the catalog's reservation.
 public struct PromotionHandler: CommandHandler {
-    public static let redeem = "promotion.redeem_coupon"
-    public static let release = "promotion.release_coupon"
-
     public init() {}
 
-    public var commandTypes: Set<String> { [Self.redeem, Self.release] }
-
-    public struct RedeemCoupon: Codable, Sendable {
-        public var orderId: String
-        public var couponCode: String
-        public var subtotalCents: Int
-    }
-
-    public struct Redeemed: Codable, Sendable, Equatable {
-        public var couponCode: String
-        public var discountCents: Int
-    }
+    public var commandTypes: Set<String> { PromotionContract.commands }
 
     static let record = SagaEffectRecord(table: "redemptions", done: "REDEEMED", undone: "RELEASED")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         try Self.record.handle(
-            command, compensating: command.type == Self.release, in: transaction,
+            command, compensating: command.type == PromotionContract.releaseCoupon, in: transaction,
             perform: { try redeem(command, in: transaction) },
             again: {
                 let row = try transaction.query("SELECT code, discount_cents FROM redemptions WHERE saga_id = $1", [command.sagaID]).first!
-                return Redeemed(couponCode: try row.string("code"), discountCents: try row.int("discount_cents"))
+                return PromotionContract.Redeemed(couponCode: try row.string("code"), discountCents: try row.int("discount_cents"))
             },
             undo: {
                 try transaction.query(
@@ -42,7 +29,7 @@ public struct PromotionHandler: CommandHandler {
     }
 
     private func redeem(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        let request = try command.payload(RedeemCoupon.self)
+        let request = try command.payload(PromotionContract.RedeemCoupon.self)
         guard let coupon = try transaction.query(
             """
             SELECT percent_off, min_subtotal_cents, max_redemptions, redeemed_count, expires_at < now() AS expired
@@ -66,6 +53,6 @@ public struct PromotionHandler: CommandHandler {
         try transaction.query(
             "INSERT INTO redemptions (saga_id, code, status, discount_cents) VALUES ($1, $2, 'REDEEMED', $3)",
             [command.sagaID, request.couponCode, discount])
-        return .succeeded(Redeemed(couponCode: request.couponCode, discountCents: discount))
+        return .succeeded(PromotionContract.Redeemed(couponCode: request.couponCode, discountCents: discount))
     }
 }

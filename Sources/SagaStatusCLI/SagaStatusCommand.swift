@@ -1,3 +1,4 @@
+import CheckoutContracts
 import ArgumentParser
 import Foundation
 #if canImport(FoundationNetworking)
@@ -85,7 +86,7 @@ extension SagaStatusCommand {
             if api.json {
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaDocument.self, from: data)))
+                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data)))
             }
         }
     }
@@ -114,7 +115,7 @@ extension SagaStatusCommand {
             if api.json {
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListDocument.self, from: data)))
+                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListView.self, from: data)))
             }
         }
     }

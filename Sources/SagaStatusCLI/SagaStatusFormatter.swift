@@ -1,6 +1,8 @@
+import CheckoutContracts
+
 /// Renders sagas for people: aligned columns, one fact per line.
 public enum SagaStatusFormatter {
-    public static func render(_ saga: SagaDocument) -> String {
+    public static func render(_ saga: SagaView) -> String {
         var lines: [String] = []
         lines.append("saga     \(saga.id)")
         lines.append("order    \(saga.orderId)")
@@ -29,7 +31,7 @@ public enum SagaStatusFormatter {
         return lines.joined(separator: "\n")
     }
 
-    public static func render(_ list: SagaListDocument) -> String {
+    public static func render(_ list: SagaListView) -> String {
         guard !list.sagas.isEmpty else { return "no sagas" }
         var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("ORDER", 36))  UPDATED"]
         for saga in list.sagas {
@@ -38,7 +40,7 @@ public enum SagaStatusFormatter {
         return lines.joined(separator: "\n")
     }
 
-    private static func stepLabel(_ entry: SagaDocument.Entry) -> String {
+    private static func stepLabel(_ entry: SagaView.Entry) -> String {
         guard let step = entry.step else { return "" }
         return entry.attempt.map { "\(step) #\($0)" } ?? step
     }

@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -133,7 +134,7 @@ import TestSupport
                         body: Array(#"{"orderId":"o-1","items":[{"productId":"sku-grinder","quantity":3}]}"#.utf8),
                         properties: AMQPProperties(
                             messageID: "\(sagaID):reserve-inventory:command:\(attempt)", correlationID: sagaID,
-                            type: "catalog.reserve_inventory", contentType: "application/json", replyTo: SagaTopology.repliesQueue,
+                            type: CatalogContract.reserveInventory, contentType: "application/json", replyTo: SagaTopology.repliesQueue,
                             headers: ["step": .string("reserve-inventory"), "phase": .string("command"), "attempt": .int(Int64(attempt))]))
                 }
                 // The same message twice, then a retry of the step (a new attempt, a new message id).

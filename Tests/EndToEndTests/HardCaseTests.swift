@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -224,10 +225,10 @@ import TestSupport
                 }
                 // The compensations are handled first (the commands timed out and come late)…
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.release_inventory", phase: "compensation",
+                    sagaID: sagaID, step: "reserve-inventory", type: CatalogContract.releaseInventory, phase: "compensation",
                     body: #"{"orderId":"o-1"}"#, participant: "catalog"))
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "payment", type: "identity.refund_payment", phase: "compensation",
+                    sagaID: sagaID, step: "payment", type: IdentityContract.refundPayment, phase: "compensation",
                     body: #"{"orderId":"o-1"}"#, participant: "identity"))
                 let compensated = await eventually {
                     let a = await replies(catalog)
@@ -237,10 +238,10 @@ import TestSupport
                 #expect(compensated)
                 // …then the late commands arrive.
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    sagaID: sagaID, step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
                     body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":5}]}"#, participant: "catalog"))
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "payment", type: "identity.charge_payment", phase: "command",
+                    sagaID: sagaID, step: "payment", type: IdentityContract.chargePayment, phase: "command",
                     body: #"{"orderId":"o-1","customerId":"cust-ada","cardId":"card-ada-visa","amountCents":100}"#, participant: "identity"))
                 let replied = await eventually {
                     let a = (try? await catalog.query("SELECT count(*) AS n FROM outbox").first?.int("n")) ?? 0
@@ -250,7 +251,7 @@ import TestSupport
                 #expect(replied)
                 // The compensation succeeded as a no-op; the late command was refused and changed nothing.
                 let catalogReplies = try await catalog.query("SELECT type, body FROM outbox ORDER BY id").map { (try $0.string("type"), try $0.string("body")) }
-                #expect(catalogReplies.map(\.0) == ["catalog.release_inventory.reply", "catalog.reserve_inventory.reply"])
+                #expect(catalogReplies.map(\.0) == [CatalogContract.releaseInventory + ".reply", CatalogContract.reserveInventory + ".reply"])
                 #expect(catalogReplies[0].1 == #"{"data":{},"outcome":"succeeded"}"#)
                 #expect(catalogReplies[1].1.contains(#""reason":"compensated""#))
                 #expect(try await Invariants.stock(in: system) == before)
@@ -268,13 +269,13 @@ import TestSupport
                 let sagaID = UUID().uuidString.lowercased()
                 // Not JSON; then a command with no envelope at all; then a good one behind them.
                 try await connection.publish(Self.command(
-                    sagaID: sagaID, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    sagaID: sagaID, step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
                     body: "{oops", participant: "catalog"))
                 try await connection.publish(AMQPOutgoingMessage(
                     exchange: SagaTopology.commandsExchange, routingKey: "catalog", body: Array("{}".utf8), properties: AMQPProperties()))
                 let good = UUID().uuidString.lowercased()
                 try await connection.publish(Self.command(
-                    sagaID: good, step: "reserve-inventory", type: "catalog.reserve_inventory", phase: "command",
+                    sagaID: good, step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
                     body: #"{"orderId":"o-2","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog"))
                 let catalog = system.pool("catalog")
                 let served = await eventually {
@@ -340,7 +341,7 @@ import TestSupport
                 let count = 100
                 let commands = (0..<count).map { _ in
                     HardCaseTests.command(
-                        sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: "catalog.reserve_inventory",
+                        sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: CatalogContract.reserveInventory,
                         phase: "command", body: #"{"orderId":"o","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog")
                 }
                 let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)

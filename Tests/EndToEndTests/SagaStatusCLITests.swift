@@ -1,3 +1,4 @@
+import CheckoutContracts
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -39,7 +40,7 @@ import TestSupport
 
                     let (jsonStatus, json) = try sagaStatus(["show", accepted.sagaId, "--url", url, "--json"])
                     #expect(jsonStatus == 0)
-                    let document = try JSONDecoder().decode(SagaDocument.self, from: Data(json.utf8))
+                    let document = try JSONDecoder().decode(SagaView.self, from: Data(json.utf8))
                     #expect(document.id == accepted.sagaId)
 
                     // The table is exactly the rendering of what the API said.
@@ -75,7 +76,7 @@ import TestSupport
     }
 
     @Test func formatterAlignsStepsAndTimeline() {
-        let saga = SagaDocument(
+        let saga = SagaView(
             id: "s-1", orderId: "o-1", definition: .init(name: "create_order", version: 1), status: "COMPLETED",
             failureReason: nil, deadlineAt: nil,
             steps: [.init(name: "reserve-inventory", status: "SUCCEEDED", attempt: 1, compensationAttempt: 0),

@@ -4,6 +4,7 @@ import Postgres
 import Testing
 import TestSupport
 import CartWorker
+import CheckoutContracts
 import NotificationWorker
 import Workers
 
@@ -22,10 +23,10 @@ import Workers
         }
     }
 
-    static let coupon = "promotion.redeem_coupon"
-    static let charge = "identity.charge_payment"
-    static let convert = "cart.convert_cart"
-    static let reserve = "catalog.reserve_inventory"
+    static let coupon = PromotionContract.redeemCoupon
+    static let charge = IdentityContract.chargePayment
+    static let convert = CartContract.convertCart
+    static let reserve = CatalogContract.reserveInventory
 
     @Test func eachRuleRefusesOrAllowsAsItShould() async throws {
         try await TestSystem.with { system in
@@ -74,7 +75,7 @@ import Workers
                 VALUES ($1, 'o-1', 'cust-ada', 'ORDER_CANCELLED', 'Your order was cancelled', 'sorry')
                 """, [cancelled])
             let confirmation = #"{"orderId":"o-1","customerId":"cust-ada","totalCents":1000}"#
-            let send = NotificationHandler.sendConfirmation
+            let send = NotificationContract.sendConfirmation
             #expect(try await Self.run("notification", send, confirmation, system: system, sagaID: cancelled) == "cancelled")
             #expect(try await Self.run("notification", send, confirmation, system: system) == "ok")
             let confirmations = try await system.pool("notification").query(
