@@ -75,10 +75,7 @@ public struct SagaEngine: Sendable {
             var machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(id: sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
-            let created = try event(
-                OrderEvents.created, saga: saga,
-                body: OrderEvent(orderId: data.orderIdText, sagaId: saga.idText, customerId: checkout.customerId))
-            _ = try persist(&saga, transition, isNew: true, alsoSending: [created], on: connection)
+            _ = try persist(&saga, transition, isNew: true, on: connection)
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: false)
         }
         if accepted.replayed {
@@ -101,14 +98,9 @@ public struct SagaEngine: Sendable {
             }
             guard claimed else { return (false, nil) }  // a copy of a reply already handled
             var saga = loaded
-            let stepIndex = saga.machine.state.steps.firstIndex { $0.name == reply.step }
-            let before = stepIndex.map { saga.machine.state.steps[$0].status }
             let transition = saga.machine.replyReceived(
                 StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
-            if let stepIndex, before == .running, saga.machine.state.steps[stepIndex].status == .succeeded {
-                try CreateOrderSaga.merge(reply: delivery.body, command: saga.machine.definition.steps[stepIndex].command, into: &saga.data)
-            }
-            return (true, try persist(&saga, transition, isNew: false, on: connection))
+            return (true, try persist(&saga, transition, isNew: false, reply: delivery.body, on: connection))
         }
         if outcome.handled {
             outboxWritten()
@@ -210,45 +202,57 @@ public struct SagaEngine: Sendable {
             now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
     }
 
-    /// Runs a transition's actions: stores the new state, history and deadline, and writes the
-    /// commands it sends and, when the saga ends, the order's new status and its event.
+    /// Runs a transition's actions, in order, in one exhaustive switch: merges a reply's data, writes
+    /// the commands it sends and the events it emits to the outbox, moves the deadline, and sets the
+    /// order's final status; then stores the state, history and messages. `reply`: the body of the
+    /// reply that caused the transition, for ``SagaAction/acceptResult(step:command:)``.
     /// Returns the saga's final status when this transition ended it.
     @discardableResult
     private func persist(
-        _ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, alsoSending extra: [OutboxMessage] = [],
+        _ saga: inout LoadedSaga, _ transition: SagaTransition, isNew: Bool, reply: [UInt8]? = nil,
         on connection: PostgresConnection
     ) throws -> SagaStatus? {
-        var messages = extra
+        var messages: [OutboxMessage] = []
         var finished: SagaStatus?
+        /// `nil`: the transition left the deadline as it was.
+        var deadline: SagaTime??
         for action in transition.actions {
             switch action {
+            case .acceptResult(_, let command):
+                guard let reply else { preconditionFailure("acceptResult without a reply") }
+                try CreateOrderSaga.merge(reply: reply, command: command, into: &saga.data)
             case .send(let message):
                 let payload = try CreateOrderSaga.payload(for: message, data: saga.data)
                 messages.append(SagaMessages.command(sagaID: saga.idText, message: message, payload: payload, traceparent: saga.traceparent))
-            case .scheduleDeadline, .cancelDeadline:
-                break  // the state's one deadline is stored below
-            case .finish(let status):
+            case .scheduleDeadline(let next):
+                deadline = .some(next.at)
+            case .cancelDeadline:
+                deadline = .some(nil)
+            case .emit(let event):
+                messages.append(try self.event(event, saga: saga))
+            case .finish(let status, let committed):
                 finished = status
+                try finishOrder(saga, as: status, committed: committed, on: connection)
             }
-        }
-        if let finished {
-            try finish(saga, as: finished, on: connection, messages: &messages)
         }
         // The saga's row, its history and its messages in one statement (one round trip).
         let state = saga.machine.state
-        let deadline: Double? = state.deadline.map { Double($0.at.millisecondsSince1970) / 1000 }
+        let deadlineSeconds: Double? = (deadline ?? nil).map { Double($0.millisecondsSince1970) / 1000 }
         let history = transition.history
-        var parameters: [any PostgresParameter] = [saga.id, state.status.rawValue, try PostgresJSON(state), try PostgresJSON(saga.data), deadline]
+        var parameters: [any PostgresParameter] = [
+            saga.id, state.status.rawValue, try PostgresJSON(state), try PostgresJSON(saga.data), deadlineSeconds, deadline != nil,
+        ]
         let sagaStatement: String
         if isNew {
             sagaStatement = """
                 INSERT INTO order_sagas (id, status, state, data, deadline_at, order_id, definition_name, definition_version, traceparent)
-                VALUES ($1, $2, $3::jsonb, $4::jsonb, to_timestamp($5::float8), $6, $7, $8, $9)
+                VALUES ($1, $2, $3::jsonb, $4::jsonb, CASE WHEN $6::bool THEN to_timestamp($5::float8) END, $7, $8, $9, $10)
                 """
             parameters += [saga.data.orderId, saga.machine.definition.name, saga.machine.definition.version, saga.traceparent]
         } else {
             sagaStatement = """
-                UPDATE order_sagas SET status = $2, state = $3::jsonb, data = $4::jsonb, deadline_at = to_timestamp($5::float8), updated_at = now()
+                UPDATE order_sagas SET status = $2, state = $3::jsonb, data = $4::jsonb,
+                    deadline_at = CASE WHEN $6::bool THEN to_timestamp($5::float8) ELSE deadline_at END, updated_at = now()
                 WHERE id = $1
                 """
         }
@@ -267,13 +271,14 @@ public struct SagaEngine: Sendable {
         return finished
     }
 
-    private func finish(_ saga: LoadedSaga, as status: SagaStatus, on connection: PostgresConnection, messages: inout [OutboxMessage]) throws {
+    /// The order's final status and totals. `committed`: what the saga did stands, so the order is
+    /// confirmed even when the saga was parked after its pivot (a confirmation that never went out).
+    private func finishOrder(_ saga: LoadedSaga, as status: SagaStatus, committed: Bool, on connection: PostgresConnection) throws {
         let orderStatus: String
         switch status {
         case .completed: orderStatus = "CONFIRMED"
         case .compensated: orderStatus = "CANCELLED"
-        // Parked after the pivot (a confirmation that never went out): the order itself stands.
-        case .failed: orderStatus = saga.machine.isCommitted ? "CONFIRMED" : "FAILED"
+        case .failed: orderStatus = committed ? "CONFIRMED" : "FAILED"
         case .running, .compensating: preconditionFailure("\(status) is not final")
         }
         try connection.query(
@@ -282,16 +287,24 @@ public struct SagaEngine: Sendable {
             WHERE id = $1
             """,
             [saga.data.orderId, orderStatus, saga.data.subtotalCents, saga.data.discountCents, saga.data.totalCents])
-        let reason = saga.machine.state.failureReason
-        let body = OrderEvent(
-            orderId: saga.data.orderIdText, sagaId: saga.idText, customerId: saga.data.customerId, reason: reason,
-            totalCents: saga.data.totalCents)
-        switch status {
-        case .completed: messages.append(try event(OrderEvents.confirmed, saga: saga, body: body))
-        case .compensated: messages.append(try event(OrderEvents.cancelled, saga: saga, body: body))
-        case .failed where saga.machine.isCommitted: messages.append(try event(OrderEvents.confirmed, saga: saga, body: body))
-        default: break
+    }
+
+    /// A saga event as the order event on `ordersaga.events` that it means.
+    private func event(_ event: SagaEvent, saga: LoadedSaga) throws -> OutboxMessage {
+        var body = OrderEvent(orderId: saga.data.orderIdText, sagaId: saga.idText, customerId: saga.data.customerId)
+        let name: String
+        switch event {
+        case .started:
+            name = OrderEvents.created
+        case .committed:
+            name = OrderEvents.confirmed
+            body.totalCents = saga.data.totalCents
+        case .cancelled(let reason):
+            name = OrderEvents.cancelled
+            body.reason = reason
+            body.totalCents = saga.data.totalCents
         }
+        return try self.event(name, saga: saga, body: body)
     }
 
     private func event(_ name: String, saga: LoadedSaga, body: OrderEvent) throws -> OutboxMessage {

@@ -46,15 +46,32 @@ public struct StepMessage: Sendable, Equatable {
     }
 }
 
-/// What the caller must do after an input, in order.
+/// What the caller must do after an input, in order: it never needs to read the saga's state to
+/// decide anything.
 public enum SagaAction: Sendable, Equatable {
+    /// The step's command succeeded: merge the data of its reply (to `command`) into the saga's
+    /// data. Comes before any ``send(_:)`` of the same transition, whose payload may need it.
+    case acceptResult(step: String, command: String)
     case send(StepMessage)
     /// Replace the saga's deadline with this one.
     case scheduleDeadline(SagaDeadline)
     /// The saga waits for no deadline any more.
     case cancelDeadline
-    /// The saga reached a final status.
-    case finish(SagaStatus)
+    /// Tell the world (a domain event).
+    case emit(SagaEvent)
+    /// The saga reached a final status. `committed`: the pivot succeeded, so what the saga did
+    /// stands (a saga parked FAILED after its pivot is committed; one parked while compensating is not).
+    case finish(SagaStatus, committed: Bool)
+}
+
+/// What a saga tells the world as it goes.
+public enum SagaEvent: Sendable, Equatable {
+    /// It began.
+    case started
+    /// Its pivot and every step before it succeeded: the outcome stands.
+    case committed
+    /// Every step that took effect was undone, and why.
+    case cancelled(reason: String?)
 }
 
 /// One line of a saga's timeline.
@@ -121,13 +138,6 @@ public struct SagaStateMachine: Sendable {
         self.state = state
     }
 
-    /// Whether the order stands: the pivot succeeded, so nothing will be compensated, whatever
-    /// happens to the retriable steps after it (a saga parked there is FAILED but committed).
-    public var isCommitted: Bool {
-        guard let pivot = definition.pivotIndex else { return state.status != .compensating && state.status != .compensated }
-        return state.steps[pivot].status == .succeeded
-    }
-
     // MARK: Inputs
 
     /// Starts the saga: marks `skipping` SKIPPED and sends the first step's command.
@@ -137,6 +147,7 @@ public struct SagaStateMachine: Sendable {
             preconditionFailure("start() on a saga that has already started")
         }
         transition.history.append(SagaHistoryEntry(.sagaStarted, detail: "\(definition.name) v\(definition.version)"))
+        transition.actions.append(.emit(.started))
         for index in state.steps.indices where skipping.contains(state.steps[index].name) {
             precondition(definition.steps[index].skippable, "step \(state.steps[index].name) is not skippable")
             state.steps[index].status = .skipped
@@ -164,6 +175,7 @@ public struct SagaStateMachine: Sendable {
             switch reply.outcome {
             case .succeeded:
                 state.steps[index].status = .succeeded
+                transition.actions.append(.acceptResult(step: step.name, command: definition.steps[index].command))
                 transition.history.append(SagaHistoryEntry(.stepSucceeded, step: step.name, attempt: reply.attempt))
                 advance(from: index + 1, at: now, into: &transition)
             case .failed(let reason) where definition.kind(ofStepAt: index) == .retriable:
@@ -248,7 +260,8 @@ public struct SagaStateMachine: Sendable {
             state.status = .completed
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.finish(.completed))
+            transition.actions.append(.emit(.committed))
+            transition.actions.append(.finish(.completed, committed: true))
             transition.history.append(SagaHistoryEntry(.sagaCompleted))
             return
         }
@@ -301,7 +314,8 @@ public struct SagaStateMachine: Sendable {
                 + "the steps before it stand, so the saga is parked for an operator instead of compensated"
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.finish(.failed))
+            transition.actions.append(.emit(.committed))
+            transition.actions.append(.finish(.failed, committed: true))
             transition.history.append(SagaHistoryEntry(.sagaFailed, step: definition.name, attempt: attempt, detail: state.failureReason))
         case .command:
             state.steps[index].status = .timedOut
@@ -312,7 +326,7 @@ public struct SagaStateMachine: Sendable {
             state.failureReason = "compensation of \(definition.name) failed after \(attempts(attempt)): \(reason)"
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.finish(.failed))
+            transition.actions.append(.finish(.failed, committed: false))
             transition.history.append(SagaHistoryEntry(.sagaFailed, step: definition.name, attempt: attempt, detail: state.failureReason))
         }
     }
@@ -336,7 +350,8 @@ public struct SagaStateMachine: Sendable {
             state.status = .compensated
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.finish(.compensated))
+            transition.actions.append(.emit(.cancelled(reason: state.failureReason)))
+            transition.actions.append(.finish(.compensated, committed: false))
             transition.history.append(SagaHistoryEntry(.sagaCompensated, detail: state.failureReason))
             return
         }

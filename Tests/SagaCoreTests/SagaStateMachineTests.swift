@@ -21,6 +21,10 @@ import Testing
         var now = SagaTime(millisecondsSince1970: 1_000_000)
         var sent: [StepMessage] = []
         var finished: [SagaStatus] = []
+        var committed: [Bool] = []
+        var events: [SagaEvent] = []
+        /// Every action, in order, for checks on what comes before what.
+        var actions: [SagaAction] = []
         var history: [SagaHistoryEntry] = []
         /// When the message in flight was sent; the broker confirms it at once.
         var sentAt = SagaTime(millisecondsSince1970: 0)
@@ -29,11 +33,15 @@ import Testing
             history += transition.history
             if transition.actions.contains(where: { if case .send = $0 { true } else { false } }) { sentAt = now }
             var messages: [StepMessage] = []
+            actions += transition.actions
             for action in transition.actions {
                 switch action {
                 case .send(let message): messages.append(message)
-                case .finish(let status): finished.append(status)
-                case .scheduleDeadline, .cancelDeadline: break
+                case .finish(let status, let committed):
+                    finished.append(status)
+                    self.committed.append(committed)
+                case .emit(let event): events.append(event)
+                case .scheduleDeadline, .cancelDeadline, .acceptResult: break
                 }
             }
             sent += messages
@@ -79,7 +87,21 @@ import Testing
         #expect(driver.sent.map(\.participant) == ["catalog", "promotion", "identity", "cart", "notification"])
         #expect(driver.compensations == [])
         #expect(driver.finished == [.completed])
+        #expect(driver.committed == [true])
+        #expect(driver.events == [.started, .committed])
         #expect(driver.machine.state.deadline == nil)
+        // Each result is accepted before the next command, whose payload may need it.
+        let order = driver.actions.compactMap { action -> String? in
+            switch action {
+            case .acceptResult(let step, _): "accept \(step)"
+            case .send(let message): "send \(message.step)"
+            default: nil
+            }
+        }
+        #expect(order == [
+            "send reserve-inventory", "accept reserve-inventory", "send validate-coupon", "accept validate-coupon",
+            "send payment", "accept payment", "send cart-convert", "accept cart-convert", "send notify", "accept notify",
+        ])
     }
 
     @Test(arguments: ["reserve-inventory", "validate-coupon", "payment", "cart-convert"])
@@ -90,6 +112,7 @@ import Testing
         let succeeded = Self.definition.steps[..<index].map(\.name).filter { Self.compensable.contains($0) }
         #expect(driver.compensations == Array(succeeded.reversed()))
         #expect(driver.finished == [.compensated])
+        #expect(driver.events == [.started, .cancelled(reason: driver.machine.state.failureReason)])
         #expect(driver.status(failing) == .failed)
         for step in succeeded { #expect(driver.status(step) == .compensated) }
         #expect(driver.machine.state.failureReason?.contains(failing) == true)
@@ -137,7 +160,9 @@ import Testing
         #expect(driver.status("notify") == .failed)
         #expect(driver.machine.state.failureReason?.hasPrefix("notify did not succeed after 2 attempts") == true)
         #expect(!driver.history.contains { $0.event == .compensationStarted })
-        #expect(driver.machine.isCommitted)
+        // The order stands: the committed event goes out, and the finish says so.
+        #expect(driver.events == [.started, .committed])
+        #expect(driver.committed == [true])
     }
 
     @Test func notifyRefusedIsRetriedAndCompletesWhenItSucceeds() {
@@ -241,7 +266,8 @@ import Testing
         #expect(driver.finished == [.failed])
         #expect(driver.machine.state.status == .failed)
         #expect(driver.machine.state.failureReason?.contains("reserve-inventory") == true)
-        #expect(!driver.machine.isCommitted)
+        #expect(driver.committed == [false])
+        #expect(driver.events == [.started])
     }
 
     @Test func duplicateStaleAndLateRepliesChangeNothing() {
