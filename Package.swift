@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
     ],
     targets: [
         // C libraries, wrapped once.
@@ -60,6 +61,7 @@ let package = Package(
             name: "Messaging",
             dependencies: [
                 "AMQP", "Postgres", "SagaCore", "Retry", "CheckoutContracts",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -127,6 +129,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore", "Retry"], swiftSettings: swiftSettings),
+        // Settings and other Messaging logic that needs no server.
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

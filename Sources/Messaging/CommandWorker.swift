@@ -19,23 +19,24 @@ extension CommandHandler {
     public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {}
 }
 
-/// How a worker process connects.
+/// How a worker process connects and what it tunes (``OrderSagaSettings``).
 public struct WorkerConfiguration: Sendable {
     /// `catalog`, `promotion`, …: its queue is `<participant>.commands`.
     public var participant: String
     public var postgresURL: String
     public var amqp: AMQPConfiguration
     public var poolSize: Int
-    public var prefetch: UInt16
-    public var concurrency: Int
+    public var messaging: MessagingSettings
 
-    public init(participant: String, postgresURL: String, amqp: AMQPConfiguration, poolSize: Int = 4, prefetch: UInt16 = 64, concurrency: Int = 8) {
+    public init(
+        participant: String, postgresURL: String, amqp: AMQPConfiguration,
+        poolSize: Int = OrderSagaSettings.workerPoolSize.defaultValue, messaging: MessagingSettings = MessagingSettings()
+    ) {
         self.participant = participant
         self.postgresURL = postgresURL
         self.amqp = amqp
         self.poolSize = poolSize
-        self.prefetch = prefetch
-        self.concurrency = concurrency
+        self.messaging = messaging
     }
 }
 
@@ -45,19 +46,22 @@ public enum CommandWorker {
     public static func services(configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger) -> [any Service] {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
         let queues = [SagaTopology.commandQueue(configuration.participant)] + SagaTopology.eventQueues(of: configuration.participant)
+        let settings = configuration.messaging
         let connection = AMQPConnection(
             configuration: configuration.amqp, topology: SagaTopology.forParticipant(configuration.participant),
-            consumers: queues.map { AMQPConsumer(queue: $0, prefetch: configuration.prefetch) }, logger: logger)
+            consumers: queues.map { AMQPConsumer(queue: $0, prefetch: settings.prefetch) }, logger: logger)
         let commandQueue = SagaTopology.commandQueue(configuration.participant)
-        let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
-        let consumer = MessageConsumer(connection: connection, concurrency: configuration.concurrency, logger: logger) { delivery in
+        let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
+        let consumer = MessageConsumer(
+            connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger
+        ) { delivery in
             if delivery.queue == commandQueue {
                 if try await process(delivery, handler: handler, pool: pool) { relay.wake() }
             } else {
                 try await processEvent(delivery, handler: handler, pool: pool)
             }
         }
-        return [AMQPConnectionService(connection), relay, consumer, MessageRetention(pool: pool, logger: logger)]
+        return [AMQPConnectionService(connection), relay, consumer, MessageRetention(pool: pool, settings: settings, logger: logger)]
     }
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.

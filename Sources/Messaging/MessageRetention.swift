@@ -19,20 +19,14 @@ public struct MessageRetention: Service {
     let logger: Logger
     private let loop: RoundLoop
 
-    public init(
-        pool: PostgresPool,
-        outboxRetention: Duration = .seconds(3600),
-        inboxRetention: Duration = .seconds(7 * 24 * 3600),
-        interval: Duration = .seconds(60),
-        batchSize: Int = 10_000,
-        logger: Logger
-    ) {
+    /// `settings`: the `retention.*` settings of ``OrderSagaSettings``.
+    public init(pool: PostgresPool, settings: MessagingSettings = MessagingSettings(), logger: Logger) {
         self.pool = pool
-        self.outboxRetention = outboxRetention
-        self.inboxRetention = inboxRetention
-        self.batchSize = batchSize
+        self.outboxRetention = settings.outboxRetention
+        self.inboxRetention = settings.inboxRetention
+        self.batchSize = settings.retentionBatchSize
         self.logger = logger
-        self.loop = RoundLoop(interval: interval)
+        self.loop = RoundLoop(interval: settings.retentionInterval)
     }
 
     public func run() async throws {

@@ -24,18 +24,13 @@ public struct OutboxRelay: Service {
     let logger: Logger
     private let loop: RoundLoop
 
-    public init(
-        pool: PostgresPool,
-        connection: AMQPConnection,
-        batchSize: Int = 500,
-        pollInterval: Duration = .milliseconds(500),
-        logger: Logger
-    ) {
+    /// `settings`: ``MessagingSettings/relayBatchSize`` and ``MessagingSettings/relayPollInterval``.
+    public init(pool: PostgresPool, connection: AMQPConnection, settings: MessagingSettings = MessagingSettings(), logger: Logger) {
         self.pool = pool
         self.connection = connection
-        self.batchSize = batchSize
+        self.batchSize = settings.relayBatchSize
         self.logger = logger
-        self.loop = RoundLoop(interval: pollInterval)
+        self.loop = RoundLoop(interval: settings.relayPollInterval)
     }
 
     /// Tells the relay that a transaction that wrote to the outbox has committed.

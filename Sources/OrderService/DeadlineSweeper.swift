@@ -7,12 +7,13 @@ import ServiceLifecycle
 /// `FOR UPDATE SKIP LOCKED`.
 struct DeadlineSweeper: Service {
     let engine: SagaEngine
-    let batchSize = 100
+    let batchSize: Int
     let logger: Logger
     private let loop: RoundLoop
 
-    init(engine: SagaEngine, interval: Duration, logger: Logger) {
+    init(engine: SagaEngine, interval: Duration, batchSize: Int, logger: Logger) {
         self.engine = engine
+        self.batchSize = batchSize
         self.logger = logger
         self.loop = RoundLoop(interval: interval)
     }

@@ -12,8 +12,8 @@ struct OrderServiceAPI: Sendable {
     let pool: PostgresPool
     let connection: AMQPConnection
     let metrics: OrderServiceMetrics
-
-    static let maxBody = 256 * 1024
+    /// The largest checkout body, in bytes.
+    let bodyLimit: Int
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         let api = router.group("api/v1")
@@ -42,7 +42,7 @@ struct OrderServiceAPI: Sendable {
             metrics.checkoutsRefused.increment()
             throw ProblemDetails.unsupportedMediaType(contentType)
         }
-        let buffer = try await request.body.collect(upTo: Self.maxBody)
+        let buffer = try await request.body.collect(upTo: bodyLimit)
         let checkout: SagaEngine.Checkout
         do {
             checkout = try CheckoutValidation.validate(Array(buffer.readableBytesView))

@@ -7,7 +7,7 @@ import Postgres
 import SagaCore
 import ServiceLifecycle
 
-/// How the order service runs.
+/// How the order service runs; every tunable is one of ``OrderSagaSettings``, with its default.
 public struct OrderServiceConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -19,12 +19,24 @@ public struct OrderServiceConfiguration: Sendable {
     /// values); it is registered and checked against the database like the file's.
     public var definition: SagaDefinition?
     public var poolSize: Int
-    public var replyConcurrency: Int
     public var sweepInterval: Duration
+    public var sweepBatchSize: Int
+    /// The largest request body, in bytes.
+    public var bodyLimit: Int
+    /// Seconds a `503` asks a client to wait while the database is down.
+    public var retryAfter: Int
+    /// Consuming replies, publishing, pruning.
+    public var messaging: MessagingSettings
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, postgresURL: String, amqp: AMQPConfiguration, sagasDirectory: URL,
-        poolSize: Int = 8, replyConcurrency: Int = 8, sweepInterval: Duration = .milliseconds(250)
+        host: String = OrderSagaSettings.host.defaultValue, port: Int = OrderSagaSettings.port.defaultValue,
+        postgresURL: String, amqp: AMQPConfiguration, sagasDirectory: URL,
+        poolSize: Int = OrderSagaSettings.orderPoolSize.defaultValue,
+        sweepInterval: Duration = OrderSagaSettings.sweepInterval.defaultValue,
+        sweepBatchSize: Int = OrderSagaSettings.sweepBatchSize.defaultValue,
+        bodyLimit: Int = OrderSagaSettings.bodyLimit.defaultValue,
+        retryAfter: Int = OrderSagaSettings.retryAfter.defaultValue,
+        messaging: MessagingSettings = MessagingSettings()
     ) {
         self.host = host
         self.port = port
@@ -32,8 +44,11 @@ public struct OrderServiceConfiguration: Sendable {
         self.amqp = amqp
         self.sagasDirectory = sagasDirectory
         self.poolSize = poolSize
-        self.replyConcurrency = replyConcurrency
         self.sweepInterval = sweepInterval
+        self.sweepBatchSize = sweepBatchSize
+        self.bodyLimit = bodyLimit
+        self.retryAfter = retryAfter
+        self.messaging = messaging
     }
 }
 
@@ -49,24 +64,28 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
     let registry = try await SagaDefinitionRegistry.register(
         definition, file: file.path, pool: pool)
+    let settings = configuration.messaging
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
-        consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: 64)], logger: logger)
-    let relay = OutboxRelay(pool: pool, connection: connection, logger: logger)
+        consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
+    let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
     let metrics = OrderServiceMetrics()
     let engine = SagaEngine(pool: pool, definition: definition, registry: registry, outboxWritten: relay.wake, metrics: metrics, logger: logger)
-    let replies = MessageConsumer(connection: connection, concurrency: configuration.replyConcurrency, logger: logger) { delivery in
+    let replies = MessageConsumer(
+        connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger
+    ) { delivery in
         try await engine.handleReply(delivery)
     }
-    let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, logger: logger)
+    let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, batchSize: configuration.sweepBatchSize, logger: logger)
 
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: ProblemMiddleware(bodyLimit: OrderServiceAPI.maxBody))
-    OrderServiceAPI(engine: engine, pool: pool, connection: connection, metrics: metrics).addRoutes(to: router)
+    router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter))
+    OrderServiceAPI(engine: engine, pool: pool, connection: connection, metrics: metrics, bodyLimit: configuration.bodyLimit)
+        .addRoutes(to: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
-        services: [AMQPConnectionService(connection), relay, replies, sweeper, MessageRetention(pool: pool, logger: logger)],
+        services: [AMQPConnectionService(connection), relay, replies, sweeper, MessageRetention(pool: pool, settings: settings, logger: logger)],
         logger: logger)
 }

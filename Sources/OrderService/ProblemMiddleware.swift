@@ -7,7 +7,7 @@ import Postgres
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let bodyLimit: Int
     /// Seconds a client should wait before retrying while the database is down.
-    let retryAfter = 5
+    let retryAfter: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

@@ -16,10 +16,11 @@ struct OrderSagaCommand: AsyncParsableCommand {
         abstract: "Set up, then run, the OrderSaga order service and its workers.",
         discussion: """
             Every process has its own PostgreSQL database and connects to RabbitMQ's vhost ordersaga.
-            URLs come from the options or from ORDERSAGA_POSTGRES_URL and ORDERSAGA_AMQP_URL.
+            Every setting comes from a flag (or --set KEY=VALUE), then its ORDERSAGA_* environment
+            variable, then its default: `ordersaga settings` lists them all.
             Run `ordersaga setup` once as the administrators first: the services may create nothing.
             """,
-        subcommands: [SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self])
+        subcommands: [SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self, SettingsCommand.self])
 
     static func main() async {
         signal(SIGPIPE, SIG_IGN)  // a peer that went away is an error to handle, not a reason to die
@@ -36,39 +37,71 @@ struct OrderSagaCommand: AsyncParsableCommand {
     }
 }
 
-/// Connection options every subcommand shares.
-struct ConnectionOptions: ParsableArguments {
+/// The options every service shares: its URLs, any setting as `--set KEY=VALUE`, the log level.
+/// Flags win over `--set`, which wins over the environment (`ORDERSAGA_*`), then the defaults.
+struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("postgres-url"), help: "PostgreSQL URL of this process's own database (or ORDERSAGA_POSTGRES_URL).")
     var postgresURL: String?
 
     @Option(name: .customLong("amqp-url"), help: "amqp://user:password@host:port/vhost (or ORDERSAGA_AMQP_URL; vhost %2F is /).")
     var amqpURL: String?
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any setting, e.g. --set relay.batchSize=200 (see `ordersaga settings`); repeatable.", valueName: "key=value"))
+    var assignments: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: Logger.Level = .info
 
-    func postgres() throws -> String {
-        guard let url = postgresURL ?? ProcessInfo.processInfo.environment["ORDERSAGA_POSTGRES_URL"] else {
-            throw ValidationError("give --postgres-url or set ORDERSAGA_POSTGRES_URL")
+    func validate() throws {
+        let known = Set(OrderSagaSettings.table.map(\.key))
+        for assignment in assignments {
+            guard let equals = assignment.firstIndex(of: "="), known.contains(String(assignment[..<equals])) else {
+                throw ValidationError("--set \(assignment): expected KEY=VALUE with a key `ordersaga settings` lists")
+            }
         }
-        return url
     }
 
-    func amqp() throws -> AMQPConfiguration {
-        guard let url = amqpURL ?? ProcessInfo.processInfo.environment["ORDERSAGA_AMQP_URL"] else {
-            throw ValidationError("give --amqp-url or set ORDERSAGA_AMQP_URL")
+    /// The settings, with these options and `flags` (by key; `nil`: not given) over the environment.
+    func reader(flags: [String: String?] = [:]) -> SettingsReader {
+        var overrides: [String: String] = [:]
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1)
+            overrides[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
-        do {
-            return try AMQPConfiguration(url: url)
-        } catch {
-            throw ValidationError("--amqp-url: \(error)")
-        }
+        let given = flags.merging([
+            OrderSagaSettings.postgresURL.key: postgresURL, OrderSagaSettings.amqpURL.key: amqpURL,
+        ]) { flag, _ in flag }
+        for case let (key, value?) in given { overrides[key] = value }
+        return SettingsReader(overrides: overrides)
     }
 
     func logger(_ label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = logLevel
         return logger
+    }
+}
+
+extension SettingsReader {
+    /// A URL setting that has no default: given by `flag` or its environment variable.
+    func required(_ setting: Setting<String>, flag: String) throws -> String {
+        let value = try self.value(setting)
+        guard !value.isEmpty else { throw ValidationError("give \(flag) or set \(setting.environmentVariable)") }
+        return value
+    }
+
+    /// The broker connection: the URL, with the heartbeat and reconnect settings.
+    func amqp(_ setting: Setting<String> = OrderSagaSettings.amqpURL, flag: String = "--amqp-url") throws -> AMQPConfiguration {
+        var configuration: AMQPConfiguration
+        do {
+            configuration = try AMQPConfiguration(url: try required(setting, flag: flag))
+        } catch let error as AMQPError {
+            throw ValidationError("\(flag): \(error)")
+        }
+        configuration.heartbeat = Int(try value(OrderSagaSettings.amqpHeartbeat).components.seconds)
+        let delay = try value(OrderSagaSettings.amqpMaxReconnectDelay)
+        configuration.maxReconnectDelay = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        return configuration
     }
 }
 
@@ -82,20 +115,29 @@ struct OrderServiceCommand: AsyncParsableCommand {
             Example:
               ordersaga order-service --port 8080 \\
                 --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db \\
-                --amqp-url amqp://order-service:secret@127.0.0.1:5672/ordersaga
+                --amqp-url amqp://order-service:secret@127.0.0.1:5672/ordersaga \\
+                --set relay.batchSize=200
             """)
 
-    @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "HTTP port.") var port = 8080
-    @Option(help: "Folder with the saga definitions (create_order.yaml).") var sagas = "sagas"
-    @Option(help: "PostgreSQL connections in the pool.") var poolSize = 8
+    @OptionGroup var options: SettingsOptions
+    @Option(help: "Address to listen on (http.host; default 127.0.0.1).") var host: String?
+    @Option(help: "HTTP port (http.port; default 8080).") var port: Int?
+    @Option(help: "Folder with the saga definitions (sagas.directory; default sagas).") var sagas: String?
+    @Option(help: "PostgreSQL connections in the pool (orderService.poolSize; default 8).") var poolSize: Int?
 
     func run() async throws {
-        let logger = connection.logger("order-service")
+        let logger = options.logger("order-service")
+        typealias S = OrderSagaSettings
+        let settings = options.reader(flags: [
+            S.host.key: host, S.port.key: port.map(String.init), S.sagasDirectory.key: sagas, S.orderPoolSize.key: poolSize.map(String.init),
+        ])
         let configuration = OrderServiceConfiguration(
-            host: host, port: port, postgresURL: try connection.postgres(), amqp: try connection.amqp(),
-            sagasDirectory: URL(fileURLWithPath: sagas), poolSize: poolSize)
+            host: try settings.value(S.host), port: try settings.value(S.port),
+            postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
+            sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),
+            poolSize: try settings.value(S.orderPoolSize), sweepInterval: try settings.value(S.sweepInterval),
+            sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
+            retryAfter: try settings.value(S.retryAfter), messaging: try MessagingSettings(settings))
         let app = try await buildOrderService(configuration, logger: logger)
         try await app.runService()
     }
@@ -113,8 +155,9 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "catalog, promotion, identity, cart or notification.") var participant: String
-    @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Messages handled at once.") var concurrency = 8
+    @OptionGroup var options: SettingsOptions
+    @Option(help: "Messages handled at once (consumer.concurrency; default 8).") var concurrency: Int?
+    @Option(help: "PostgreSQL connections in the pool (worker.poolSize; default 4).") var poolSize: Int?
 
     func validate() throws {
         guard Workers.handler(for: participant) != nil else {
@@ -123,10 +166,13 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = connection.logger(participant)
+        let logger = options.logger(participant)
         let handler = Workers.handler(for: participant)!  // validate() checked the name
+        typealias S = OrderSagaSettings
+        let settings = options.reader(flags: [S.concurrency.key: concurrency.map(String.init), S.workerPoolSize.key: poolSize.map(String.init)])
         let configuration = WorkerConfiguration(
-            participant: participant, postgresURL: try connection.postgres(), amqp: try connection.amqp(), concurrency: concurrency)
+            participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
+            poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
         let group = ServiceGroup(
             services: CommandWorker.services(configuration: configuration, handler: handler, logger: logger),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -157,9 +203,8 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let url = postgresURL ?? ProcessInfo.processInfo.environment["ORDERSAGA_POSTGRES_URL"] else {
-            throw ValidationError("give --postgres-url or set ORDERSAGA_POSTGRES_URL")
-        }
+        let url = try SettingsReader(overrides: postgresURL.map { [OrderSagaSettings.postgresURL.key: $0] } ?? [:])
+            .required(OrderSagaSettings.postgresURL, flag: "--postgres-url")
         let applied = try await SchemaMigrations.apply(
             schemaDirectory: URL(fileURLWithPath: schema), database: database, pool: PostgresPool(conninfo: url, size: 1),
             seed: seed, migrator: PostgresMigrator())
@@ -195,21 +240,16 @@ struct SetupCommand: AsyncParsableCommand {
     @Flag(help: "Also load the demo data (seed.sql).") var seed = false
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        func value(_ option: String?, _ variable: String, _ flag: String) throws -> String {
-            guard let value = option ?? environment[variable] else { throw ValidationError("give --\(flag) or set \(variable)") }
-            return value
-        }
-        let amqpURL = try value(amqpAdminURL, "ORDERSAGA_AMQP_ADMIN_URL", "amqp-admin-url")
-        let amqp: AMQPConfiguration
-        do {
-            amqp = try AMQPConfiguration(url: amqpURL)
-        } catch {
-            throw ValidationError("--amqp-admin-url: \(error)")
-        }
+        typealias S = OrderSagaSettings
+        var flags: [String: String] = [:]
+        flags[S.postgresAdminURL.key] = postgresAdminURL
+        flags[S.amqpAdminURL.key] = amqpAdminURL
+        flags[S.managementURL.key] = managementURL
+        let settings = SettingsReader(overrides: flags)
         let provisioner = Provisioner(
-            postgresAdminURL: try value(postgresAdminURL, "ORDERSAGA_POSTGRES_ADMIN_URL", "postgres-admin-url"),
-            amqpAdmin: amqp, managementURL: try value(managementURL, "ORDERSAGA_MANAGEMENT_URL", "management-url"))
+            postgresAdminURL: try settings.required(S.postgresAdminURL, flag: "--postgres-admin-url"),
+            amqpAdmin: try settings.amqp(S.amqpAdminURL, flag: "--amqp-admin-url"),
+            managementURL: try settings.required(S.managementURL, flag: "--management-url"))
         let accounts = ServiceAccount.development
         for (database, applied) in try await provisioner.setUpDatabases(
             accounts, schemaDirectory: URL(fileURLWithPath: schema), seed: seed
@@ -218,5 +258,30 @@ struct SetupCommand: AsyncParsableCommand {
         }
         try await provisioner.setUpBroker(accounts)
         print("rabbitmq: vhost \(provisioner.vhost), users \(accounts.map(\.amqpUser).joined(separator: ", ")), topology declared")
+    }
+}
+
+struct SettingsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings",
+        abstract: "List every setting: key, environment variable, default and meaning.",
+        discussion: """
+            A setting comes from a flag or --set KEY=VALUE, then its environment variable, then its
+            default. A value that does not parse stops the process, naming the key.
+
+            Example:
+              ORDERSAGA_RELAY_BATCH_SIZE=200 ordersaga worker catalog --set consumer.prefetch=32 …
+            """)
+
+    func run() {
+        let rows = OrderSagaSettings.table
+        let keyWidth = rows.map(\.key.count).max() ?? 0
+        let variableWidth = rows.map(\.environment.count).max() ?? 0
+        let defaultWidth = rows.map(\.defaultValue.count).max() ?? 0
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        print("\(pad("KEY", keyWidth))  \(pad("ENVIRONMENT", variableWidth))  \(pad("DEFAULT", defaultWidth))  MEANING")
+        for row in rows {
+            print("\(pad(row.key, keyWidth))  \(pad(row.environment, variableWidth))  \(pad(row.defaultValue, defaultWidth))  \(row.help)")
+        }
     }
 }

@@ -9,6 +9,13 @@ import TestSupport
 /// Runs as a service that stops promptly.
 @Suite struct MessageRetentionTests {
     /// Runs `body` with a fresh, migrated database, then drops it.
+    /// The default settings with `change` applied: tests pass settings as values.
+    static func settings(_ change: (inout MessagingSettings) -> Void) -> MessagingSettings {
+        var settings = MessagingSettings()
+        change(&settings)
+        return settings
+    }
+
     func withDatabase(_ body: (PostgresPool, String) async throws -> Void) async throws {
         let name = TestInfrastructure.uniqueName("retention")
         let url = try await TestInfrastructure.createDatabase(name)
@@ -35,7 +42,7 @@ import TestSupport
             try await pool.query("INSERT INTO inbox (message_id, type, received_at) VALUES ('old', 't', now() - interval '30 days')")
             let logger = Logger(label: name)
             let group = ServiceGroup(
-                services: [MessageRetention(pool: pool, interval: .seconds(3600), logger: logger)], logger: logger)
+                services: [MessageRetention(pool: pool, settings: Self.settings { $0.retentionInterval = .seconds(3600) }, logger: logger)], logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 let pruned = await eventually(timeout: .seconds(20), interval: .milliseconds(50)) {
@@ -71,7 +78,7 @@ import TestSupport
             [["old-1", "old-2", "old-3", "recent"], ["30 days", "8 days", "7 days 1 minute", "6 days 23 hours"]])
 
         // A batch of 2, so the 3 old rows of each table take two rounds.
-        let retention = MessageRetention(pool: pool, batchSize: 2, logger: Logger(label: name))
+        let retention = MessageRetention(pool: pool, settings: Self.settings { $0.retentionBatchSize = 2 }, logger: Logger(label: name))
         let pruned = try await retention.prune()
         #expect(pruned.outbox == 3)
         #expect(pruned.inbox == 3)

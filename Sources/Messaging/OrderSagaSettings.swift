@@ -1,0 +1,97 @@
+/// Every setting of OrderSaga, with its key, environment variable, default and meaning: the one
+/// list `ordersaga settings` prints and the README's table repeats.
+public enum OrderSagaSettings {
+    // Connections (every process).
+    public static let postgresURL = Setting.text("postgres.url", "", "this process's own PostgreSQL database (postgresql://user:password@host:port/db)")
+    public static let amqpURL = Setting.text("amqp.url", "", "RabbitMQ (amqp://user:password@host:port/vhost; vhost %2F is /)")
+    public static let amqpHeartbeat = Setting.duration("amqp.heartbeat", .seconds(30), minimum: .seconds(1), "heartbeat interval agreed with the broker")
+    public static let amqpMaxReconnectDelay = Setting.duration(
+        "amqp.maxReconnectDelay", .seconds(5), minimum: .milliseconds(200), "longest wait between broker reconnect attempts")
+
+    // Consuming and publishing (every process).
+    public static let prefetch = Setting.integer("consumer.prefetch", 64, in: 1...65_535, "unacknowledged messages the broker sends ahead")
+    public static let concurrency = Setting.integer("consumer.concurrency", 8, in: 1...1024, "messages handled at once")
+    public static let attempts = Setting.integer(
+        "consumer.attempts", 5, in: 1...100, "attempts at a message that fails before it goes to its dead-letter queue (outages retry without limit)")
+    public static let relayBatchSize = Setting.integer("relay.batchSize", 500, in: 1...10_000, "outbox rows published per round")
+    public static let relayPollInterval = Setting.duration(
+        "relay.pollInterval", .milliseconds(500), "how often the relay looks for rows no commit woke it for")
+    public static let outboxRetention = Setting.duration("retention.outbox", .seconds(3600), "how long a published outbox row is kept")
+    public static let inboxRetention = Setting.duration("retention.inbox", .seconds(7 * 86_400), "how long a handled message id is kept")
+    public static let retentionInterval = Setting.duration("retention.interval", .seconds(60), "how often old outbox and inbox rows are deleted")
+    public static let retentionBatchSize = Setting.integer("retention.batchSize", 10_000, in: 1...1_000_000, "rows deleted per statement")
+
+    // The order service.
+    public static let host = Setting.text("http.host", "127.0.0.1", "address the REST API listens on")
+    public static let port = Setting.integer("http.port", 8080, in: 1...65_535, "port of the REST API")
+    public static let bodyLimit = Setting.integer("http.bodyLimit", 256 * 1024, in: 1024...(64 << 20), "largest request body, in bytes (413 above)")
+    public static let retryAfter = Setting.integer("http.retryAfter", 5, in: 1...3600, "seconds a 503 asks the client to wait while the database is down")
+    public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml)")
+    public static let orderPoolSize = Setting.integer("orderService.poolSize", 8, in: 1...256, "PostgreSQL connections of the order service")
+    public static let sweepInterval = Setting.duration("sweeper.interval", .milliseconds(250), "how often passed saga deadlines are looked for")
+    public static let sweepBatchSize = Setting.integer("sweeper.batchSize", 100, in: 1...10_000, "sagas whose deadline passed, handled per round")
+
+    // The workers.
+    public static let workerPoolSize = Setting.integer("worker.poolSize", 4, in: 1...256, "PostgreSQL connections of a worker")
+
+    // `ordersaga setup`, as the administrators.
+    public static let postgresAdminURL = Setting.text("postgres.adminUrl", "", "a PostgreSQL superuser's URL (setup)")
+    public static let amqpAdminURL = Setting.text("amqp.adminUrl", "", "the RabbitMQ administrator's URL of the vhost (setup)")
+    public static let managementURL = Setting.text("management.url", "", "RabbitMQ's management API, http://host:port (setup)")
+
+    /// Every setting, for the table: key, environment variable, default, meaning.
+    public static var table: [(key: String, environment: String, defaultValue: String, help: String)] {
+        func row<V>(_ setting: Setting<V>) -> (String, String, String, String) {
+            (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? "(required)" : setting.formattedDefault, setting.help)
+        }
+        return [
+            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay),
+            row(prefetch), row(concurrency), row(attempts), row(relayBatchSize), row(relayPollInterval),
+            row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(sagasDirectory), row(orderPoolSize),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize),
+            row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
+        ]
+    }
+}
+
+/// What every process tunes about consuming, publishing and pruning; from ``OrderSagaSettings``.
+public struct MessagingSettings: Sendable, Equatable {
+    public var prefetch: UInt16
+    public var concurrency: Int
+    public var attempts: Int
+    public var relayBatchSize: Int
+    public var relayPollInterval: Duration
+    public var outboxRetention: Duration
+    public var inboxRetention: Duration
+    public var retentionInterval: Duration
+    public var retentionBatchSize: Int
+
+    /// The documented defaults.
+    public init() {
+        typealias S = OrderSagaSettings
+        prefetch = UInt16(S.prefetch.defaultValue)
+        concurrency = S.concurrency.defaultValue
+        attempts = S.attempts.defaultValue
+        relayBatchSize = S.relayBatchSize.defaultValue
+        relayPollInterval = S.relayPollInterval.defaultValue
+        outboxRetention = S.outboxRetention.defaultValue
+        inboxRetention = S.inboxRetention.defaultValue
+        retentionInterval = S.retentionInterval.defaultValue
+        retentionBatchSize = S.retentionBatchSize.defaultValue
+    }
+
+    /// Read through `settings`: a bad value throws, naming its key.
+    public init(_ settings: SettingsReader) throws {
+        typealias S = OrderSagaSettings
+        prefetch = UInt16(try settings.value(S.prefetch))
+        concurrency = try settings.value(S.concurrency)
+        attempts = try settings.value(S.attempts)
+        relayBatchSize = try settings.value(S.relayBatchSize)
+        relayPollInterval = try settings.value(S.relayPollInterval)
+        outboxRetention = try settings.value(S.outboxRetention)
+        inboxRetention = try settings.value(S.inboxRetention)
+        retentionInterval = try settings.value(S.retentionInterval)
+        retentionBatchSize = try settings.value(S.retentionBatchSize)
+    }
+}

@@ -1,0 +1,115 @@
+import Configuration
+import Foundation
+
+/// One tunable of OrderSaga. Its value comes from the command line (`--set relay.batchSize=200`,
+/// or the flag a command has for it), then from the environment variable named after its key
+/// (`ORDERSAGA_RELAY_BATCH_SIZE`), then from its documented default. A value that does not parse
+/// stops the process naming the key, the variable and what was expected.
+public struct Setting<Value: Sendable>: Sendable {
+    /// `relay.batchSize`: dot-separated, camelCase words.
+    public let key: String
+    public let help: String
+    public let defaultValue: Value
+    /// What a valid value looks like, for errors and the table.
+    public let expected: String
+    let parse: @Sendable (String) -> Value?
+    let format: @Sendable (Value) -> String
+
+    /// `ORDERSAGA_RELAY_BATCH_SIZE` for `relay.batchSize`, as swift-configuration's environment
+    /// provider names it.
+    public var environmentVariable: String {
+        var name = "ORDERSAGA"
+        for component in key.split(separator: ".") {
+            name += "_"
+            var previous: Character?
+            for character in component {
+                if let previous, previous.isLowercase, character.isUppercase { name += "_" }
+                name += character.isLetter || character.isNumber ? character.uppercased() : "_"
+                previous = character
+            }
+        }
+        return name
+    }
+
+    /// The default as it would be written.
+    public var formattedDefault: String { format(defaultValue) }
+}
+
+extension Setting where Value == Int {
+    /// A whole number in `range`.
+    public static func integer(_ key: String, _ defaultValue: Int, in range: ClosedRange<Int>, _ help: String) -> Setting {
+        Setting(
+            key: key, help: help, defaultValue: defaultValue, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)",
+            parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } }, format: { String($0) })
+    }
+}
+
+extension Setting where Value == Duration {
+    /// A duration like `250ms`, `5s`, `2m`, `1h` or `7d`, at least `minimum`.
+    public static func duration(_ key: String, _ defaultValue: Duration, minimum: Duration = .milliseconds(1), _ help: String) -> Setting {
+        Setting(
+            key: key, help: help, defaultValue: defaultValue, expected: "a duration like 250ms, 5s, 2m, 1h or 7d",
+            parse: { text in parseDuration(text).flatMap { $0 >= minimum ? $0 : nil } }, format: formatDuration)
+    }
+}
+
+extension Setting where Value == String {
+    public static func text(_ key: String, _ defaultValue: String, _ help: String) -> Setting {
+        Setting(key: key, help: help, defaultValue: defaultValue, expected: "text", parse: { $0 }, format: { $0 })
+    }
+}
+
+/// `250ms`, `5s`, `2m`, `1h`, `7d` as a duration.
+func parseDuration(_ text: String) -> Duration? {
+    let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+    for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
+        guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }
+        return .milliseconds(value * milliseconds)
+    }
+    return nil
+}
+
+func formatDuration(_ duration: Duration) -> String {
+    let (seconds, attoseconds) = duration.components
+    let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds >= size && milliseconds % size == 0 {
+        return "\(milliseconds / size)\(suffix)"
+    }
+    return "\(milliseconds)ms"
+}
+
+/// A setting's value that does not parse.
+public struct SettingsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The one place settings are read from: values given on the command line, then the environment,
+/// then each setting's default (swift-configuration's providers, in that order).
+public struct SettingsReader: Sendable {
+    private let reader: ConfigReader
+
+    /// - Parameters:
+    ///   - overrides: values from the command line, by key (`relay.batchSize`: `200`).
+    ///   - environment: the process's environment (a test passes its own).
+    public init(overrides: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in overrides { values[AbsoluteConfigKey(Self.configKey(key))] = ConfigValue(.string(value), isSecret: false) }
+        reader = ConfigReader(providers: [
+            InMemoryProvider(name: "command line", values: values),
+            EnvironmentVariablesProvider(environmentVariables: environment),
+        ])
+    }
+
+    /// The value of `setting`, or its default when nothing sets it.
+    public func value<Value>(_ setting: Setting<Value>) throws -> Value {
+        guard let text = reader.string(forKey: Self.configKey(setting.key)) else { return setting.defaultValue }
+        guard let value = setting.parse(text.trimmingCharacters(in: .whitespaces)) else {
+            throw SettingsError(description: "setting \(setting.key) (\(setting.environmentVariable)) is \"\(text)\"; expected \(setting.expected)")
+        }
+        return value
+    }
+
+    static func configKey(_ key: String) -> ConfigKey {
+        ConfigKey(["ordersaga"] + key.split(separator: ".").map(String.init))
+    }
+}

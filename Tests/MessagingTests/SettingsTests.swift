@@ -1,0 +1,48 @@
+import Messaging
+import Testing
+
+/// Settings come from the command line, then the environment, then the documented default; a
+/// value that does not parse names its key and variable. No server needed.
+@Suite struct SettingsTests {
+    @Test func environmentVariablesAreNamedAfterTheirKeys() {
+        #expect(OrderSagaSettings.relayBatchSize.environmentVariable == "ORDERSAGA_RELAY_BATCH_SIZE")
+        #expect(OrderSagaSettings.postgresURL.environmentVariable == "ORDERSAGA_POSTGRES_URL")
+        #expect(OrderSagaSettings.postgresAdminURL.environmentVariable == "ORDERSAGA_POSTGRES_ADMIN_URL")
+        #expect(OrderSagaSettings.amqpMaxReconnectDelay.environmentVariable == "ORDERSAGA_AMQP_MAX_RECONNECT_DELAY")
+    }
+
+    @Test func commandLineBeatsEnvironmentBeatsDefault() throws {
+        let setting = OrderSagaSettings.relayBatchSize
+        #expect(try SettingsReader(environment: [:]).value(setting) == 500)
+        #expect(try SettingsReader(environment: ["ORDERSAGA_RELAY_BATCH_SIZE": "200"]).value(setting) == 200)
+        #expect(try SettingsReader(overrides: ["relay.batchSize": "50"], environment: ["ORDERSAGA_RELAY_BATCH_SIZE": "200"]).value(setting) == 50)
+    }
+
+    @Test func durationsReadInTheirUnits() throws {
+        let reader = SettingsReader(environment: ["ORDERSAGA_RETENTION_INBOX": "2d", "ORDERSAGA_RELAY_POLL_INTERVAL": "250ms"])
+        #expect(try reader.value(OrderSagaSettings.inboxRetention) == .seconds(2 * 86_400))
+        #expect(try reader.value(OrderSagaSettings.relayPollInterval) == .milliseconds(250))
+        #expect(OrderSagaSettings.outboxRetention.formattedDefault == "1h")
+        #expect(OrderSagaSettings.sweepInterval.formattedDefault == "250ms")
+    }
+
+    @Test(arguments: [("ORDERSAGA_RELAY_BATCH_SIZE", "lots"), ("ORDERSAGA_RELAY_BATCH_SIZE", "0"), ("ORDERSAGA_RETENTION_OUTBOX", "soon")])
+    func aBadValueNamesItsKeyAndVariable(_ variable: String, _ value: String) throws {
+        let reader = SettingsReader(environment: [variable: value])
+        let error = #expect(throws: SettingsError.self) { try MessagingSettings(reader) }
+        #expect(error?.description.contains(variable) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("\"\(value)\"") == true)
+    }
+
+    @Test func messagingSettingsDefaultToTheDocumentedValues() throws {
+        #expect(try MessagingSettings(SettingsReader(environment: [:])) == MessagingSettings())
+        let settings = MessagingSettings()
+        #expect(settings.prefetch == 64 && settings.relayBatchSize == 500 && settings.attempts == 5)
+    }
+
+    @Test func everyKeyIsListedOnceWithAMeaning() {
+        let keys = OrderSagaSettings.table.map(\.key)
+        #expect(Set(keys).count == keys.count)
+        #expect(OrderSagaSettings.table.allSatisfy { !$0.help.isEmpty })
+    }
+}
