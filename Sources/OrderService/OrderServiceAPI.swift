@@ -3,14 +3,14 @@ import CheckoutContracts
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Postgres
 import SagaCore
 
-/// The REST API: checkout, orders, sagas, health.
+/// The REST API: checkout, orders, sagas, health. It talks to the engine and the store, never to SQL.
 struct OrderServiceAPI: Sendable {
     let engine: SagaEngine
-    let pool: PostgresPool
-    let connection: AMQPConnection
+    let store: any SagaStore
+    /// Whether the broker connection is up (`/health`).
+    let brokerConnected: @Sendable () -> Bool
     let metrics: OrderServiceMetrics
     /// The largest checkout body, in bytes.
     let bodyLimit: Int
@@ -29,7 +29,7 @@ struct OrderServiceAPI: Sendable {
     @Sendable func prometheus(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try await metrics.render(pool: pool))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try await metrics.render(store: store))))
     }
 
     // MARK: Checkout
@@ -57,7 +57,7 @@ struct OrderServiceAPI: Sendable {
         let accepted: SagaEngine.Accepted
         do {
             accepted = try await engine.start(checkout, idempotencyKey: key, request: try Self.fingerprint(checkout))
-        } catch is SagaEngine.IdempotencyConflict {
+        } catch is IdempotencyConflict {
             throw ProblemDetails(
                 status: .unprocessableContent, type: "https://ordersaga.dev/problems/idempotency-key-reused",
                 title: "Idempotency-Key reused", detail: "this Idempotency-Key was used with a different checkout",
@@ -84,7 +84,9 @@ struct OrderServiceAPI: Sendable {
 
     /// The checkout as canonical JSON (sorted keys): equal checkouts give equal text.
     private static func fingerprint(_ checkout: SagaEngine.Checkout) throws -> String {
-        try PostgresJSON(CheckoutFingerprint(checkout)).text
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(CheckoutFingerprint(checkout)), as: UTF8.self)
     }
 
     private struct CheckoutFingerprint: Encodable {
@@ -103,21 +105,8 @@ struct OrderServiceAPI: Sendable {
     /// `GET /api/v1/orders/{id}`.
     @Sendable func order(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try uuidParameter(context, what: "order")
-        let row = try await pool.query(
-            """
-            SELECT o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id, s.status AS saga_status,
-                   s.data::text AS data, \(Self.iso("o.created_at")) AS created_at, \(Self.iso("o.updated_at")) AS updated_at
-            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1
-            """, [id]).first
-        guard let row else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
-        let data = try row.json("data", as: CreateOrderData.self)
-        return try json(OrderView(
-            id: id.uuidString.lowercased(), status: try row.string("status"), customerId: try row.string("customer_id"),
-            cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
-            paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
-            subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
-            sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
+        guard let order = try await store.order(id) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
+        return try json(order)
     }
 
     struct OrderView: Codable {
@@ -135,29 +124,8 @@ struct OrderServiceAPI: Sendable {
     /// `GET /api/v1/sagas/{id}`: status, steps and the timeline.
     @Sendable func saga(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try uuidParameter(context, what: "saga")
-        let (row, history) = try await pool.withConnection { connection in
-            let row = try connection.query(
-                """
-                SELECT order_id, definition_name, definition_version, status, state::text AS state,
-                       \(Self.iso("deadline_at")) AS deadline_at, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
-                FROM order_sagas WHERE id = $1
-                """, [id]).first
-            let history = try connection.query(
-                "SELECT \(Self.iso("at")) AS at, event, step, attempt, detail FROM saga_history WHERE saga_id = $1 ORDER BY id", [id])
-            return (row, history)
-        }
-        guard let row else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
-        let state = try row.json("state", as: SagaState.self)
-        return try json(SagaView(
-            id: id.uuidString.lowercased(), orderId: try row.string("order_id"),
-            definition: .init(name: try row.string("definition_name"), version: try row.int("definition_version")),
-            status: try row.string("status"), failureReason: state.failureReason, deadlineAt: try row.optionalString("deadline_at"),
-            steps: state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
-            timeline: try history.map { entry in
-                .init(at: try entry.string("at"), event: try entry.string("event"), step: try entry.optionalString("step"),
-                      attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"))
-            },
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
+        guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
+        return try json(saga)
     }
 
     /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first.
@@ -174,26 +142,15 @@ struct OrderServiceAPI: Sendable {
             }
         }
         if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
-        // Two plain statements rather than `$1 IS NULL OR status = $1`, which no index serves:
-        // with a status it reads order_sagas_status, newest first, and stops at the limit.
-        let columns = "id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at"
-        let rows = try await pool.query(
-            status == nil
-                ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
-                : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
-            status.map { [limit, $0] } ?? [limit])
-        return try json(SagaListView(sagas: try rows.map { row in
-            .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
-                  createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
-        }))
+        return try json(try await store.sagas(status: status.flatMap(SagaStatus.init(rawValue:)), limit: limit))
     }
 
     // MARK: Health
 
     /// `GET /health`: 200 when the database answers and the broker is connected, else 503.
     @Sendable func health(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let database = (try? await pool.query("SELECT 1")) != nil
-        let broker = connection.isConnected
+        let database = await store.isAvailable()
+        let broker = brokerConnected()
         return try json(
             ["status": database && broker ? "ok" : "degraded", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
             status: database && broker ? .ok : .serviceUnavailable)
@@ -205,10 +162,6 @@ struct OrderServiceAPI: Sendable {
     static func isJSON(_ contentType: String) -> Bool {
         let mediaType = (contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
-    }
-
-    static func iso(_ column: String) -> String {
-        "to_char(\(column), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     }
 
     private func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {

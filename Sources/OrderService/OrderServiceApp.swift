@@ -62,15 +62,14 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     try CreateOrderSaga.check(
         definition, file: file.path, text: configuration.definition == nil ? try? String(contentsOf: file, encoding: .utf8) : nil)
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
-    let registry = try await SagaDefinitionRegistry.register(
-        definition, file: file.path, pool: pool)
+    let store = try await PostgresSagaStore.open(pool: pool, registering: definition, file: file.path)
     let settings = configuration.messaging
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
     let metrics = OrderServiceMetrics()
-    let engine = SagaEngine(pool: pool, definition: definition, registry: registry, outboxWritten: relay.wake, metrics: metrics, logger: logger)
+    let engine = SagaEngine(store: store, definition: definition, outboxWritten: relay.wake, metrics: metrics, logger: logger)
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger
     ) { delivery in
@@ -78,14 +77,26 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     }
     let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, batchSize: configuration.sweepBatchSize, logger: logger)
 
-    let router = Router()
-    router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter))
-    OrderServiceAPI(engine: engine, pool: pool, connection: connection, metrics: metrics, bodyLimit: configuration.bodyLimit)
-        .addRoutes(to: router)
+    let router = buildRouter(
+        engine: engine, store: store, metrics: metrics, brokerConnected: { connection.isConnected },
+        bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         services: [AMQPConnectionService(connection), relay, replies, sweeper, MessageRetention(pool: pool, settings: settings, logger: logger)],
         logger: logger)
+}
+
+/// The REST API's routes and middleware over `engine` and `store`: what `buildOrderService` serves,
+/// and what tests drive with an in-memory store and no server.
+func buildRouter(
+    engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, brokerConnected: @escaping @Sendable () -> Bool,
+    bodyLimit: Int, retryAfter: Int
+) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
+    OrderServiceAPI(engine: engine, store: store, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
+        .addRoutes(to: router)
+    return router
 }

@@ -1,4 +1,3 @@
-import Postgres
 import Prometheus
 import SagaCore
 
@@ -58,18 +57,11 @@ final class OrderServiceMetrics: Sendable {
         finished[status]?.increment()
     }
 
-    /// Reads what the database knows (sagas not finished or parked, outbox backlog) and renders
-    /// everything. Both counts use partial or status indexes, not a table scan.
-    func render(pool: PostgresPool) async throws -> [UInt8] {
-        let (sagas, backlog) = try await pool.withConnection { connection in
-            let sagas = try connection.query(
-                "SELECT status, count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING', 'FAILED') GROUP BY status"
-            ).map { (try $0.string("status"), try $0.int("n")) }
-            let backlog = try connection.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first!.int("n")
-            return (sagas, backlog)
-        }
+    /// Reads what the store knows (sagas not finished or parked, outbox backlog) and renders everything.
+    func render(store: any SagaStore) async throws -> [UInt8] {
+        let (sagas, backlog) = try await store.gauges()
         for (status, gauge) in sagasNow {
-            gauge.set(Double(sagas.first { $0.0 == status.rawValue }?.1 ?? 0))
+            gauge.set(Double(sagas[status] ?? 0))
         }
         outboxBacklog.set(Double(backlog))
         return registry.emitToBuffer()

@@ -1,5 +1,4 @@
 import Foundation
-import Postgres
 import SagaCore
 
 /// Every version of every saga definition this database has run. The file's version is stored on
@@ -37,18 +36,9 @@ public struct SagaDefinitionRegistry: Sendable {
         return definition
     }
 
-    /// Stores `current` if its version is new and returns every known version. Throws when the
-    /// stored copy of the same version differs: the file was changed without raising its version.
-    static func register(_ current: SagaDefinition, file: String, pool: PostgresPool) async throws -> SagaDefinitionRegistry {
-        let json = try PostgresJSON(current)
-        let stored = try await pool.transaction { connection -> [SagaDefinition] in
-            try connection.query(
-                "INSERT INTO saga_definitions (name, version, definition) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING",
-                [current.name, current.version, json])
-            return try connection.query("SELECT definition::text AS definition FROM saga_definitions").map {
-                try $0.json("definition", as: SagaDefinition.self)
-            }
-        }
+    /// Every version `stored`, after checking that the stored copy of `current`'s version is
+    /// `current`: a file changed without raising its version throws, naming the file.
+    static func checked(_ current: SagaDefinition, stored: [SagaDefinition], file: String) throws -> SagaDefinitionRegistry {
         let registry = SagaDefinitionRegistry(definitions: stored)
         let same = try registry.definition(name: current.name, version: current.version)
         guard same == current else {

@@ -1,0 +1,286 @@
+import CheckoutContracts
+import Foundation
+import Messaging
+import Postgres
+import SagaCore
+
+/// The order service's ``SagaStore`` in `order_db`: every SQL statement of the order service is in
+/// this file. Each write is one transaction that locks the saga's row (`FOR UPDATE`), so several
+/// instances can share one database; the clock is the database's `now()`.
+struct PostgresSagaStore: SagaStore {
+    let pool: PostgresPool
+    let registry: SagaDefinitionRegistry
+
+    /// Opens the store on `pool`: stores `current` if its version is new, and knows every version
+    /// sagas in this database started with. Throws when the stored copy of the same version differs
+    /// (the file was changed without raising its version).
+    static func open(pool: PostgresPool, registering current: SagaDefinition, file: String) async throws -> PostgresSagaStore {
+        let json = try PostgresJSON(current)
+        let stored = try await pool.transaction { connection -> [SagaDefinition] in
+            try connection.query(
+                "INSERT INTO saga_definitions (name, version, definition) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING",
+                [current.name, current.version, json])
+            return try connection.query("SELECT definition::text AS definition FROM saga_definitions").map {
+                try $0.json("definition", as: SagaDefinition.self)
+            }
+        }
+        return PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored, file: file))
+    }
+
+    // MARK: Writes
+
+    func start(
+        _ new: NewOrder, idempotencyKey: String?, request: String,
+        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> StartOutcome {
+        try await pool.transaction { connection -> StartOutcome in
+            if let idempotencyKey {
+                // Waits for a concurrent request with the same key, then sees its row.
+                let claimed = try connection.query(
+                    "INSERT INTO idempotency_keys (key, request, order_id, saga_id) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                    [idempotencyKey, request, new.orderID, new.sagaID])
+                if claimed.affectedRows == 0 {
+                    let row = try connection.query(
+                        "SELECT request, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
+                    guard try row.string("request") == request else { return .conflict }
+                    return .replayed(orderID: try row.uuid("order_id"), sagaID: try row.uuid("saga_id"))
+                }
+            }
+            let checkout = new.checkout
+            let nowMilliseconds = try connection.query(
+                """
+                INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING')
+                RETURNING floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+                """,
+                [new.orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
+                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items)]
+            ).first!.int("now_ms")
+            let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(nowMilliseconds)))
+            try store(write, of: saga, isNew: true, on: connection)
+            return .created
+        }
+    }
+
+    func update(
+        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> UpdateOutcome {
+        try await pool.transaction { connection -> UpdateOutcome in
+            // The inbox claim and the saga's lock in one round trip.
+            let rows = try connection.query(
+                """
+                WITH claim AS (INSERT INTO inbox (message_id, type) VALUES ($2, $3) ON CONFLICT (message_id) DO NOTHING RETURNING 1)
+                SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE
+                """, [id, message.id, message.type])
+            guard let row = rows.first else { return .unknownSaga }
+            guard try row.int("claimed") == 1 else { return .duplicate }
+            var saga = try self.saga(id, from: row)
+            let write = try body(&saga)
+            try store(write, of: saga, isNew: false, on: connection)
+            return .applied(write)
+        }
+    }
+
+    func dueSagas(limit: Int) async throws -> [UUID] {
+        try await pool.query(
+            "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
+        ).map { try $0.uuid("id") }
+    }
+
+    func updateIfDue(
+        _ id: UUID, _ body: @escaping @Sendable (inout LoadedSaga, CommandDispatch) throws -> SagaWrite
+    ) async throws -> SagaWrite? {
+        try await pool.transaction { connection -> SagaWrite? in
+            // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
+            let rows = try connection.query(
+                "SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED", [id])
+            guard let row = rows.first else { return nil }
+            var saga = try self.saga(id, from: row)
+            let write = try body(&saga, try dispatch(of: saga, on: connection))
+            try store(write, of: saga, isNew: false, on: connection)
+            return write
+        }
+    }
+
+    /// Whether the broker has taken the command that the saga's reply deadline waits on, from
+    /// the outbox row the relay marks published after the broker's confirm.
+    private func dispatch(of saga: LoadedSaga, on connection: PostgresConnection) throws -> CommandDispatch {
+        guard let deadline = saga.machine.state.deadline, deadline.kind == .reply else { return .waiting }  // not asked
+        let messageID = SagaMessages.commandMessageID(sagaID: saga.idText, step: deadline.step, phase: deadline.phase, attempt: deadline.attempt)
+        let rows = try connection.query(
+            """
+            SELECT published_at IS NOT NULL AS published, floor(extract(epoch FROM coalesce(published_at, now())) * 1000)::bigint AS at_ms
+            FROM outbox WHERE message_id = $1
+            """, [messageID])
+        // No row: published, then pruned by retention an hour or more ago.
+        guard let row = rows.first else { return .confirmed(at: SagaTime(millisecondsSince1970: 0)) }
+        guard try row.bool("published") else { return .waiting }
+        return .confirmed(at: SagaTime(millisecondsSince1970: Int64(try row.int("at_ms"))))
+    }
+
+    static let sagaColumns = """
+        state::text AS state, data::text AS data, definition_name, definition_version, traceparent,
+        floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+        """
+
+    private func saga(_ id: UUID, from row: PostgresRow) throws -> LoadedSaga {
+        let definition = try registry.definition(name: try row.string("definition_name"), version: try row.int("definition_version"))
+        return LoadedSaga(
+            id: id,
+            machine: SagaStateMachine(definition: definition, state: try row.json("state", as: SagaState.self)),
+            data: try row.json("data", as: CreateOrderData.self),
+            traceparent: try row.string("traceparent"),
+            now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
+    }
+
+    /// The saga's row, its history, its messages and (when it ended) its order, in one statement.
+    private func store(_ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, on connection: PostgresConnection) throws {
+        var statement = StatementBuilder()
+        let id = statement.bind(saga.id)
+        let status = statement.bind(write.state.status.rawValue)
+        let state = statement.bind(try PostgresJSON(write.state))
+        let data = statement.bind(try PostgresJSON(write.data))
+        let deadline = statement.bind((write.deadline ?? nil).map { Double($0.millisecondsSince1970) / 1000 })
+        let deadlineChanged = statement.bind(write.deadline != nil)
+        let sagaStatement: String
+        if isNew {
+            let order = statement.bind(write.data.orderId)
+            let name = statement.bind(saga.machine.definition.name)
+            let version = statement.bind(saga.machine.definition.version)
+            let traceparent = statement.bind(saga.traceparent)
+            sagaStatement = """
+                INSERT INTO order_sagas (id, status, state, data, deadline_at, order_id, definition_name, definition_version, traceparent)
+                VALUES (\(id), \(status), \(state)::jsonb, \(data)::jsonb,
+                        CASE WHEN \(deadlineChanged)::bool THEN to_timestamp(\(deadline)::float8) END, \(order), \(name), \(version), \(traceparent))
+                """
+        } else {
+            sagaStatement = """
+                UPDATE order_sagas SET status = \(status), state = \(state)::jsonb, data = \(data)::jsonb,
+                    deadline_at = CASE WHEN \(deadlineChanged)::bool THEN to_timestamp(\(deadline)::float8) ELSE deadline_at END,
+                    updated_at = now()
+                WHERE id = \(id)
+                """
+        }
+        let history = write.history
+        let events = statement.bind(history.map(\.event.rawValue))
+        let steps = statement.bind(history.map(\.step))
+        let attempts = statement.bind(history.map(\.attempt))
+        let details = statement.bind(history.map(\.detail))
+        var orderStatement = ""
+        if let orderStatus = write.orderStatus {
+            let order = statement.bind(write.data.orderId)
+            let status = statement.bind(orderStatus)
+            let subtotal = statement.bind(write.data.subtotalCents)
+            let discount = statement.bind(write.data.discountCents)
+            let total = statement.bind(write.data.totalCents)
+            orderStatement = """
+                ,
+                     orders AS (UPDATE orders SET status = \(status), subtotal_cents = \(subtotal), discount_cents = \(discount),
+                                total_cents = \(total), updated_at = now() WHERE id = \(order))
+                """
+        }
+        let (outboxStatement, outboxParameters) = try Outbox.insertStatement(write.messages, firstParameter: statement.parameters.count + 1)
+        try connection.query(
+            """
+            WITH saga AS (\(sagaStatement)),
+                 history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail)
+                             SELECT \(id), * FROM unnest(\(events)::text[], \(steps)::text[], \(attempts)::int[], \(details)::text[])),
+                 outbox AS (\(outboxStatement))\(orderStatement)
+            SELECT 1
+            """,
+            statement.parameters + outboxParameters)
+    }
+
+    // MARK: Reads
+
+    func order(_ id: UUID) async throws -> OrderView? {
+        let row = try await pool.query(
+            """
+            SELECT o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id, s.status AS saga_status,
+                   s.data::text AS data, \(Self.iso("o.created_at")) AS created_at, \(Self.iso("o.updated_at")) AS updated_at
+            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1
+            """, [id]).first
+        guard let row else { return nil }
+        let data = try row.json("data", as: CreateOrderData.self)
+        return OrderView(
+            id: id.uuidString.lowercased(), status: try row.string("status"), customerId: try row.string("customer_id"),
+            cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
+            paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
+            subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
+            sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+    }
+
+    func saga(_ id: UUID) async throws -> SagaView? {
+        let (row, history) = try await pool.withConnection { connection in
+            let row = try connection.query(
+                """
+                SELECT order_id, definition_name, definition_version, status, state::text AS state,
+                       \(Self.iso("deadline_at")) AS deadline_at, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
+                FROM order_sagas WHERE id = $1
+                """, [id]).first
+            let history = try connection.query(
+                "SELECT \(Self.iso("at")) AS at, event, step, attempt, detail FROM saga_history WHERE saga_id = $1 ORDER BY id", [id])
+            return (row, history)
+        }
+        guard let row else { return nil }
+        let state = try row.json("state", as: SagaState.self)
+        return SagaView(
+            id: id.uuidString.lowercased(), orderId: try row.string("order_id"),
+            definition: .init(name: try row.string("definition_name"), version: try row.int("definition_version")),
+            status: try row.string("status"), failureReason: state.failureReason, deadlineAt: try row.optionalString("deadline_at"),
+            steps: state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
+            timeline: try history.map { entry in
+                .init(at: try entry.string("at"), event: try entry.string("event"), step: try entry.optionalString("step"),
+                      attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"))
+            },
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+    }
+
+    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView {
+        // Two plain statements rather than `$1 IS NULL OR status = $1`, which no index serves:
+        // with a status it reads order_sagas_status, newest first, and stops at the limit.
+        let columns = "id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at"
+        let rows = try await pool.query(
+            status == nil
+                ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
+                : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
+            status.map { [limit, $0.rawValue] } ?? [limit])
+        return SagaListView(sagas: try rows.map { row in
+            .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
+                  createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+        })
+    }
+
+    /// Both counts use partial or status indexes, not a table scan.
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int) {
+        try await pool.withConnection { connection in
+            var sagas: [SagaStatus: Int] = [:]
+            for row in try connection.query(
+                "SELECT status, count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING', 'FAILED') GROUP BY status") {
+                if let status = SagaStatus(rawValue: try row.string("status")) { sagas[status] = try row.int("n") }
+            }
+            let backlog = try connection.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first!.int("n")
+            return (sagas, backlog)
+        }
+    }
+
+    func isAvailable() async -> Bool {
+        (try? await pool.query("SELECT 1")) != nil
+    }
+
+    static func iso(_ column: String) -> String {
+        "to_char(\(column), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+}
+
+/// Numbers a statement's parameters as they are bound, instead of `$\(h + 2)` arithmetic.
+struct StatementBuilder {
+    private(set) var parameters: [any PostgresParameter] = []
+
+    /// Binds `value` and returns its placeholder (`$3`).
+    mutating func bind(_ value: any PostgresParameter) -> String {
+        parameters.append(value)
+        return "$\(parameters.count)"
+    }
+}

@@ -1,0 +1,106 @@
+import CheckoutContracts
+import Foundation
+import Messaging
+import SagaCore
+
+/// Where the order service keeps its orders and sagas. Every write runs `body` on the saga loaded
+/// (and locked) in one transaction and stores what it returns in the same transaction, so a crash
+/// leaves all of an input's effects or none. ``PostgresSagaStore`` holds every SQL statement of the
+/// order service; ``InMemorySagaStore`` runs the same engine and API in tests without a server.
+protocol SagaStore: Sendable {
+    /// Claims the `Idempotency-Key` (if any) and, when it is new, creates the order and its saga
+    /// with what `create` returns (given the store's clock); or answers what an earlier request
+    /// with the same key created. A key reused with a different `request` is a conflict.
+    func start(
+        _ new: NewOrder, idempotencyKey: String?, request: String,
+        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> StartOutcome
+
+    /// Records `message` in the inbox and, unless it was handled before, runs `body` on the saga
+    /// and stores what it returns.
+    func update(
+        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> UpdateOutcome
+
+    /// Sagas whose deadline has passed by the store's clock, soonest first.
+    func dueSagas(limit: Int) async throws -> [UUID]
+
+    /// Runs `body` on the saga if its deadline has still passed and no one else holds it, with what
+    /// the outbox knows of the command its deadline waits on; `nil` when nothing was due.
+    func updateIfDue(
+        _ id: UUID, _ body: @escaping @Sendable (inout LoadedSaga, CommandDispatch) throws -> SagaWrite
+    ) async throws -> SagaWrite?
+
+    // MARK: Reads
+
+    func order(_ id: UUID) async throws -> OrderView?
+    func saga(_ id: UUID) async throws -> SagaView?
+    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView
+    /// Sagas RUNNING, COMPENSATING and FAILED now, and the unpublished outbox rows.
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int)
+    /// Whether the store answers.
+    func isAvailable() async -> Bool
+}
+
+/// The order a checkout creates, before its saga starts.
+struct NewOrder: Sendable {
+    var orderID: UUID
+    var sagaID: UUID
+    var checkout: SagaEngine.Checkout
+}
+
+enum StartOutcome: Sendable, Equatable {
+    case created
+    /// An earlier request with the same key created these.
+    case replayed(orderID: UUID, sagaID: UUID)
+    /// The key was used with a different checkout.
+    case conflict
+}
+
+enum UpdateOutcome: Sendable, Equatable {
+    case unknownSaga
+    /// The message was handled before: nothing was run.
+    case duplicate
+    case applied(SagaWrite)
+}
+
+/// A saga as the runner works on it, loaded (and locked) by a store.
+struct LoadedSaga: Sendable {
+    let id: UUID
+    var machine: SagaStateMachine
+    var data: CreateOrderData
+    let traceparent: String
+    /// The store's clock, read in the same transaction.
+    let now: SagaTime
+
+    var idText: String { id.uuidString.lowercased() }
+}
+
+/// Everything one input changes, for the store to write in the transaction that loaded the saga.
+struct SagaWrite: Sendable, Equatable {
+    var state: SagaState
+    var data: CreateOrderData
+    /// `nil`: the deadline stays as it was; `.some(nil)`: the saga waits for none.
+    var deadline: SagaTime??
+    var history: [SagaHistoryEntry]
+    var messages: [OutboxMessage]
+    /// The order's final status, when the input ended the saga.
+    var orderStatus: String?
+    /// The saga's final status, when the input ended it.
+    var finished: SagaStatus?
+
+}
+
+/// The same Idempotency-Key came with a different request.
+struct IdempotencyConflict: Error {}
+
+/// `GET /api/v1/orders/{id}`: the order with the catalog's prices and its saga's status.
+struct OrderView: Codable, Sendable, Equatable {
+    var id, status, customerId, cartId: String
+    var couponCode: String?
+    var paymentCardId: String
+    var shippingAddress: CreateOrderData.Address
+    var items: [CreateOrderData.Item]
+    var subtotalCents, discountCents, totalCents: Int?
+    var sagaId, sagaStatus, createdAt, updatedAt: String
+}
