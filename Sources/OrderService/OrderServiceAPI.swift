@@ -109,16 +109,6 @@ struct OrderServiceAPI: Sendable {
         return try json(order)
     }
 
-    struct OrderView: Codable {
-        var id, status, customerId, cartId: String
-        var couponCode: String?
-        var paymentCardId: String
-        var shippingAddress: CreateOrderData.Address
-        var items: [CreateOrderData.Item]
-        var subtotalCents, discountCents, totalCents: Int?
-        var sagaId, sagaStatus, createdAt, updatedAt: String
-    }
-
     // MARK: Sagas
 
     /// `GET /api/v1/sagas/{id}`: status, steps and the timeline.
