@@ -131,6 +131,16 @@ let package = Package(
         .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore", "Retry"], swiftSettings: swiftSettings),
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging"], swiftSettings: swiftSettings),
+        // The order service's engine and REST API against the in-memory store: no server, seconds.
+        .testTarget(
+            name: "OrderServiceTests",
+            dependencies: [
+                "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -66,8 +66,11 @@ struct SagaEngine: Sendable {
 
     /// A participant's reply: recorded in the inbox, then fed to the saga it belongs to.
     func handleReply(_ delivery: AMQPDelivery) async throws {
-        let reply = try IncomingReply(delivery)
-        let body = delivery.body
+        try await handle(try IncomingReply(delivery))
+    }
+
+    func handle(_ reply: IncomingReply) async throws {
+        let body = reply.body
         let started = ContinuousClock.now
         let outcome = try await store.update(reply.sagaID, claiming: (reply.messageID, reply.type)) { saga in
             let transition = saga.machine.replyReceived(

@@ -1,0 +1,246 @@
+import CheckoutContracts
+import Foundation
+import Messaging
+import SagaCore
+import Synchronization
+
+/// The order service's ``SagaStore`` in memory: the same engine and REST API with no server, for
+/// fast tests. One lock stands in for the row locks and makes every write a transaction (a `body`
+/// that throws leaves nothing behind); the clock is the caller's, so a test can move time on.
+/// The outbox is a list a test reads and marks published, as the relay would.
+final class InMemorySagaStore: SagaStore {
+    struct SagaRow: Sendable {
+        var definition: SagaDefinition
+        var state: SagaState
+        var data: CreateOrderData
+        var traceparent: String
+        var deadline: SagaTime?
+        var created: SagaTime
+        var updated: SagaTime
+    }
+
+    struct OrderRow: Sendable {
+        var checkout: SagaEngine.Checkout
+        var sagaID: UUID
+        var status: String
+        var created: SagaTime
+        var updated: SagaTime
+    }
+
+    struct OutboxRow: Sendable {
+        var message: OutboxMessage
+        var publishedAt: SagaTime?
+    }
+
+    struct State: Sendable {
+        var now = SagaTime(millisecondsSince1970: 1_800_000_000_000)
+        var orders: [UUID: OrderRow] = [:]
+        var sagas: [UUID: SagaRow] = [:]
+        var sagaOrder: [UUID] = []
+        var history: [UUID: [(at: SagaTime, entry: SagaHistoryEntry)]] = [:]
+        var outbox: [OutboxRow] = []
+        var inbox: Set<String> = []
+        var keys: [String: (request: String, orderID: UUID, sagaID: UUID)] = [:]
+        /// When set, every call fails as if the database were down.
+        var unavailable = false
+    }
+
+    private let state = Mutex(State())
+    private let definitions: [String: SagaDefinition]
+
+    init(definitions: [SagaDefinition]) {
+        var byKey: [String: SagaDefinition] = [:]
+        for definition in definitions { byKey["\(definition.name)@\(definition.version)"] = definition }
+        self.definitions = byKey
+    }
+
+    // MARK: For tests
+
+    /// Moves the clock on.
+    func advance(milliseconds: Int) {
+        state.withLock { $0.now = $0.now.adding(milliseconds: milliseconds) }
+    }
+
+    var now: SagaTime { state.withLock { $0.now } }
+
+    /// Every message written, published or not, oldest first.
+    var outbox: [OutboxRow] { state.withLock { $0.outbox } }
+
+    /// Marks every unpublished message as confirmed by the broker now; returns them.
+    @discardableResult
+    func publishAll() -> [OutboxMessage] {
+        state.withLock { state in
+            var published: [OutboxMessage] = []
+            for index in state.outbox.indices where state.outbox[index].publishedAt == nil {
+                state.outbox[index].publishedAt = state.now
+                published.append(state.outbox[index].message)
+            }
+            return published
+        }
+    }
+
+    /// Makes every call fail as PostgreSQL's would while the server is down.
+    func setUnavailable(_ unavailable: Bool) {
+        state.withLock { $0.unavailable = unavailable }
+    }
+
+    struct Unavailable: Error {}
+
+    // MARK: Writes
+
+    func start(
+        _ new: NewOrder, idempotencyKey: String?, request: String,
+        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> StartOutcome {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            if let idempotencyKey, let claimed = state.keys[idempotencyKey] {
+                guard claimed.request == request else { return .conflict }
+                return .replayed(orderID: claimed.orderID, sagaID: claimed.sagaID)
+            }
+            let (saga, write) = try create(state.now)
+            if let idempotencyKey { state.keys[idempotencyKey] = (request, new.orderID, new.sagaID) }
+            state.orders[new.orderID] = OrderRow(checkout: new.checkout, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)
+            state.sagas[saga.id] = SagaRow(
+                definition: saga.machine.definition, state: write.state, data: write.data, traceparent: saga.traceparent,
+                deadline: nil, created: state.now, updated: state.now)
+            state.sagaOrder.append(saga.id)
+            Self.store(write, sagaID: saga.id, in: &state)
+            return .created
+        }
+    }
+
+    func update(
+        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> UpdateOutcome {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard let row = state.sagas[id] else { return .unknownSaga }
+            guard !state.inbox.contains(message.id) else { return .duplicate }
+            var saga = Self.loaded(id, row, now: state.now)
+            let write = try body(&saga)
+            state.inbox.insert(message.id)
+            Self.store(write, sagaID: id, in: &state)
+            return .applied(write)
+        }
+    }
+
+    func dueSagas(limit: Int) async throws -> [UUID] {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            let due = state.sagas.filter { $0.value.deadline.map { $0 <= state.now } ?? false }
+            return Array(due.sorted { $0.value.deadline! < $1.value.deadline! }.map(\.key).prefix(limit))
+        }
+    }
+
+    func updateIfDue(
+        _ id: UUID, _ body: @escaping @Sendable (inout LoadedSaga, CommandDispatch) throws -> SagaWrite
+    ) async throws -> SagaWrite? {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard let row = state.sagas[id], let deadline = row.deadline, deadline <= state.now else { return nil }
+            var saga = Self.loaded(id, row, now: state.now)
+            var dispatch = CommandDispatch.waiting
+            if let waitingOn = row.state.deadline, waitingOn.kind == .reply {
+                let messageID = SagaMessages.commandMessageID(
+                    sagaID: saga.idText, step: waitingOn.step, phase: waitingOn.phase, attempt: waitingOn.attempt)
+                if let sent = state.outbox.first(where: { $0.message.messageID == messageID }), let at = sent.publishedAt {
+                    dispatch = .confirmed(at: at)
+                }
+            }
+            let write = try body(&saga, dispatch)
+            Self.store(write, sagaID: id, in: &state)
+            return write
+        }
+    }
+
+    private static func loaded(_ id: UUID, _ row: SagaRow, now: SagaTime) -> LoadedSaga {
+        LoadedSaga(
+            id: id, machine: SagaStateMachine(definition: row.definition, state: row.state), data: row.data,
+            traceparent: row.traceparent, now: now)
+    }
+
+    private static func store(_ write: SagaWrite, sagaID: UUID, in state: inout State) {
+        guard var row = state.sagas[sagaID] else { return }
+        row.state = write.state
+        row.data = write.data
+        if let deadline = write.deadline { row.deadline = deadline }
+        row.updated = state.now
+        state.sagas[sagaID] = row
+        state.history[sagaID, default: []] += write.history.map { (state.now, $0) }
+        for message in write.messages where !state.outbox.contains(where: { $0.message.messageID == message.messageID }) {
+            state.outbox.append(OutboxRow(message: message, publishedAt: nil))
+        }
+        if let status = write.orderStatus, var order = state.orders[write.data.orderId] {
+            order.status = status
+            order.updated = state.now
+            state.orders[write.data.orderId] = order
+        }
+    }
+
+    // MARK: Reads
+
+    func order(_ id: UUID) async throws -> OrderView? {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard let order = state.orders[id], let saga = state.sagas[order.sagaID] else { return nil }
+            return OrderView(
+                id: id.uuidString.lowercased(), status: order.status, customerId: order.checkout.customerId,
+                cartId: order.checkout.cartId, couponCode: order.checkout.couponCode, paymentCardId: order.checkout.paymentCardId,
+                shippingAddress: saga.data.shippingAddress, items: saga.data.items, subtotalCents: saga.data.subtotalCents,
+                discountCents: saga.data.discountCents, totalCents: saga.data.totalCents,
+                sagaId: order.sagaID.uuidString.lowercased(), sagaStatus: saga.state.status.rawValue,
+                createdAt: Self.iso(order.created), updatedAt: Self.iso(order.updated))
+        }
+    }
+
+    func saga(_ id: UUID) async throws -> SagaView? {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard let row = state.sagas[id] else { return nil }
+            return SagaView(
+                id: id.uuidString.lowercased(), orderId: row.data.orderIdText,
+                definition: .init(name: row.definition.name, version: row.definition.version),
+                status: row.state.status.rawValue, failureReason: row.state.failureReason, deadlineAt: row.deadline.map(Self.iso),
+                steps: row.state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
+                timeline: (state.history[id] ?? []).map { at, entry in
+                    .init(at: Self.iso(at), event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail)
+                },
+                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
+        }
+    }
+
+    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            let newestFirst = state.sagaOrder.reversed().compactMap { id in state.sagas[id].map { (id, $0) } }
+            return SagaListView(sagas: newestFirst.filter { status == nil || $0.1.state.status == status }.prefix(limit).map { id, row in
+                .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, status: row.state.status.rawValue,
+                      createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
+            })
+        }
+    }
+
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int) {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            var counts: [SagaStatus: Int] = [:]
+            for row in state.sagas.values where [.running, .compensating, .failed].contains(row.state.status) {
+                counts[row.state.status, default: 0] += 1
+            }
+            return (counts, state.outbox.filter { $0.publishedAt == nil }.count)
+        }
+    }
+
+    func isAvailable() async -> Bool {
+        state.withLock { !$0.unavailable }
+    }
+
+    /// `2026-01-01T00:00:00.000Z`, as the PostgreSQL store formats times.
+    static func iso(_ time: SagaTime) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(time.millisecondsSince1970) / 1000))
+    }
+}

@@ -1,0 +1,112 @@
+import AMQP
+import CheckoutContracts
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Messaging
+@testable import OrderService
+import SagaCore
+
+/// The order service's engine and REST API over an ``InMemorySagaStore``, with the five
+/// participants played by the test: no server, no broker.
+struct Harness {
+    static let sagas = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sagas")
+
+    let store: InMemorySagaStore
+    let engine: SagaEngine
+    let metrics = OrderServiceMetrics()
+    let app: Application<RouterResponder<BasicRequestContext>>
+
+    init(_ change: (inout SagaDefinition) -> Void = { _ in }) throws {
+        var definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: Self.sagas)
+        change(&definition)
+        store = InMemorySagaStore(definitions: [definition])
+        engine = SagaEngine(store: store, definition: definition, outboxWritten: {}, metrics: metrics, logger: Logger(label: "test"))
+        let router = buildRouter(engine: engine, store: store, metrics: metrics, brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
+        app = Application(router: router)
+    }
+
+    /// How a participant answers a command.
+    enum Answer { case succeed, refuse, ignore }
+
+    /// Publishes what the outbox holds and answers each command, until none is left; returns the
+    /// commands in the order they were answered or ignored (`step:phase`).
+    @discardableResult
+    func play(_ answer: (IncomingCommand) -> Answer = { _ in .succeed }) async throws -> [String] {
+        var seen: [String] = []
+        while true {
+            let commands = store.publishAll().filter { $0.exchange == SagaTopology.commandsExchange }
+            if commands.isEmpty { return seen }
+            for message in commands {
+                let command = try Self.command(message)
+                seen.append("\(command.step):\(command.phase.rawValue)")
+                switch answer(command) {
+                case .ignore: continue
+                case .succeed: try await reply(to: command, .succeeded(Self.result(of: command)))
+                case .refuse: try await reply(to: command, .refused(reason: "refused", detail: "the test said no"))
+                }
+            }
+        }
+    }
+
+    /// Sends the participant's reply to `command` to the engine, as the broker would deliver it.
+    func reply(to command: IncomingCommand, _ outcome: CommandOutcome) async throws {
+        let reply = try SagaMessages.reply(to: command, outcome: outcome)
+        let properties = AMQPProperties(
+            messageID: reply.messageID, correlationID: reply.correlationID, type: reply.type, contentType: "application/json",
+            headers: reply.headers)
+        try await engine.handle(try IncomingReply(properties: properties, body: Array(reply.body.utf8)))
+    }
+
+    /// A command as its participant reads it.
+    static func command(_ message: OutboxMessage) throws -> IncomingCommand {
+        guard case .string(let step)? = message.headers["step"], case .string(let phaseText)? = message.headers["phase"],
+              let phase = StepPhase(rawValue: phaseText), case .int(let attempt)? = message.headers["attempt"]
+        else { throw MalformedMessage("not a saga command: \(message.messageID)") }
+        return IncomingCommand(
+            type: message.type, sagaID: message.correlationID ?? "", step: step, phase: phase, attempt: Int(attempt), body: message.body)
+    }
+
+    /// What each participant answers, built from the contracts: 10.00 a unit, 10 % off.
+    static func result(of command: IncomingCommand) throws -> any Encodable & Sendable {
+        switch command.type {
+        case CatalogContract.reserveInventory:
+            let request = try command.payload(CatalogContract.ReserveInventory.self)
+            let lines = request.items.map { CatalogContract.Reserved.Line(productId: $0.productId, quantity: $0.quantity, unitPriceCents: 1000) }
+            return CatalogContract.Reserved(lines: lines, subtotalCents: lines.reduce(0) { $0 + $1.quantity * 1000 })
+        case PromotionContract.redeemCoupon:
+            let request = try command.payload(PromotionContract.RedeemCoupon.self)
+            return PromotionContract.Redeemed(couponCode: request.couponCode, discountCents: request.subtotalCents / 10)
+        case IdentityContract.chargePayment:
+            let request = try command.payload(IdentityContract.ChargePayment.self)
+            return IdentityContract.Charged(chargeId: command.sagaID, amountCents: request.amountCents)
+        case CartContract.convertCart:
+            return CartContract.Converted(cartId: try command.payload(CartContract.ConvertCart.self).cartId)
+        case NotificationContract.sendConfirmation:
+            return NotificationContract.Sent(notificationId: 1)
+        default:
+            return Empty()  // a compensation
+        }
+    }
+
+    /// A valid checkout body.
+    static func checkout(coupon: String? = "WELCOME10", cart: String = "cart-ada-1") -> String {
+        let coupon = coupon.map { #""couponCode": "\#($0)","# } ?? ""
+        return """
+            {"customerId": "cust-ada", "cartId": "\(cart)", "items": [{"productId": "sku-mug", "quantity": 2}], \(coupon)
+             "paymentCardId": "card-ada-visa",
+             "shippingAddress": {"line1": "1 Main St", "city": "London", "postalCode": "N1", "country": "GB"}}
+            """
+    }
+}
+
+/// The JSON the API answers, as tests read it.
+struct Accepted: Decodable { var orderId: String; var sagaId: String }
+struct Problem: Decodable {
+    struct Field: Decodable { var field: String; var problem: String }
+    var status: Int
+    var detail: String
+    var errors: [Field]?
+}

@@ -1,0 +1,154 @@
+import CheckoutContracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Messaging
+@testable import OrderService
+import SagaCore
+import Testing
+
+/// The order service's engine and REST API with an in-memory store: the checkout's whole path, its
+/// failures and its edge cases, in milliseconds and without any server.
+@Suite struct OrderServiceTests {
+    func post(_ client: some TestClientProtocol, _ body: String, key: String? = nil, contentType: String = "application/json")
+        async throws -> (HTTPResponse.Status, Data)
+    {
+        var headers: HTTPFields = [.contentType: contentType]
+        if let key { headers[HTTPField.Name("Idempotency-Key")!] = key }
+        return try await client.execute(uri: "/api/v1/checkout", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            ($0.status, Data($0.body.readableBytesView))
+        }
+    }
+
+    func get<T: Decodable>(_ client: some TestClientProtocol, _ uri: String, as type: T.Type) async throws -> T {
+        try await client.execute(uri: uri, method: .get) { response in
+            #expect(response.status == .ok, "\(uri): \(String(buffer: response.body))")
+            return try JSONDecoder().decode(T.self, from: Data(response.body.readableBytesView))
+        }
+    }
+
+    @Test func checkoutRunsEveryStepAndConfirmsTheOrder() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (status, body) = try await post(client, Harness.checkout())
+            #expect(status == .accepted)
+            let accepted = try JSONDecoder().decode(Accepted.self, from: body)
+            let played = try await harness.play()
+            #expect(played == ["reserve-inventory:command", "validate-coupon:command", "payment:command", "cart-convert:command", "notify:command"])
+            let saga = try await get(client, "/api/v1/sagas/\(accepted.sagaId)", as: SagaView.self)
+            #expect(saga.status == "COMPLETED")
+            #expect(saga.steps.map(\.status) == ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"])
+            let order = try await get(client, "/api/v1/orders/\(accepted.orderId)", as: OrderView.self)
+            #expect(order.status == "CONFIRMED")
+            // Prices come from the catalog's reply, the discount from the coupon's, merged before the next command.
+            #expect(order.subtotalCents == 2000 && order.discountCents == 200 && order.totalCents == 1800)
+            #expect(order.items.map(\.unitPriceCents) == [1000])
+            let events = harness.store.outbox.map(\.message).filter { $0.exchange == SagaTopology.eventsExchange }.map(\.type)
+            #expect(events == [OrderEvents.created, OrderEvents.confirmed])
+        }
+    }
+
+    @Test func refusedPaymentCompensatesWhatTookEffectInReverse() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (_, body) = try await post(client, Harness.checkout())
+            let accepted = try JSONDecoder().decode(Accepted.self, from: body)
+            let played = try await harness.play { $0.type == IdentityContract.chargePayment ? .refuse : .succeed }
+            #expect(played == [
+                "reserve-inventory:command", "validate-coupon:command", "payment:command",
+                "validate-coupon:compensation", "reserve-inventory:compensation",
+            ])
+            #expect(try await get(client, "/api/v1/orders/\(accepted.orderId)", as: OrderView.self).status == "CANCELLED")
+            let cancelled = harness.store.outbox.map(\.message).first { $0.type == OrderEvents.cancelled }
+            let event = try JSONDecoder().decode(OrderEvent.self, from: Data(try #require(cancelled).body.utf8))
+            #expect(event.reason == "payment failed: refused: the test said no")
+        }
+    }
+
+    @Test func sameReplyTwiceMovesTheSagaOnce() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            _ = try await post(client, Harness.checkout(coupon: nil))
+            let first = try Harness.command(try #require(harness.store.publishAll().first { $0.exchange == SagaTopology.commandsExchange }))
+            try await harness.reply(to: first, .succeeded(try Harness.result(of: first)))
+            try await harness.reply(to: first, .succeeded(try Harness.result(of: first)))
+            let commands = harness.store.publishAll().filter { $0.exchange == SagaTopology.commandsExchange }
+            #expect(commands.map(\.type) == [IdentityContract.chargePayment])  // the coupon step is skipped
+        }
+    }
+
+    @Test func idempotencyKeyReplaysTheSameOrderAndRefusesAnotherCheckout() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (firstStatus, first) = try await post(client, Harness.checkout(), key: "k-1")
+            let (againStatus, again) = try await post(client, Harness.checkout(), key: "k-1")
+            #expect(firstStatus == .accepted && againStatus == .accepted)
+            #expect(try JSONDecoder().decode(Accepted.self, from: first).sagaId == JSONDecoder().decode(Accepted.self, from: again).sagaId)
+            let (status, body) = try await post(client, Harness.checkout(cart: "cart-ada-2"), key: "k-1")
+            #expect(status == .unprocessableContent)
+            #expect(try JSONDecoder().decode(Problem.self, from: body).errors?.map(\.field) == ["Idempotency-Key"])
+            #expect(try await get(client, "/api/v1/sagas", as: SagaListView.self).sagas.count == 1)
+        }
+    }
+
+    @Test func invalidCheckoutNamesEachFieldAndStoresNothing() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (status, body) = try await post(client, #"{"customerId":"","items":[]}"#)
+            #expect(status == .unprocessableContent)
+            let fields = Set(try JSONDecoder().decode(Problem.self, from: body).errors?.map(\.field) ?? [])
+            #expect(fields.isSuperset(of: ["customerId", "cartId", "items", "paymentCardId", "shippingAddress"]))
+            let (plainStatus, _) = try await post(client, Harness.checkout(), contentType: "text/plain")
+            #expect(plainStatus == .unsupportedMediaType)
+            #expect(harness.store.outbox.isEmpty)
+            #expect(try await get(client, "/api/v1/sagas", as: SagaListView.self).sagas.isEmpty)
+        }
+    }
+
+    @Test func unknownIdsAnswer404AndMalformedOnes422() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            for uri in ["/api/v1/sagas/\(UUID())", "/api/v1/orders/\(UUID())"] {
+                try await client.execute(uri: uri, method: .get) { #expect($0.status == .notFound, "\(uri)") }
+            }
+            try await client.execute(uri: "/api/v1/sagas/nope", method: .get) { #expect($0.status == .unprocessableContent) }
+            try await client.execute(uri: "/api/v1/sagas?status=DONE", method: .get) { #expect($0.status == .unprocessableContent) }
+        }
+    }
+
+    /// Start-to-close, through the engine and the store: a command the broker has not taken does
+    /// not time out; once taken, its timeout counts from then.
+    @Test func aCommandStillInTheOutboxDoesNotTimeOut() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (_, body) = try await post(client, Harness.checkout(coupon: nil))
+            let accepted = try JSONDecoder().decode(Accepted.self, from: body)
+            harness.store.advance(milliseconds: 6000)  // past reserve-inventory's 5 s
+            #expect(try await harness.engine.sweepDeadlines(limit: 10) == 1)
+            var saga = try await get(client, "/api/v1/sagas/\(accepted.sagaId)", as: SagaView.self)
+            #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" })
+            harness.store.publishAll()  // the broker takes it now
+            harness.store.advance(milliseconds: 4000)
+            _ = try await harness.engine.sweepDeadlines(limit: 10)
+            saga = try await get(client, "/api/v1/sagas/\(accepted.sagaId)", as: SagaView.self)
+            #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" }, "only 4 s since the broker took it")
+            harness.store.advance(milliseconds: 1500)
+            _ = try await harness.engine.sweepDeadlines(limit: 10)
+            saga = try await get(client, "/api/v1/sagas/\(accepted.sagaId)", as: SagaView.self)
+            #expect(saga.timeline.contains { $0.event == "attempt_timed_out" && $0.step == "reserve-inventory" })
+        }
+    }
+
+    @Test func metricsCountCheckoutsAndSagasNow() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            _ = try await post(client, Harness.checkout())
+            _ = try await post(client, "{}")
+            let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(text.contains(#"ordersaga_checkouts_total{result="accepted"} 1"#))
+            #expect(text.contains(#"ordersaga_checkouts_total{result="refused"} 1"#))
+            #expect(text.contains(#"ordersaga_sagas{status="RUNNING"} 1"#))
+        }
+    }
+}
