@@ -95,8 +95,7 @@ final class InMemorySagaStore: SagaStore {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
             if let idempotencyKey, let claimed = state.keys[idempotencyKey] {
-                guard claimed.request == request else { return .conflict }
-                return .replayed(orderID: claimed.orderID, sagaID: claimed.sagaID)
+                return IdempotencyKeys.answer(stored: claimed, request: request)
             }
             let (saga, write) = try create(state.now)
             if let idempotencyKey { state.keys[idempotencyKey] = (request, new.orderID, new.sagaID) }

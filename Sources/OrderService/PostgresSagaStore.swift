@@ -42,8 +42,8 @@ struct PostgresSagaStore: SagaStore {
                 if claimed.affectedRows == 0 {
                     let row = try connection.query(
                         "SELECT request, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
-                    guard try row.string("request") == request else { return .conflict }
-                    return .replayed(orderID: try row.uuid("order_id"), sagaID: try row.uuid("saga_id"))
+                    return IdempotencyKeys.answer(
+                        stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id")), request: request)
                 }
             }
             let checkout = new.checkout

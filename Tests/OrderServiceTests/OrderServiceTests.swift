@@ -92,6 +92,20 @@ import Testing
         }
     }
 
+    @Test func aKeyAnswersTheSameCheckoutWrittenAnotherWayAndRefusesAnother() async throws {
+        let order = UUID(), saga = UUID()
+        #expect(IdempotencyKeys.answer(stored: ("a", order, saga), request: "a") == .replayed(orderID: order, sagaID: saga))
+        #expect(IdempotencyKeys.answer(stored: ("a", order, saga), request: "b") == .conflict)
+        // The comparison is of the canonical JSON: key order and spacing do not make it another checkout.
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (_, first) = try await post(client, #"{"customerId":"cust-ada","cartId":"c-1","items":[{"productId":"sku-mug","quantity":1}],"paymentCardId":"card-ada-visa","shippingAddress":{"line1":"1","city":"L","postalCode":"N1","country":"GB"}}"#, key: "k")
+            let (status, again) = try await post(client, #"{ "shippingAddress": {"country":"GB","postalCode":"N1","city":"L","line1":"1"}, "paymentCardId":"card-ada-visa", "items":[{"quantity":1,"productId":"sku-mug"}], "cartId":"c-1", "customerId":"cust-ada" }"#, key: "k")
+            #expect(status == .accepted)
+            #expect(try JSONDecoder().decode(Accepted.self, from: first).orderId == JSONDecoder().decode(Accepted.self, from: again).orderId)
+        }
+    }
+
     @Test func invalidCheckoutNamesEachFieldAndStoresNothing() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in

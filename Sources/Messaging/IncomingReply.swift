@@ -1,25 +1,25 @@
 import AMQP
 import Foundation
-import Messaging
 import SagaCore
 
-/// A reply as the order service receives it, its envelope and body parsed once.
-struct IncomingReply: Sendable {
-    let messageID: String
-    let type: String
-    let sagaID: UUID
-    let step: String
-    let phase: StepPhase
-    let attempt: Int
-    let outcome: StepReply.Outcome
-    /// The body as it came, for the step's typed result (``SagaAction/acceptResult(step:command:)``).
-    let body: [UInt8]
+/// A participant's reply as the order service receives it: its envelope and outcome parsed once,
+/// here beside ``IncomingCommand``. A reply that is not one throws ``MalformedMessage``.
+public struct IncomingReply: Sendable {
+    public let messageID: String
+    public let type: String
+    public let sagaID: UUID
+    public let step: String
+    public let phase: StepPhase
+    public let attempt: Int
+    public let outcome: StepReply.Outcome
+    /// The body as it came, for the step's typed result (`SagaAction.acceptResult`).
+    public let body: [UInt8]
 
-    init(_ delivery: AMQPDelivery) throws {
+    public init(_ delivery: AMQPDelivery) throws {
         try self.init(properties: delivery.properties, body: delivery.body)
     }
 
-    init(properties: AMQPProperties, body bytes: [UInt8]) throws {
+    public init(properties: AMQPProperties, body bytes: [UInt8]) throws {
         let envelope = try SagaEnvelope(properties)
         guard let sagaID = UUID(uuidString: envelope.sagaID) else {
             throw MalformedMessage("reply's correlation_id \(envelope.sagaID) is not a saga id")

@@ -1,0 +1,12 @@
+import Foundation
+
+/// The `Idempotency-Key` rule, in one place for every store: the first checkout with a key claims
+/// it in the transaction that creates its order; a later one with the same request answers what
+/// the first created; one with another request is refused. A request is compared as its canonical
+/// JSON (``OrderServiceAPI``'s fingerprint), so key order and spacing do not matter.
+enum IdempotencyKeys {
+    /// What a key already claimed by `stored` answers for `request`.
+    static func answer(stored: (request: String, orderID: UUID, sagaID: UUID), request: String) -> StartOutcome {
+        stored.request == request ? .replayed(orderID: stored.orderID, sagaID: stored.sagaID) : .conflict
+    }
+}
