@@ -208,6 +208,10 @@ build_swift() {
   # A dependency (swift-distributed-tracing) ships CMakeLists.txt files SwiftPM warns about on
   # every resolve; they say nothing about this project, so they are left out.
   swift build -c "$configuration" "$@" 2>&1 | awk '
+    /^(Fetching|Fetched|Computing version for|Computed|Creating working copy|Working copy of|Updating|Updated) / {
+      if (!resolving) { print "    resolving the package dependencies (from the local copies)"; fflush(); resolving = 1 }
+      next
+    }
     /found [0-9]+ file\(s\) which are unhandled/ { unhandled = 1; next }
     unhandled && /^ +\// { next }
     { unhandled = 0 }
