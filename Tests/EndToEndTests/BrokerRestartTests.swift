@@ -26,18 +26,15 @@ struct BrokerRestartTests {
         #expect(process.terminationStatus == 0, "\(brokerControl!) \(action) failed")
     }
 
-    /// sagas/ with one attempt per step and a long timeout: a message lost in the restart would
-    /// end its saga COMPENSATED, instead of being hidden by a retry.
-    static func sagasWithoutRetries() throws -> URL {
-        let source = TestSystem.repositoryRoot.appendingPathComponent("sagas/create_order.yaml")
-        let text = try String(contentsOf: source, encoding: .utf8)
-            .replacingOccurrences(of: "timeout: 5s", with: "timeout: 120s")
-            .replacingOccurrences(of: #"retry: \{ attempts: \d+"#, with: "retry: { attempts: 1", options: .regularExpression)
-        #expect(!text.contains("timeout: 5s") && text.contains("retry: { attempts: 1"))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestInfrastructure.uniqueName("sagas"))
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try text.write(to: directory.appendingPathComponent("create_order.yaml"), atomically: true, encoding: .utf8)
-        return directory
+    /// The shipped definition with one attempt per step and a long timeout: a message lost in the
+    /// restart would end its saga COMPENSATED, instead of being hidden by a retry.
+    static func withoutRetries(_ system: TestSystem) throws -> SagaDefinition {
+        var definition = try SagaDefinitionRegistry.load(name: "create_order", directory: system.orderServiceConfiguration.sagasDirectory)
+        for index in definition.steps.indices {
+            definition.steps[index].timeoutMilliseconds = 120_000
+            definition.steps[index].retry.attempts = 1
+        }
+        return definition
     }
 
     @Test func everySagaCompletesAcrossABrokerRestart() async throws {
@@ -47,7 +44,7 @@ struct BrokerRestartTests {
             try await system.pool("cart").query(
                 "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
             var configuration = system.orderServiceConfiguration
-            configuration.sagasDirectory = try Self.sagasWithoutRetries()
+            configuration.definition = try Self.withoutRetries(system)
             let app = try await buildOrderService(configuration, logger: system.logger)
             // The identity worker (payment) starts only after the restart, so its commands sit in
             // its queue while the broker is down.

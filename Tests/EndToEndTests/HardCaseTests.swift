@@ -13,32 +13,23 @@ import TestSupport
 
 /// DESIGN.md's hard cases: timeouts, late commands, malformed messages.
 @Suite struct HardCaseTests {
-    /// A copy of sagas/ where only the payment step has a short timeout and backoff, so its timeout
-    /// takes a second, not fifteen. The other steps keep theirs: on a loaded machine a worker that is
-    /// merely slow to start must not time out too.
-    static func fastSagas(compensationAttempts: Int = 10) throws -> URL {
-        let source = TestSystem.repositoryRoot.appendingPathComponent("sagas/create_order.yaml")
-        let steps = try String(contentsOf: source, encoding: .utf8).components(separatedBy: "\n  - name: ")
-        let text = steps.map { step in
-            guard step.hasPrefix("payment\n") else { return step }
-            return step
-                .replacingOccurrences(of: "timeout: 5s", with: "timeout: 400ms")
-                .replacingOccurrences(of: "backoff: 200ms", with: "backoff: 50ms")
-                .replacingOccurrences(of: "backoff: 500ms", with: "backoff: 100ms")
-                .replacingOccurrences(of: "compensation_retry: { attempts: 10", with: "compensation_retry: { attempts: \(compensationAttempts)")
-        }.joined(separator: "\n  - name: ")
-        #expect(text.contains("timeout: 400ms"), "the payment step of sagas/create_order.yaml changed shape")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestInfrastructure.uniqueName("sagas"))
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try text.write(to: directory.appendingPathComponent("create_order.yaml"), atomically: true, encoding: .utf8)
-        return directory
+    /// The shipped definition where only the payment step has a short timeout and backoff, so its
+    /// timeout takes a second, not fifteen. The other steps keep theirs: on a loaded machine a worker
+    /// that is merely slow to start must not time out too.
+    static func fastPayment(_ system: TestSystem, compensationAttempts: Int = 10) throws -> SagaDefinition {
+        try definition(system, changing: "payment") { payment in
+            payment.timeoutMilliseconds = 400
+            payment.retry.backoffMilliseconds = 50
+            payment.compensationRetry.backoffMilliseconds = 100
+            payment.compensationRetry.attempts = compensationAttempts
+        }
     }
 
     @Test func stepThatTimesOutIsRetriedThenCompensatedWithEverythingBeforeIt() async throws {
         try await TestSystem.with { system in
             let initialStock = try await Invariants.stock(in: system)
             var configuration = system.orderServiceConfiguration
-            configuration.sagasDirectory = try Self.fastSagas()
+            configuration.definition = try Self.fastPayment(system)
             let app = try await buildOrderService(configuration, logger: system.logger)
             // The identity worker (payment) is down: its commands wait in its queue.
             try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
@@ -70,7 +61,7 @@ import TestSupport
     @Test func compensationThatNeverSucceedsParksTheSagaAsFailedAndVisible() async throws {
         try await TestSystem.with { system in
             var configuration = system.orderServiceConfiguration
-            configuration.sagasDirectory = try Self.fastSagas(compensationAttempts: 2)
+            configuration.definition = try Self.fastPayment(system, compensationAttempts: 2)
             let app = try await buildOrderService(configuration, logger: system.logger)
             // The identity worker never comes: the payment times out, and so does its refund.
             try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
