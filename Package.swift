@@ -131,6 +131,8 @@ let package = Package(
         .testTarget(name: "SagaCoreTests", dependencies: ["SagaCore", "Retry"], swiftSettings: swiftSettings),
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP"], swiftSettings: swiftSettings),
+        // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
+        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts"], swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(
             name: "OrderServiceTests",

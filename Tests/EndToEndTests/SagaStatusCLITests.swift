@@ -74,31 +74,4 @@ import TestSupport
         #expect(listStatus == 64)
         #expect(list.contains("--status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED"))
     }
-
-    @Test func formatterAlignsStepsAndTimeline() {
-        let saga = SagaView(
-            id: "s-1", orderId: "o-1", definition: .init(name: "create_order", version: 1), status: "COMPLETED",
-            failureReason: nil, deadlineAt: nil,
-            steps: [.init(name: "reserve-inventory", status: "SUCCEEDED", attempt: 1, compensationAttempt: 0),
-                    .init(name: "validate-coupon", status: "SKIPPED", attempt: 0, compensationAttempt: 0)],
-            timeline: [.init(at: "2026-01-01T00:00:00.000Z", event: "saga_started", step: nil, attempt: nil, detail: "create_order v1"),
-                       .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil)],
-            createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z")
-        #expect(SagaStatusFormatter.render(saga) == """
-            saga     s-1
-            order    o-1
-            saga def create_order v1
-            status   COMPLETED
-            created  2026-01-01T00:00:00.000Z
-            updated  2026-01-01T00:00:00.010Z
-
-            STEPS
-              reserve-inventory  SUCCEEDED     attempts 1
-              validate-coupon    SKIPPED
-
-            TIMELINE
-              2026-01-01T00:00:00.000Z  saga_started                          create_order v1
-              2026-01-01T00:00:00.010Z  step_succeeded  reserve-inventory #1
-            """)
-    }
 }

@@ -3,7 +3,6 @@ import Messaging
 import Postgres
 import Testing
 import TestSupport
-import CartWorker
 import CheckoutContracts
 import NotificationWorker
 import Workers
@@ -83,19 +82,5 @@ import Workers
             #expect(try confirmations.map { try $0.string("saga_id") }.contains(cancelled) == false)
             #expect(confirmations.count == 1)
         }
-    }
-
-    @Test func cartStateIsRebuiltFromItsEvents() {
-        let events = [
-            Cart.Event(seq: 1, type: "CART_CREATED", customerID: "c", sagaID: nil),
-            Cart.Event(seq: 2, type: "ITEM_ADDED", customerID: "c", sagaID: nil),
-            Cart.Event(seq: 3, type: "CART_CONVERTED", customerID: "c", sagaID: "s1"),
-        ]
-        #expect(Cart(id: "x", events: []) == nil)
-        #expect(Cart(id: "x", events: events)?.status == .converted)
-        #expect(Cart(id: "x", events: events)?.convertedBy == "s1")
-        let restored = Cart(id: "x", events: events + [Cart.Event(seq: 4, type: "CART_RESTORED", customerID: "c", sagaID: "s1")])
-        #expect(restored?.status == .active)
-        #expect(restored?.version == 4)
     }
 }

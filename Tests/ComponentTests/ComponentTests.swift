@@ -1,0 +1,48 @@
+import CartWorker
+import CheckoutContracts
+import SagaStatusCLI
+import Testing
+
+/// Pure pieces of the workers and the CLI, tested without any server.
+@Suite struct ComponentTests {
+    @Test func cartStateIsRebuiltFromItsEvents() {
+        let events = [
+            Cart.Event(seq: 1, type: "CART_CREATED", customerID: "c", sagaID: nil),
+            Cart.Event(seq: 2, type: "ITEM_ADDED", customerID: "c", sagaID: nil),
+            Cart.Event(seq: 3, type: "CART_CONVERTED", customerID: "c", sagaID: "s1"),
+        ]
+        #expect(Cart(id: "x", events: []) == nil)
+        #expect(Cart(id: "x", events: events)?.status == .converted)
+        #expect(Cart(id: "x", events: events)?.convertedBy == "s1")
+        let restored = Cart(id: "x", events: events + [Cart.Event(seq: 4, type: "CART_RESTORED", customerID: "c", sagaID: "s1")])
+        #expect(restored?.status == .active)
+        #expect(restored?.version == 4)
+    }
+
+    @Test func formatterAlignsStepsAndTimeline() {
+        let saga = SagaView(
+            id: "s-1", orderId: "o-1", definition: .init(name: "create_order", version: 1), status: "COMPLETED",
+            failureReason: nil, deadlineAt: nil,
+            steps: [.init(name: "reserve-inventory", status: "SUCCEEDED", attempt: 1, compensationAttempt: 0),
+                    .init(name: "validate-coupon", status: "SKIPPED", attempt: 0, compensationAttempt: 0)],
+            timeline: [.init(at: "2026-01-01T00:00:00.000Z", event: "saga_started", step: nil, attempt: nil, detail: "create_order v1"),
+                       .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil)],
+            createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z")
+        #expect(SagaStatusFormatter.render(saga) == """
+            saga     s-1
+            order    o-1
+            saga def create_order v1
+            status   COMPLETED
+            created  2026-01-01T00:00:00.000Z
+            updated  2026-01-01T00:00:00.010Z
+
+            STEPS
+              reserve-inventory  SUCCEEDED     attempts 1
+              validate-coupon    SKIPPED
+
+            TIMELINE
+              2026-01-01T00:00:00.000Z  saga_started                          create_order v1
+              2026-01-01T00:00:00.010Z  step_succeeded  reserve-inventory #1
+            """)
+    }
+}
