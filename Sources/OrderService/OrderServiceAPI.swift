@@ -5,11 +5,11 @@ import HTTPTypes
 import Hummingbird
 import SagaCore
 
-/// The REST API: checkout, orders, sagas, health. It talks to the engine and the store, never to SQL.
+/// The REST API: checkout, orders, sagas, health and readiness. It talks to the engine and the store, never to SQL.
 struct OrderServiceAPI: Sendable {
     let engine: SagaEngine
     let store: any SagaStore
-    /// Whether the broker connection is up (`/health`).
+    /// Whether the broker connection is up (`/health`, `/ready`).
     let brokerConnected: @Sendable () -> Bool
     let metrics: OrderServiceMetrics
     /// The largest checkout body, in bytes.
@@ -22,6 +22,7 @@ struct OrderServiceAPI: Sendable {
         api.get("sagas", use: sagas)
         api.get("sagas/:id", use: saga)
         router.get("health", use: health)
+        router.get("ready", use: ready)
         router.get("metrics", use: prometheus)
     }
 
@@ -137,13 +138,24 @@ struct OrderServiceAPI: Sendable {
 
     // MARK: Health
 
-    /// `GET /health`: 200 when the database answers and the broker is connected, else 503.
+    /// `GET /health`: liveness. 200 while the process serves requests, with what it can reach;
+    /// an orchestrator restarts a process whose liveness fails, which an outage would not mend.
     @Sendable func health(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let database = await store.isAvailable()
-        let broker = brokerConnected()
+        let (database, broker) = await dependencies()
+        return try json(["status": "ok", "database": database ? "up" : "down", "broker": broker ? "up" : "down"])
+    }
+
+    /// `GET /ready`: readiness. 200 when the database answers and the broker is connected, else 503:
+    /// send traffic elsewhere until both are back.
+    @Sendable func ready(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let (database, broker) = await dependencies()
         return try json(
-            ["status": database && broker ? "ok" : "degraded", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
+            ["status": database && broker ? "ready" : "not ready", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
             status: database && broker ? .ok : .serviceUnavailable)
+    }
+
+    private func dependencies() async -> (database: Bool, broker: Bool) {
+        (await store.isAvailable(), brokerConnected())
     }
 
     // MARK: Helpers

@@ -25,7 +25,7 @@ import TestSupport
     }
 
     func isHealthy(_ port: Int) async -> Bool {
-        guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!) else { return false }
+        guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
         return (response as? HTTPURLResponse)?.statusCode == 200
     }
 

@@ -154,6 +154,24 @@ import Testing
         }
     }
 
+    @Test func readinessFollowsTheDatabaseWhileLivenessStays() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
+            harness.store.setUnavailable(true)
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains(#""database":"down""#))
+            }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""database":"down""#))
+            }
+            harness.store.setUnavailable(false)
+            try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
     @Test func metricsCountCheckoutsAndSagasNow() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
