@@ -52,19 +52,16 @@ public enum SagaTopology {
     /// What the order service checks on connect: everything, since it sends to every queue.
     public static var forOrderService: AMQPTopology { all.checkedOnly }
 
-    /// What one worker checks on connect: the exchanges it uses, its command queue and its event
-    /// queues, with their dead-letter queues.
+    /// What one worker checks on connect: its part of ``all`` (the exchanges it uses, its command
+    /// queue and its event queues, with their dead-letter queues).
     public static func forParticipant(_ participant: String) -> AMQPTopology {
-        ownPart(of: participant).checkedOnly
-    }
-
-    /// A participant's part of ``all``, bindings included.
-    static func ownPart(of participant: String) -> AMQPTopology {
-        let own = subscriptions.filter { $0.participant == participant }
-        var topology = AMQPTopology(exchanges: exchanges.filter { $0.name != eventsExchange || !own.isEmpty })
-        topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant])
-        for subscription in own { topology.addQueue(subscription.queue, exchange: eventsExchange, keys: subscription.keys) }
-        return topology
+        let queues = [commandQueue(participant)] + eventQueues(of: participant)
+        let own = Set(queues + queues.map(deadLetterQueue))
+        let subscribes = queues.count > 1
+        return AMQPTopology(
+            exchanges: all.exchanges.filter { $0.name != eventsExchange || subscribes },
+            queues: all.queues.filter { own.contains($0.name) },
+            passive: true)
     }
 
     static let exchanges: [AMQPTopology.Exchange] = [

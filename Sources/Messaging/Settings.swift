@@ -100,9 +100,14 @@ public struct SettingsReader: Sendable {
         ])
     }
 
+    /// The text set for `key` (`relay.batchSize`), if anything sets it.
+    public func text(forKey key: String) -> String? {
+        reader.string(forKey: Self.configKey(key))
+    }
+
     /// The value of `setting`, or its default when nothing sets it.
     public func value<Value>(_ setting: Setting<Value>) throws -> Value {
-        guard let text = reader.string(forKey: Self.configKey(setting.key)) else { return setting.defaultValue }
+        guard let text = text(forKey: setting.key) else { return setting.defaultValue }
         guard let value = setting.parse(text.trimmingCharacters(in: .whitespaces)) else {
             throw SettingsError(description: "setting \(setting.key) (\(setting.environmentVariable)) is \"\(text)\"; expected \(setting.expected)")
         }

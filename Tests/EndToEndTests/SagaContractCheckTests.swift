@@ -1,7 +1,7 @@
 import AMQP
 import CheckoutContracts
 import Foundation
-import OrderService
+@testable import OrderService
 import SagaCore
 import Testing
 import TestSupport
@@ -52,8 +52,10 @@ import TestSupport
 
     @Test func everyShippedStepHasAParticipantAndAPayload() throws {
         let definition = try SagaDefinitionRegistry.load(name: "create_order", directory: Self.shipped)
+        try CreateOrderSaga.check(definition, file: "create_order.yaml", text: nil)
         for step in definition.steps {
             #expect(CheckoutContracts.participants[step.participant]?.contains(step.command) == true, "\(step.name)")
+            #expect(CreateOrderSaga.payloads[step.command] != nil, "\(step.name)")
         }
     }
 }

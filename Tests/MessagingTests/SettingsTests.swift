@@ -11,6 +11,13 @@ import Testing
         #expect(OrderSagaSettings.amqpMaxReconnectDelay.environmentVariable == "ORDERSAGA_AMQP_MAX_RECONNECT_DELAY")
     }
 
+    /// The variable the docs and errors name is the one swift-configuration reads, for every key.
+    @Test func everyDocumentedVariableIsTheOneThatIsRead() {
+        for row in OrderSagaSettings.table {
+            #expect(SettingsReader(environment: [row.environment: "x"]).text(forKey: row.key) == "x", "\(row.key) is not read from \(row.environment)")
+        }
+    }
+
     @Test func commandLineBeatsEnvironmentBeatsDefault() throws {
         let setting = OrderSagaSettings.relayBatchSize
         #expect(try SettingsReader(environment: [:]).value(setting) == 500)
