@@ -60,10 +60,13 @@ public struct RabbitMQManagement: Sendable {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             request.httpBody = try JSONSerialization.data(withJSONObject: body)
         }
+        request.timeoutInterval = 30
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await Self.session.data(for: request)
+        } catch let error as URLError where error.code == .cancelled || error.code == .userAuthenticationRequired {
+            throw ProvisioningError("RabbitMQ management API at \(baseURL) refused user \(user): wrong password, or not an administrator (HTTP 401)")
         } catch {
             throw ProvisioningError("RabbitMQ management API at \(baseURL): \(error.localizedDescription)")
         }
@@ -72,6 +75,22 @@ public struct RabbitMQManagement: Sendable {
             throw ProvisioningError("RabbitMQ management API: \(method) \(path) answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
         }
         return data
+    }
+}
+
+extension RabbitMQManagement {
+    /// A session whose tasks answer an authentication challenge by cancelling: the credentials are
+    /// sent in every request, and a 401 is final. (With URLSession's default handling, a 401 from
+    /// the management API left the request waiting for ever on Linux.)
+    static let session = URLSession(configuration: .ephemeral, delegate: CancelChallenges(), delegateQueue: nil)
+
+    final class CancelChallenges: NSObject, URLSessionTaskDelegate, Sendable {
+        func urlSession(
+            _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
+            completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+        ) {
+            completionHandler(.cancelAuthenticationChallenge, nil)
+        }
     }
 }
 
