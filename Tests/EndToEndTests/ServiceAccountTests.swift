@@ -1,6 +1,7 @@
 import AMQP
 import Messaging
 import Postgres
+import Provisioning
 import Testing
 import TestSupport
 
@@ -34,6 +35,17 @@ import TestSupport
             #expect(error?.description.contains("check queue catalog.nowhere") == true, "\(String(describing: error))")
             #expect(error?.description.contains("404 NOT_FOUND") == true, "\(String(describing: error))")
         }
+    }
+
+    /// A wrong administrator password ends setup with a clear error (it used to hang on the 401).
+    @Test(.timeLimit(.minutes(1))) func aRefusedAdministratorIsNamed() async throws {
+        var admin = TestInfrastructure.adminConfiguration(vhost: TestInfrastructure.uniqueName("setup"))
+        admin.password = "wrong"
+        let provisioner = Provisioner(
+            postgresAdminURL: TestInfrastructure.postgresAdminURL, amqpAdmin: admin, managementURL: TestInfrastructure.managementURL)
+        let error = await #expect(throws: ProvisioningError.self) { try await provisioner.setUpBroker(ServiceAccount.development) }
+        #expect(error?.description.contains("refused user admin") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("HTTP 401") == true)
     }
 
     @Test func eachRoleReachesItsOwnDatabaseOnly() async throws {
