@@ -19,16 +19,18 @@ public struct SagaTime: Sendable, Equatable, Comparable, Codable, Hashable {
 /// Where a saga is.
 public enum SagaStatus: String, Sendable, Codable, CaseIterable {
     /// Stepping forward. Can transition to: COMPLETED, COMPENSATING, FAILED (a retriable step
-    /// after the pivot exhausted its attempts).
+    /// after the pivot exhausted its attempts, or an operator aborted it).
     case running = "RUNNING"
-    /// Undoing the steps that took effect, newest first. Can transition to: COMPENSATED, FAILED.
+    /// Undoing the steps that took effect, newest first. Can transition to: COMPENSATED, FAILED
+    /// (a compensation exhausted its attempts, or an operator aborted it).
     case compensating = "COMPENSATING"
     /// Every step succeeded or was skipped. Final.
     case completed = "COMPLETED"
     /// Every step that took effect was undone. Final.
     case compensated = "COMPENSATED"
-    /// A compensation, or a retriable step after the pivot, exhausted its retries: parked for an
-    /// operator, never dropped.
+    /// A compensation, or a retriable step after the pivot, exhausted its retries, or an operator
+    /// aborted it: parked for an operator, never dropped. Final until an operator acts; can
+    /// transition to: RUNNING, COMPENSATING (an operator's retry, skip or compensate).
     case failed = "FAILED"
 
     public var isFinal: Bool {
@@ -122,6 +124,11 @@ public struct SagaState: Sendable, Equatable, Codable {
     public var failureReason: String?
     /// Picks each retry's jitter, so replaying the same inputs gives the same delays.
     public var jitterSeed: UInt64
+    /// Why the saga began compensating, kept when a compensation that gave up overwrites
+    /// ``failureReason`` (`nil` in states saved before this existed).
+    public var compensationReason: String?
+    /// Whether ``SagaEvent/committed`` was emitted (`nil` in states saved before this existed).
+    public var commitAnnounced: Bool?
 
     public init(status: SagaStatus, steps: [StepState], deadline: SagaDeadline? = nil, failureReason: String? = nil, jitterSeed: UInt64) {
         self.status = status

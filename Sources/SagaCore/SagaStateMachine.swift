@@ -94,18 +94,25 @@ public struct SagaHistoryEntry: Sendable, Equatable {
         case sagaCompensated = "saga_compensated"
         case sagaFailed = "saga_failed"
         case replyIgnored = "reply_ignored"
+        case operatorRetry = "operator_retry"
+        case operatorSkip = "operator_skip"
+        case operatorCompensate = "operator_compensate"
+        case operatorAbort = "operator_abort"
     }
 
     public var event: Event
     public var step: String?
     public var attempt: Int?
     public var detail: String?
+    /// Who caused it, for an operator's input; `nil` for the saga's own steps.
+    public var actor: String?
 
-    public init(_ event: Event, step: String? = nil, attempt: Int? = nil, detail: String? = nil) {
+    public init(_ event: Event, step: String? = nil, attempt: Int? = nil, detail: String? = nil, actor: String? = nil) {
         self.event = event
         self.step = step
         self.attempt = attempt
         self.detail = detail
+        self.actor = actor
     }
 }
 
@@ -128,7 +135,7 @@ public struct SagaTransition: Sendable, Equatable {
 /// to the step attempt in flight changes nothing and is recorded as ignored.
 public struct SagaStateMachine: Sendable {
     public let definition: SagaDefinition
-    public private(set) var state: SagaState
+    public internal(set) var state: SagaState
 
     public init(definition: SagaDefinition, state: SagaState) {
         precondition(
@@ -255,12 +262,12 @@ public struct SagaStateMachine: Sendable {
     // MARK: Moving forward
 
     /// Sends the first PENDING step at or after `index`, or completes the saga.
-    private mutating func advance(from index: Int, at now: SagaTime, into transition: inout SagaTransition) {
+    mutating func advance(from index: Int, at now: SagaTime, into transition: inout SagaTransition) {
         guard let next = state.steps.indices.first(where: { $0 >= index && state.steps[$0].status == .pending }) else {
             state.status = .completed
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.emit(.committed))
+            announceCommit(into: &transition)
             transition.actions.append(.finish(.completed, committed: true))
             transition.history.append(SagaHistoryEntry(.sagaCompleted))
             return
@@ -270,7 +277,7 @@ public struct SagaStateMachine: Sendable {
     }
 
     /// Sends one attempt and waits for its reply until the step's timeout.
-    private mutating func send(index: Int, phase: StepPhase, attempt: Int, at now: SagaTime, into transition: inout SagaTransition) {
+    mutating func send(index: Int, phase: StepPhase, attempt: Int, at now: SagaTime, into transition: inout SagaTransition) {
         let definition = self.definition.steps[index]
         let type: String
         switch phase {
@@ -294,7 +301,7 @@ public struct SagaStateMachine: Sendable {
     }
 
     /// After a timeout (or a failed compensation): try again after a backoff, or give up.
-    private mutating func retryOrPark(index: Int, phase: StepPhase, reason: String, at now: SagaTime, into transition: inout SagaTransition) {
+    mutating func retryOrPark(index: Int, phase: StepPhase, reason: String, at now: SagaTime, into transition: inout SagaTransition) {
         let definition = self.definition.steps[index]
         let (policy, attempt) = phase == .command
             ? (definition.retry, state.steps[index].attempt)
@@ -314,7 +321,7 @@ public struct SagaStateMachine: Sendable {
                 + "the steps before it stand, so the saga is parked for an operator instead of compensated"
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
-            transition.actions.append(.emit(.committed))
+            announceCommit(into: &transition)
             transition.actions.append(.finish(.failed, committed: true))
             transition.history.append(SagaHistoryEntry(.sagaFailed, step: definition.name, attempt: attempt, detail: state.failureReason))
         case .command:
@@ -333,15 +340,16 @@ public struct SagaStateMachine: Sendable {
 
     // MARK: Compensating
 
-    private mutating func beginCompensation(reason: String, at now: SagaTime, into transition: inout SagaTransition) {
+    mutating func beginCompensation(reason: String, at now: SagaTime, into transition: inout SagaTransition) {
         state.status = .compensating
         state.failureReason = reason
+        state.compensationReason = reason
         transition.history.append(SagaHistoryEntry(.compensationStarted, detail: reason))
         compensateNext(at: now, into: &transition)
     }
 
     /// Compensates the newest step that took effect (or may have), or ends the saga COMPENSATED.
-    private mutating func compensateNext(at now: SagaTime, into transition: inout SagaTransition) {
+    mutating func compensateNext(at now: SagaTime, into transition: inout SagaTransition) {
         let next = state.steps.indices.last { index in
             let status = state.steps[index].status
             return (status == .succeeded || status == .timedOut) && definition.steps[index].compensation != nil
@@ -350,6 +358,7 @@ public struct SagaStateMachine: Sendable {
             state.status = .compensated
             state.deadline = nil
             transition.actions.append(.cancelDeadline)
+            state.failureReason = state.compensationReason ?? state.failureReason
             transition.actions.append(.emit(.cancelled(reason: state.failureReason)))
             transition.actions.append(.finish(.compensated, committed: false))
             transition.history.append(SagaHistoryEntry(.sagaCompensated, detail: state.failureReason))
@@ -361,7 +370,15 @@ public struct SagaStateMachine: Sendable {
 
     // MARK: Helpers
 
-    private mutating func schedule(_ deadline: SagaDeadline, into transition: inout SagaTransition) {
+    /// Emits ``SagaEvent/committed`` the first time the saga ends committed: a saga an operator
+    /// resumes after it was parked committed does not tell the world twice.
+    mutating func announceCommit(into transition: inout SagaTransition) {
+        guard state.commitAnnounced != true else { return }
+        state.commitAnnounced = true
+        transition.actions.append(.emit(.committed))
+    }
+
+    mutating func schedule(_ deadline: SagaDeadline, into transition: inout SagaTransition) {
         state.deadline = deadline
         transition.actions.append(.scheduleDeadline(deadline))
     }
@@ -382,7 +399,7 @@ public struct SagaStateMachine: Sendable {
         return Double(z >> 11) / Double(1 << 53)
     }
 
-    private func attempts(_ count: Int) -> String {
+    func attempts(_ count: Int) -> String {
         count == 1 ? "1 attempt" : "\(count) attempts"
     }
 }

@@ -52,7 +52,14 @@ import Testing
 
         /// Runs until the saga is final; `answer` decides each reply. Silence lets deadlines pass.
         mutating func run(skipping: Set<String> = [], answer: (StepMessage) -> Answer) {
-            var queue = record(machine.start(skipping: skipping, at: now))
+            let started = machine.start(skipping: skipping, at: now)
+            resume(started, answer: answer)
+        }
+
+        /// Records `transition` (an input given from outside, such as an operator's), then runs
+        /// until the saga is final again.
+        mutating func resume(_ transition: SagaTransition, answer: (StepMessage) -> Answer) {
+            var queue = record(transition)
             var guardCount = 0
             while !machine.state.status.isFinal {
                 guardCount += 1
