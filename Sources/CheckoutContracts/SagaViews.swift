@@ -21,8 +21,10 @@ public struct SagaView: Codable, Sendable, Equatable {
         public var step: String?
         public var attempt: Int?
         public var detail: String?
-        public init(at: String, event: String, step: String?, attempt: Int?, detail: String?) {
-            self.at = at; self.event = event; self.step = step; self.attempt = attempt; self.detail = detail
+        /// Who gave the operator input that wrote this line; absent for the saga's own steps.
+        public var actor: String?
+        public init(at: String, event: String, step: String?, attempt: Int?, detail: String?, actor: String? = nil) {
+            self.at = at; self.event = event; self.step = step; self.attempt = attempt; self.detail = detail; self.actor = actor
         }
     }
     public var id: String
@@ -35,14 +37,17 @@ public struct SagaView: Codable, Sendable, Equatable {
     public var timeline: [Entry]
     public var createdAt: String
     public var updatedAt: String
+    /// Raised by every change: send it back as `If-Match` with an operator's action, to act only
+    /// on the saga as you saw it (the same number is the response's `ETag`).
+    public var version: Int
 
     public init(
         id: String, orderId: String, definition: Definition, status: String, failureReason: String?, deadlineAt: String?,
-        steps: [Step], timeline: [Entry], createdAt: String, updatedAt: String
+        steps: [Step], timeline: [Entry], createdAt: String, updatedAt: String, version: Int
     ) {
         self.id = id; self.orderId = orderId; self.definition = definition; self.status = status
         self.failureReason = failureReason; self.deadlineAt = deadlineAt; self.steps = steps; self.timeline = timeline
-        self.createdAt = createdAt; self.updatedAt = updatedAt
+        self.createdAt = createdAt; self.updatedAt = updatedAt; self.version = version
     }
 }
 

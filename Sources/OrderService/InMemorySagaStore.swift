@@ -17,6 +17,7 @@ final class InMemorySagaStore: SagaStore {
         var deadline: SagaTime?
         var created: SagaTime
         var updated: SagaTime
+        var version = 0
     }
 
     struct OrderRow: Sendable {
@@ -105,6 +106,7 @@ final class InMemorySagaStore: SagaStore {
                 deadline: nil, created: state.now, updated: state.now)
             state.sagaOrder.append(saga.id)
             Self.store(write, sagaID: saga.id, in: &state)
+            state.sagas[saga.id]?.version = 0  // as PostgreSQL's insert: a new saga is version 0
             return .created
         }
     }
@@ -119,6 +121,20 @@ final class InMemorySagaStore: SagaStore {
             var saga = Self.loaded(id, row, now: state.now)
             let write = try body(&saga)
             state.inbox.insert(message.id)
+            Self.store(write, sagaID: id, in: &state)
+            return .applied(write)
+        }
+    }
+
+    func operate(
+        _ id: UUID, expectedVersion: Int?, _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> OperateOutcome {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard let row = state.sagas[id] else { return .unknownSaga }
+            if let expectedVersion, expectedVersion != row.version { return .changed(currentVersion: row.version) }
+            var saga = Self.loaded(id, row, now: state.now)
+            let write = try body(&saga)
             Self.store(write, sagaID: id, in: &state)
             return .applied(write)
         }
@@ -156,7 +172,7 @@ final class InMemorySagaStore: SagaStore {
     private static func loaded(_ id: UUID, _ row: SagaRow, now: SagaTime) -> LoadedSaga {
         LoadedSaga(
             id: id, machine: SagaStateMachine(definition: row.definition, state: row.state), data: row.data,
-            traceparent: row.traceparent, now: now)
+            traceparent: row.traceparent, version: row.version, now: now)
     }
 
     private static func store(_ write: SagaWrite, sagaID: UUID, in state: inout State) {
@@ -165,6 +181,7 @@ final class InMemorySagaStore: SagaStore {
         row.data = write.data
         if let deadline = write.deadline { row.deadline = deadline }
         row.updated = state.now
+        row.version += 1
         state.sagas[sagaID] = row
         state.history[sagaID, default: []] += write.history.map { (state.now, $0) }
         for message in write.messages where !state.outbox.contains(where: { $0.message.messageID == message.messageID }) {
@@ -203,9 +220,10 @@ final class InMemorySagaStore: SagaStore {
                 status: row.state.status.rawValue, failureReason: row.state.failureReason, deadlineAt: row.deadline.map(Self.iso),
                 steps: row.state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
                 timeline: (state.history[id] ?? []).map { at, entry in
-                    .init(at: Self.iso(at), event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail)
+                    .init(at: Self.iso(at), event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail,
+                          actor: entry.actor)
                 },
-                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
+                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated), version: row.version)
         }
     }
 

@@ -21,6 +21,9 @@ struct OrderServiceAPI: Sendable {
         api.get("orders/:id", use: order)
         api.get("sagas", use: sagas)
         api.get("sagas/:id", use: saga)
+        for name in OperatorAction.names {
+            api.post("sagas/:id/\(name)") { request, context in try await operate(name, request, context: context) }
+        }
         router.get("health", use: health)
         router.get("ready", use: ready)
         router.get("metrics", use: prometheus)
@@ -116,7 +119,50 @@ struct OrderServiceAPI: Sendable {
     @Sendable func saga(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try uuidParameter(context, what: "saga")
         guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
-        return try json(saga)
+        var headers = HTTPFields()
+        headers[.eTag] = "\"\(saga.version)\""
+        return try json(saga, headers: headers)
+    }
+
+    /// `POST /api/v1/sagas/{id}/retry|skip|compensate|abort`: an operator's input. 200 with the
+    /// saga as it is after; 409 when its state does not allow the action; 412 when `If-Match`
+    /// names a version the saga has moved on from (someone else acted first: look again).
+    func operate(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try uuidParameter(context, what: "saga")
+        if let contentType = request.headers[.contentType], !Self.isJSON(contentType) {
+            throw ProblemDetails.unsupportedMediaType(contentType)
+        }
+        var expectedVersion: Int?
+        if let ifMatch = request.headers[.ifMatch] {
+            let digits = ifMatch.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "W/", with: "")
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard let version = Int(digits), version >= 0 else {
+                throw ProblemDetails.invalid([.init(field: "If-Match", problem: "must be a saga version as its ETag gave it (\"7\")")], what: "The request")
+            }
+            expectedVersion = version
+        }
+        let buffer = try await request.body.collect(upTo: bodyLimit)
+        let (action, note) = try OperatorRequestValidation.validate(Array(buffer.readableBytesView), action: name)
+        let sagaText = id.uuidString.lowercased()
+        do {
+            _ = try await engine.operate(id, action, note: note, expectedVersion: expectedVersion)
+        } catch is SagaNotFound {
+            throw ProblemDetails.notFound("no saga \(sagaText)")
+        } catch let refusal as OperatorRefusal {
+            throw ProblemDetails(
+                status: .conflict, type: "https://ordersaga.dev/problems/saga-action-not-allowed",
+                title: "The saga's state does not allow \(name)", detail: "\(refusal.description); nothing was changed")
+        } catch let changed as SagaChanged {
+            throw ProblemDetails(
+                status: .preconditionFailed, type: "https://ordersaga.dev/problems/saga-changed",
+                title: "The saga changed since you read it",
+                detail: "saga \(sagaText) is at version \(changed.current), not \(changed.expected): someone or something acted first; "
+                    + "read it again and decide; nothing was changed")
+        } catch let invalid as InvalidSkipResult {
+            throw ProblemDetails.invalid(
+                [.init(field: "result", problem: "is not the reply data of step \(invalid.step): \(invalid.problem)")], what: "The skip request")
+        }
+        return try await saga(request, context: context)
     }
 
     /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first.

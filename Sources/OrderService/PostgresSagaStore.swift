@@ -81,6 +81,21 @@ struct PostgresSagaStore: SagaStore {
         }
     }
 
+    func operate(
+        _ id: UUID, expectedVersion: Int?, _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> OperateOutcome {
+        try await pool.transaction { connection -> OperateOutcome in
+            guard let row = try connection.query("SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE", [id]).first else {
+                return .unknownSaga
+            }
+            var saga = try self.saga(id, from: row)
+            if let expectedVersion, expectedVersion != saga.version { return .changed(currentVersion: saga.version) }
+            let write = try body(&saga)
+            try store(write, of: saga, isNew: false, on: connection)
+            return .applied(write)
+        }
+    }
+
     func dueSagas(limit: Int) async throws -> [UUID] {
         try await pool.query(
             "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
@@ -119,7 +134,7 @@ struct PostgresSagaStore: SagaStore {
     }
 
     static let sagaColumns = """
-        state::text AS state, data::text AS data, definition_name, definition_version, traceparent,
+        state::text AS state, data::text AS data, definition_name, definition_version, traceparent, version,
         floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
         """
 
@@ -130,6 +145,7 @@ struct PostgresSagaStore: SagaStore {
             machine: SagaStateMachine(definition: definition, state: try row.json("state", as: SagaState.self)),
             data: try row.json("data", as: CreateOrderData.self),
             traceparent: try row.string("traceparent"),
+            version: try row.int("version"),
             now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
     }
 
@@ -157,7 +173,7 @@ struct PostgresSagaStore: SagaStore {
             sagaStatement = """
                 UPDATE order_sagas SET status = \(status), state = \(state)::jsonb, data = \(data)::jsonb,
                     deadline_at = CASE WHEN \(deadlineChanged)::bool THEN to_timestamp(\(deadline)::float8) ELSE deadline_at END,
-                    updated_at = now()
+                    version = version + 1, updated_at = now()
                 WHERE id = \(id)
                 """
         }
@@ -166,6 +182,7 @@ struct PostgresSagaStore: SagaStore {
         let steps = statement.bind(history.map(\.step))
         let attempts = statement.bind(history.map(\.attempt))
         let details = statement.bind(history.map(\.detail))
+        let actors = statement.bind(history.map(\.actor))
         var orderStatement = ""
         if let orderStatus = write.orderStatus {
             let order = statement.bind(write.data.orderId)
@@ -183,8 +200,8 @@ struct PostgresSagaStore: SagaStore {
         try connection.query(
             """
             WITH saga AS (\(sagaStatement)),
-                 history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail)
-                             SELECT \(id), * FROM unnest(\(events)::text[], \(steps)::text[], \(attempts)::int[], \(details)::text[])),
+                 history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail, actor)
+                             SELECT \(id), * FROM unnest(\(events)::text[], \(steps)::text[], \(attempts)::int[], \(details)::text[], \(actors)::text[])),
                  outbox AS (\(outboxStatement))\(orderStatement)
             SELECT 1
             """,
@@ -215,12 +232,12 @@ struct PostgresSagaStore: SagaStore {
         let (row, history) = try await pool.withConnection { connection in
             let row = try connection.query(
                 """
-                SELECT order_id, definition_name, definition_version, status, state::text AS state,
+                SELECT order_id, definition_name, definition_version, status, state::text AS state, version,
                        \(Self.iso("deadline_at")) AS deadline_at, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
                 FROM order_sagas WHERE id = $1
                 """, [id]).first
             let history = try connection.query(
-                "SELECT \(Self.iso("at")) AS at, event, step, attempt, detail FROM saga_history WHERE saga_id = $1 ORDER BY id", [id])
+                "SELECT \(Self.iso("at")) AS at, event, step, attempt, detail, actor FROM saga_history WHERE saga_id = $1 ORDER BY id", [id])
             return (row, history)
         }
         guard let row else { return nil }
@@ -232,9 +249,10 @@ struct PostgresSagaStore: SagaStore {
             steps: state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
             timeline: try history.map { entry in
                 .init(at: try entry.string("at"), event: try entry.string("event"), step: try entry.optionalString("step"),
-                      attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"))
+                      attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"),
+                      actor: try entry.optionalString("actor"))
             },
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"), version: try row.int("version"))
     }
 
     func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView {

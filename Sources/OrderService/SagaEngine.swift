@@ -47,7 +47,8 @@ struct SagaEngine: Sendable {
             var machine = SagaStateMachine(
                 definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
-            var saga = LoadedSaga(id: new.sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), now: now)
+            var saga = LoadedSaga(
+                id: new.sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), version: 0, now: now)
             let write = try SagaRunner.run(transition, on: &saga)
             return (saga, write)
         }
@@ -87,6 +88,48 @@ struct SagaEngine: Sendable {
             metrics.repliesHandled.increment()
             metrics.replyHandling.record(ContinuousClock.now - started)
             if let status = write.finished { finished(reply.sagaID, status) }
+        }
+    }
+
+    /// An operator's input, in one transaction: refused (``OperatorRefusal``) when the saga's
+    /// state does not allow it, and not run at all (``SagaChanged``) when `expectedVersion` is
+    /// given and the saga moved on since. Returns what was written.
+    func operate(_ id: UUID, _ action: OperatorAction, note: OperatorNote, expectedVersion: Int?) async throws -> SagaWrite {
+        let outcome = try await store.operate(id, expectedVersion: expectedVersion) { saga in
+            let transition: SagaTransition
+            var reply: [UInt8]?
+            switch action {
+            case .retry:
+                transition = try saga.machine.retry(by: note, at: saga.now)
+            case .skip(let step, let result):
+                transition = try saga.machine.skip(step: step, by: note, at: saga.now)
+                // The supplied data as the reply the participant would have sent.
+                reply = Array(#"{"outcome":"succeeded","data":\#(result ?? "null")}"#.utf8)
+            case .compensate:
+                transition = try saga.machine.compensate(by: note, at: saga.now)
+            case .abort:
+                transition = try saga.machine.abort(by: note, at: saga.now)
+            }
+            do {
+                return try SagaRunner.run(transition, on: &saga, reply: reply)
+            } catch let error as MalformedMessage {
+                guard case .skip(let step, _) = action else { throw error }
+                throw InvalidSkipResult(step: step, problem: error.description)
+            }
+        }
+        switch outcome {
+        case .unknownSaga:
+            throw SagaNotFound()
+        case .changed(let current):
+            throw SagaChanged(expected: expectedVersion ?? current, current: current)
+        case .applied(let write):
+            outboxWritten()
+            logger.notice("operator \(action.name) on saga", metadata: [
+                "saga_id": "\(id.uuidString.lowercased())", "operator": "\(note.actor)", "reason": "\(note.reason ?? "")",
+                "status": "\(write.state.status.rawValue)",
+            ])
+            if let status = write.finished { finished(id, status) }
+            return write
         }
     }
 

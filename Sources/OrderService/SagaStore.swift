@@ -22,6 +22,13 @@ protocol SagaStore: Sendable {
         _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
     ) async throws -> UpdateOutcome
 
+    /// Runs an operator's `body` on the saga and stores what it returns, unless the saga's version
+    /// is no longer `expectedVersion` (when given): then nothing is run. What `body` throws (a
+    /// refusal) leaves the saga as it was.
+    func operate(
+        _ id: UUID, expectedVersion: Int?, _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
+    ) async throws -> OperateOutcome
+
     /// Sagas whose deadline has passed by the store's clock, soonest first.
     func dueSagas(limit: Int) async throws -> [UUID]
 
@@ -57,6 +64,13 @@ enum StartOutcome: Sendable, Equatable {
     case conflict
 }
 
+enum OperateOutcome: Sendable, Equatable {
+    case unknownSaga
+    /// Someone else changed the saga since the operator saw it: it is at this version now.
+    case changed(currentVersion: Int)
+    case applied(SagaWrite)
+}
+
 enum UpdateOutcome: Sendable, Equatable {
     case unknownSaga
     /// The message was handled before: nothing was run.
@@ -70,6 +84,8 @@ struct LoadedSaga: Sendable {
     var machine: SagaStateMachine
     var data: CreateOrderData
     let traceparent: String
+    /// Raised by every write: what an operator's `If-Match` compares.
+    let version: Int
     /// The store's clock, read in the same transaction.
     let now: SagaTime
 

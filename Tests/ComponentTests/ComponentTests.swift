@@ -27,7 +27,7 @@ import Testing
                     .init(name: "validate-coupon", status: "SKIPPED", attempt: 0, compensationAttempt: 0)],
             timeline: [.init(at: "2026-01-01T00:00:00.000Z", event: "saga_started", step: nil, attempt: nil, detail: "create_order v1"),
                        .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil)],
-            createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z")
+            createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z", version: 2)
         #expect(SagaStatusFormatter.render(saga) == """
             saga     s-1
             order    o-1
