@@ -177,11 +177,11 @@ final class InMemorySagaStore: SagaStore {
 
     private static func store(_ write: SagaWrite, sagaID: UUID, in state: inout State) {
         guard var row = state.sagas[sagaID] else { return }
+        if row.state != write.state || row.data != write.data { row.version += 1 }
         row.state = write.state
         row.data = write.data
         if let deadline = write.deadline { row.deadline = deadline }
         row.updated = state.now
-        row.version += 1
         state.sagas[sagaID] = row
         state.history[sagaID, default: []] += write.history.map { (state.now, $0) }
         for message in write.messages where !state.outbox.contains(where: { $0.message.messageID == message.messageID }) {

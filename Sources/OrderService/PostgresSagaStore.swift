@@ -173,7 +173,9 @@ struct PostgresSagaStore: SagaStore {
             sagaStatement = """
                 UPDATE order_sagas SET status = \(status), state = \(state)::jsonb, data = \(data)::jsonb,
                     deadline_at = CASE WHEN \(deadlineChanged)::bool THEN to_timestamp(\(deadline)::float8) ELSE deadline_at END,
-                    version = version + 1, updated_at = now()
+                    -- Raised only when the saga changed: an ignored late reply is no news to an operator.
+                    version = CASE WHEN state = \(state)::jsonb AND data = \(data)::jsonb THEN version ELSE version + 1 END,
+                    updated_at = now()
                 WHERE id = \(id)
                 """
         }

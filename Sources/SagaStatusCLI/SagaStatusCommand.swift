@@ -9,16 +9,23 @@ import FoundationNetworking
 public struct SagaStatusCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "saga-status",
-        abstract: "Show OrderSaga sagas: status, steps and timeline.",
+        abstract: "Show OrderSaga sagas and repair the ones that need a person.",
         discussion: """
             Examples:
               saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
-              saga-status list --status COMPENSATING --limit 50
+              saga-status list --status FAILED --limit 50
               saga-status list --json | jq '.sagas[].id'
+              saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
+              saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
 
             The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080.
+
+            Exit status: 0 done; 1 the service could not be reached or answered an error;
+            3 the saga's state does not allow the action (nothing changed); 4 the saga changed
+            since it was read, by a reply or another operator (nothing changed: look again);
+            64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self])
+        subcommands: [Show.self, List.self, Retry.self, Skip.self, Compensate.self, Abort.self])
 
     public init() {}
 }
@@ -44,28 +51,65 @@ struct APIOptions: ParsableArguments {
 
     /// GETs `path`; a problem answer becomes an error with the API's words.
     func get(_ path: String) async throws -> Data {
+        try await send(URLRequest(url: URL(string: baseURL + path)!))
+    }
+
+    /// POSTs `body` (JSON) to `path`, only if the resource is still at `version` when one is given.
+    func post(_ path: String, body: Data, ifVersion version: Int?) async throws -> Data {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let version { request.setValue("\"\(version)\"", forHTTPHeaderField: "If-Match") }
+        request.httpBody = body
+        return try await send(request)
+    }
+
+    private func send(_ request: URLRequest) async throws -> Data {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(from: URL(string: baseURL + path)!)
+            (data, response) = try await URLSession.shared.data(for: request)
         } catch {
             let reason = (error as NSError).userInfo[NSLocalizedDescriptionKey] as? String ?? "\(error)"
             throw CLIError("cannot reach the order service at \(baseURL) (is it running? see --url): \(reason)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else {
-            if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
-                throw CLIError("\(problem.title): \(problem.detail)")
+            let exitCode: Int32 = switch status {
+            case 409: 3
+            case 412: 4
+            default: 1
             }
-            throw CLIError("HTTP \(status) from \(baseURL + path)")
+            if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
+                let fields = (problem.errors ?? []).map { "\($0.field): \($0.problem)" }
+                throw CLIError("\(problem.title): " + (fields.isEmpty ? problem.detail : fields.joined(separator: "; ")), exitCode: exitCode)
+            }
+            throw CLIError("HTTP \(status) from \(request.url?.absoluteString ?? baseURL)", exitCode: exitCode)
         }
         return data
     }
 }
 
+/// A failure the CLI reports in words on standard error, with its exit status.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    let exitCode: Int32
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Runs `body`; a ``CLIError`` is printed as `Error: …` with its exit status.
+    func reporting(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data("Error: \(error.description)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
 }
 
 extension SagaStatusCommand {
@@ -82,11 +126,13 @@ extension SagaStatusCommand {
         }
 
         func run() async throws {
-            let data = try await api.get("/api/v1/sagas/\(sagaID.lowercased())")
-            if api.json {
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data)))
+            try await reporting {
+                let data = try await api.get("/api/v1/sagas/\(sagaID.lowercased())")
+                if api.json {
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data)))
+                }
             }
         }
     }
@@ -109,13 +155,15 @@ extension SagaStatusCommand {
         }
 
         func run() async throws {
-            var path = "/api/v1/sagas?limit=\(limit)"
-            if let status { path += "&status=\(status.uppercased())" }
-            let data = try await api.get(path)
-            if api.json {
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListView.self, from: data)))
+            try await reporting {
+                var path = "/api/v1/sagas?limit=\(limit)"
+                if let status { path += "&status=\(status.uppercased())" }
+                let data = try await api.get(path)
+                if api.json {
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListView.self, from: data)))
+                }
             }
         }
     }

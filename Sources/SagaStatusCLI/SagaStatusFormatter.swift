@@ -12,6 +12,7 @@ public enum SagaStatusFormatter {
         if let deadline = saga.deadlineAt { lines.append("deadline \(deadline)") }
         lines.append("created  \(saga.createdAt)")
         lines.append("updated  \(saga.updatedAt)")
+        lines.append("version  \(saga.version)")
         lines.append("")
         lines.append("STEPS")
         let nameWidth = saga.steps.map(\.name.count).max() ?? 0
@@ -26,7 +27,9 @@ public enum SagaStatusFormatter {
         let eventWidth = saga.timeline.map(\.event.count).max() ?? 0
         let stepWidth = saga.timeline.map { stepLabel($0).count }.max() ?? 0
         for entry in saga.timeline {
-            lines.append(trimmed("  \(entry.at)  \(pad(entry.event, eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(entry.detail ?? "")"))
+            // An operator's line says who: "by alice: worker redeployed".
+            let detail = [entry.actor.map { "by \($0)" }, entry.detail].compactMap { $0 }.joined(separator: ": ")
+            lines.append(trimmed("  \(entry.at)  \(pad(entry.event, eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(detail)"))
         }
         return lines.joined(separator: "\n")
     }

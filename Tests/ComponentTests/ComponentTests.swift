@@ -26,7 +26,8 @@ import Testing
             steps: [.init(name: "reserve-inventory", status: "SUCCEEDED", attempt: 1, compensationAttempt: 0),
                     .init(name: "validate-coupon", status: "SKIPPED", attempt: 0, compensationAttempt: 0)],
             timeline: [.init(at: "2026-01-01T00:00:00.000Z", event: "saga_started", step: nil, attempt: nil, detail: "create_order v1"),
-                       .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil)],
+                       .init(at: "2026-01-01T00:00:00.010Z", event: "step_succeeded", step: "reserve-inventory", attempt: 1, detail: nil),
+                       .init(at: "2026-01-01T00:00:01.000Z", event: "operator_retry", step: "validate-coupon", attempt: nil, detail: "fixed", actor: "alice")],
             createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.010Z", version: 2)
         #expect(SagaStatusFormatter.render(saga) == """
             saga     s-1
@@ -35,6 +36,7 @@ import Testing
             status   COMPLETED
             created  2026-01-01T00:00:00.000Z
             updated  2026-01-01T00:00:00.010Z
+            version  2
 
             STEPS
               reserve-inventory  SUCCEEDED     attempts 1
@@ -43,6 +45,7 @@ import Testing
             TIMELINE
               2026-01-01T00:00:00.000Z  saga_started                          create_order v1
               2026-01-01T00:00:00.010Z  step_succeeded  reserve-inventory #1
+              2026-01-01T00:00:01.000Z  operator_retry  validate-coupon       by alice: fixed
             """)
     }
 }

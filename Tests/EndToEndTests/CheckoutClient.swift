@@ -18,6 +18,7 @@ struct CheckoutClient {
         var failureReason: String?
         var steps: [Step]
         var timeline: [Entry]
+        var version: Int
         func step(_ name: String) -> String? { steps.first { $0.name == name }?.status }
     }
     struct Order: Decodable {

@@ -74,4 +74,59 @@ import TestSupport
         #expect(listStatus == 64)
         #expect(list.contains("--status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED"))
     }
+
+    /// A refund that gave up parks its saga FAILED; once the identity worker is back, the
+    /// operator's `retry` through the real binary finishes the undoing. Acting on a stale version,
+    /// or on a saga whose state does not allow it, exits with its own status and changes nothing.
+    @Test func operatorRetryThroughTheCLIRecoversAParkedCompensation() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            var configuration = system.orderServiceConfiguration
+            configuration.port = 0
+            configuration.definition = try HardCaseTests.fastPayment(system, compensationAttempts: 2)
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
+                try await app.test(.live) { client in
+                    let api = CheckoutClient(client: client)
+                    let url = "http://127.0.0.1:\(client.port!)"
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    let parked = try await api.finishedSaga(accepted.sagaId)
+                    #expect(parked.status == "FAILED")
+
+                    // The identity worker comes back; nothing happens until an operator acts.
+                    try await system.running(system.workerServices(["identity"])) {
+                        let (staleStatus, stale) = try sagaStatus(["retry", accepted.sagaId, "--if-version", "\(parked.version - 1)", "--operator", "bob", "--url", url])
+                        #expect(staleStatus == 4)
+                        #expect(stale.contains("The saga changed since you read it"))
+
+                        let (status, text) = try sagaStatus([
+                            "retry", accepted.sagaId, "--reason", "identity worker redeployed", "--operator", "alice",
+                            "--if-version", "\(parked.version)", "--url", url])
+                        #expect(status == 0, "\(text)")
+                        #expect(text.contains("operator_retry"))
+                        #expect(text.contains("by alice: identity worker redeployed"))
+                        let saga = try await api.finishedSaga(accepted.sagaId)
+                        #expect(saga.status == "COMPENSATED")
+                        #expect(saga.failureReason == "payment timed out after 3 attempts")
+                        #expect(saga.timeline.filter { $0.event == "step_compensated" }.compactMap(\.step) == ["payment", "validate-coupon", "reserve-inventory"])
+                        #expect(try await api.order(accepted.orderId).status == "CANCELLED")
+
+                        let (refusedStatus, refused) = try sagaStatus(["abort", accepted.sagaId, "--reason", "too late", "--url", url])
+                        #expect(refusedStatus == 3)
+                        #expect(refused.contains("the saga is COMPENSATED: only a RUNNING or COMPENSATING saga can be aborted"))
+                    }
+                }
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    @Test func operatorCommandsCheckTheirArgumentsBeforeAnyRequest() throws {
+        let (status, output) = try sagaStatus(["abort", UUID().uuidString])
+        #expect(status == 64)
+        #expect(output.contains("Missing expected argument '--reason <reason>'"))
+        let (skipStatus, skip) = try sagaStatus(["skip", UUID().uuidString, "--step", "payment", "--result", "[1]"])
+        #expect(skipStatus == 64)
+        #expect(skip.contains("--result must be a JSON object"))
+    }
 }
