@@ -81,6 +81,7 @@ let package = Package(
         ),
         // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
         .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "IdentityWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -93,7 +94,7 @@ let package = Package(
         ),
         .target(
             name: "SagaStatusCLI",
-            dependencies: ["CheckoutContracts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CheckoutContracts", "DeadLetters", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 

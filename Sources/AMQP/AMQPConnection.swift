@@ -183,12 +183,25 @@ extension AMQPConnection {
     /// step that runs before the services start. Throws the broker's own words (a refused login,
     /// an inequivalent argument) instead of retrying.
     public static func declare(_ topology: AMQPTopology, configuration: AMQPConfiguration) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            // The blocking rabbitmq-c calls run on a thread of their own, off the cooperative pool.
-            let thread = Thread {
-                continuation.resume(with: Result { try AMQPIOLoop.declareOnce(topology, configuration: configuration) })
-            }
-            thread.name = "amqp-declare"
+        try await onThread("amqp-declare") { try AMQPIOLoop.declareOnce(topology, configuration: configuration) }
+    }
+
+    /// How many messages each of `queues` holds now, as the broker counts them (the management
+    /// API's figures lag by seconds), over a short-lived connection.
+    public static func messageCounts(of queues: [String], configuration: AMQPConfiguration) async throws -> [Int] {
+        try await onThread("amqp-count") { try AMQPIOLoop.queuesOnce(queues, purge: false, configuration: configuration) }
+    }
+
+    /// Deletes every message of `queue`, over a short-lived connection; returns how many there were.
+    public static func purge(_ queue: String, configuration: AMQPConfiguration) async throws -> Int {
+        try await onThread("amqp-purge") { try AMQPIOLoop.queuesOnce([queue], purge: true, configuration: configuration)[0] }
+    }
+
+    /// Runs blocking rabbitmq-c calls on a thread of their own, off the cooperative pool.
+    private static func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.name = name
             thread.start()
         }
     }

@@ -190,13 +190,37 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Connects once, declares `topology`, and closes: what a deployment step runs before any
     /// service starts. Blocks its thread; throws the broker's own words on failure.
     static func declareOnce(_ topology: AMQPTopology, configuration: AMQPConfiguration) throws {
+        try once(configuration) { connection, arena in
+            try declare(topology, on: connection, channel: publishChannel, arena: arena)
+        }
+    }
+
+    /// How many messages each of `queues` holds, exactly (the broker's count of a passive
+    /// declare); with `purge`, deletes them and says how many there were.
+    static func queuesOnce(_ queues: [String], purge: Bool, configuration: AMQPConfiguration) throws -> [Int] {
+        try once(configuration) { connection, arena in
+            try queues.map { queue in
+                if purge {
+                    let ok = amqp_queue_purge(connection, publishChannel, arena.bytes(queue))
+                    try check(amqp_get_rpc_reply(connection), "purge queue \(queue)")
+                    return Int(ok?.pointee.message_count ?? 0)
+                }
+                let ok = amqp_queue_declare(connection, publishChannel, arena.bytes(queue), 1, 0, 0, 0, amqp_empty_table)
+                try check(amqp_get_rpc_reply(connection), "check queue \(queue)")
+                return Int(ok?.pointee.message_count ?? 0)
+            }
+        }
+    }
+
+    /// Connects, opens a channel, runs `body`, and closes. Blocks its thread.
+    private static func once<T>(_ configuration: AMQPConfiguration, _ body: (OpaquePointer, CArena) throws -> T) throws -> T {
         guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
         defer { amqp_destroy_connection(connection) }
         try open(connection, configuration)
         defer { amqp_connection_close(connection, AMQP_REPLY_SUCCESS) }
         amqp_channel_open(connection, publishChannel)
         try check(amqp_get_rpc_reply(connection), "channel.open")
-        try declare(topology, on: connection, channel: publishChannel, arena: CArena())
+        return try body(connection, CArena())
     }
 
     /// Opens the socket and logs in.

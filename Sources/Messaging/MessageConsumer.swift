@@ -1,3 +1,4 @@
+import Foundation
 import AMQP
 import Logging
 import Postgres
@@ -16,7 +17,8 @@ public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
 /// returned (its transaction committed).
 ///
 /// A handler that throws is retried with backoff, up to `maxAttempts`; a ``MalformedMessage`` at
-/// once. Then the message is rejected to its dead-letter queue: it never blocks the ones behind it.
+/// once. Then the message goes to its dead-letter queue, carrying why (``DeadLetterHeaders``): it
+/// never blocks the ones behind it.
 /// A failure that is not the message's fault (the database is unreachable, a deadlock or
 /// serialization failure) is retried without limit, so an outage dead-letters nothing.
 /// On graceful shutdown it stops taking deliveries and lets the ones in flight finish; one still
@@ -34,13 +36,19 @@ public struct MessageConsumer: Service {
     /// then, not one per message per retry.
     let outages = Outages()
     let logger: Logger
+    /// Told the queue of each message sent to its dead-letter queue (a metric counts them).
+    let deadLettered: @Sendable (String) -> Void
     let handler: Handler
 
-    public init(connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger, handler: @escaping Handler) {
+    public init(
+        connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger,
+        deadLettered: @escaping @Sendable (String) -> Void = { _ in }, handler: @escaping Handler
+    ) {
         self.connection = connection
         self.concurrency = concurrency
         self.retry = RetryPolicy(attempts: maxAttempts, backoffMilliseconds: 100, maxDelayMilliseconds: 3200, jitter: 0.2)
         self.logger = logger
+        self.deadLettered = deadLettered
         self.handler = handler
     }
 
@@ -74,7 +82,7 @@ public struct MessageConsumer: Service {
                 if ended > 0 { logger.notice("handling works again", metadata: ["failures": "\(ended)"]) }
                 return
             } catch let error as MalformedMessage {
-                deadLetter(delivery, because: error.description)
+                await deadLetter(delivery, because: error.description, attempts: attempt)
                 return
             } catch where Self.isTransient(error) {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
@@ -88,7 +96,7 @@ public struct MessageConsumer: Service {
                 try? await Task.sleep(for: outageRetry.delay(afterAttempt: outageAttempt))
             } catch {
                 if attempt >= retry.attempts {
-                    deadLetter(delivery, because: "\(error) (after \(attempt) attempts)")
+                    await deadLetter(delivery, because: "\(error)", attempts: attempt)
                     return
                 }
                 logger.debug("handler failed; retrying", metadata: ["message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)"])
@@ -105,12 +113,30 @@ public struct MessageConsumer: Service {
         return error.isConnectionError || error.sqlState == "40001" || error.sqlState == "40P01"
     }
 
-    func deadLetter(_ delivery: AMQPDelivery, because reason: String) {
+    /// Publishes a copy of the message with why it failed to its dead-letter queue, then acks it.
+    /// A copy the broker does not confirm (it is going away) falls back to a plain reject, which
+    /// the broker dead-letters itself (`x-death`, without the error). A crash between the confirm
+    /// and the ack dead-letters it twice: a replay of both is harmless, the inbox drops the second.
+    func deadLetter(_ delivery: AMQPDelivery, because reason: String, attempts: Int) async {
         logger.error("message sent to dead-letter queue", metadata: [
             "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "-")",
-            "type": "\(delivery.properties.type ?? "-")", "reason": "\(reason)",
+            "type": "\(delivery.properties.type ?? "-")", "reason": "\(reason)", "attempts": "\(attempts)",
         ])
-        connection.reject(delivery, requeue: false)
+        var properties = delivery.properties
+        DeadLetterHeaders(error: reason, attempts: attempts, queue: delivery.queue, at: Date()).write(into: &properties.headers)
+        let copy = AMQPOutgoingMessage(
+            exchange: SagaTopology.deadLetterExchange, routingKey: SagaTopology.deadLetterQueue(delivery.queue),
+            body: delivery.body, properties: properties, mandatory: true)
+        do {
+            try await connection.publish(copy)
+            connection.ack(delivery)
+        } catch {
+            logger.warning("could not publish to the dead-letter queue with the error; rejecting it instead", metadata: [
+                "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)",
+            ])
+            connection.reject(delivery, requeue: false)
+        }
+        deadLettered(delivery.queue)
     }
 }
 

@@ -4,8 +4,9 @@
 /// The topology is declared once, by the administrator, when the system is set up
 /// (`ordersaga setup`); the services only check that it exists, which RabbitMQ allows without any
 /// permission, so none of them may configure anything. The order service writes commands and
-/// events and reads its replies; a worker writes replies and reads its own queues. Dead-lettering
-/// is done by the broker and asks nothing of the consumer.
+/// events and reads its replies; a worker writes replies and reads its own queues. Each writes to
+/// the dead-letter exchange too: a consumer dead-letters a message by publishing it there with why
+/// it failed (``DeadLetterHeaders``).
 public struct BrokerPermissions: Sendable, Equatable {
     public var configure: String
     public var write: String
@@ -35,13 +36,13 @@ extension SagaTopology {
         if service == orderServiceUser {
             return BrokerPermissions(
                 configure: "^$",
-                write: BrokerPermissions.exactly([commandsExchange, eventsExchange]),
+                write: BrokerPermissions.exactly([commandsExchange, eventsExchange, deadLetterExchange]),
                 read: BrokerPermissions.exactly([repliesQueue]))
         }
         guard participants.contains(service) else { return nil }
         return BrokerPermissions(
             configure: "^$",
-            write: BrokerPermissions.exactly([repliesExchange]),
+            write: BrokerPermissions.exactly([repliesExchange, deadLetterExchange]),
             read: BrokerPermissions.exactly([commandQueue(service)] + eventQueues(of: service)))
     }
 }

@@ -40,6 +40,16 @@ public enum SagaTopology {
     /// The dead-letter queue of `queue`.
     public static func deadLetterQueue(_ queue: String) -> String { "\(queue).dlq" }
 
+    /// The queue whose dead-letter queue `queue` is (`catalog.commands.dlq` → `catalog.commands`).
+    public static func originalQueue(ofDeadLetterQueue queue: String) -> String {
+        queue.hasSuffix(".dlq") ? String(queue.dropLast(4)) : queue
+    }
+
+    /// Every dead-letter queue.
+    public static var deadLetterQueues: [String] {
+        all.queues.map(\.name).filter { $0.hasSuffix(".dlq") }
+    }
+
     /// Every exchange, queue and binding (what `ordersaga setup` declares).
     public static var all: AMQPTopology {
         var topology = AMQPTopology(exchanges: exchanges)

@@ -71,7 +71,8 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let metrics = OrderServiceMetrics()
     let engine = SagaEngine(store: store, definition: definition, outboxWritten: relay.wake, metrics: metrics, logger: logger)
     let replies = MessageConsumer(
-        connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger
+        connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
+        deadLettered: { metrics.deadLettered(from: $0) }
     ) { delivery in
         try await engine.handleReply(delivery)
     }

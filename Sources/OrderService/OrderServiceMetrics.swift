@@ -53,6 +53,14 @@ final class OrderServiceMetrics: Sendable {
         MetricNameDescriptor(namespace: "ordersaga", metricName: name, unitName: unit, helpText: help)
     }
 
+    /// Messages sent to a dead-letter queue, by the queue they were taken from.
+    func deadLettered(from queue: String) {
+        registry.makeCounter(
+            descriptor: Self.name("messages_dead_lettered", unit: "total", "Messages sent to their dead-letter queue, by the queue they came from"),
+            labels: [("queue", queue)]
+        ).increment()
+    }
+
     func sagaFinished(_ status: SagaStatus) {
         finished[status]?.increment()
     }

@@ -46,12 +46,13 @@ public struct RabbitMQManagement: Sendable {
     }
 
     /// Names in a path are percent-encoded, `/` included (the default vhost is `%2F`).
-    static func encoded(_ name: String) -> String {
+    public static func encoded(_ name: String) -> String {
         name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.~"))) ?? name
     }
 
+    /// Calls the API as this user; an answer that is not 2xx throws with what the server said.
     @discardableResult
-    func request(_ method: String, _ path: String, body: [String: String]?) async throws -> Data {
+    public func request(_ method: String, _ path: String, body: [String: any Sendable]?) async throws -> Data {
         guard let url = URL(string: baseURL + path) else { throw ProvisioningError("management URL \(baseURL + path) is not a URL") }
         var request = URLRequest(url: url)
         request.httpMethod = method

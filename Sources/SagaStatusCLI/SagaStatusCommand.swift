@@ -17,6 +17,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status list --json | jq '.sagas[].id'
               saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
               saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
+              saga-status dlq list
 
             The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080.
 
@@ -25,7 +26,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
             since it was read, by a reply or another operator (nothing changed: look again);
             64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self, Retry.self, Skip.self, Compensate.self, Abort.self])
+        subcommands: [Show.self, List.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
     public init() {}
 }

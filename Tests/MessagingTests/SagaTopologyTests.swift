@@ -49,18 +49,19 @@ import Testing
         #expect(SagaTopology.permissions(of: "someone-else") == nil)
     }
 
-    @Test func orderServiceWritesCommandsAndEventsAndReadsOnlyItsReplies() throws {
+    @Test func orderServiceWritesCommandsEventsAndDeadLettersAndReadsOnlyItsReplies() throws {
         let rights = try #require(SagaTopology.permissions(of: SagaTopology.orderServiceUser))
         let names = SagaTopology.all.queues.map(\.name) + SagaTopology.all.exchanges.map(\.name)
-        #expect(try names.filter { try matches(rights.write, $0) }.sorted() == [SagaTopology.commandsExchange, SagaTopology.eventsExchange])
+        #expect(try names.filter { try matches(rights.write, $0) }.sorted()
+            == [SagaTopology.commandsExchange, SagaTopology.deadLetterExchange, SagaTopology.eventsExchange].sorted())
         #expect(try names.filter { try matches(rights.read, $0) } == [SagaTopology.repliesQueue])
     }
 
     @Test(arguments: SagaTopology.participants)
-    func workerWritesRepliesAndReadsOnlyItsOwnQueues(_ participant: String) throws {
+    func workerWritesRepliesAndDeadLettersAndReadsOnlyItsOwnQueues(_ participant: String) throws {
         let rights = try #require(SagaTopology.permissions(of: participant))
         let names = SagaTopology.all.queues.map(\.name) + SagaTopology.all.exchanges.map(\.name)
-        #expect(try names.filter { try matches(rights.write, $0) } == [SagaTopology.repliesExchange])
+        #expect(try names.filter { try matches(rights.write, $0) }.sorted() == [SagaTopology.deadLetterExchange, SagaTopology.repliesExchange].sorted())
         let own = [SagaTopology.commandQueue(participant)] + SagaTopology.eventQueues(of: participant)
         #expect(try names.filter { try matches(rights.read, $0) }.sorted() == own.sorted())
     }
