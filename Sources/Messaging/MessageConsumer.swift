@@ -77,6 +77,7 @@ public struct MessageConsumer: Service {
         while true {
             do {
                 try await handler(delivery)
+                CrashPoint.consumerBeforeAck.reach()
                 connection.ack(delivery)
                 let ended = outages.log.withLock { $0.failures > 0 ? $0.succeeded() : 0 }
                 if ended > 0 { logger.notice("handling works again", metadata: ["failures": "\(ended)"]) }

@@ -34,6 +34,11 @@ public enum OrderSagaSettings {
     // The workers.
     public static let workerPoolSize = Setting.integer("worker.poolSize", 4, in: 1...256, "PostgreSQL connections of a worker")
 
+    // Fault injection (tests and scripts/chaos only).
+    public static let crashAt = Setting.text(
+        "fault.crashAt", "", empty: "(off)",
+        "die as kill -9 would at a crash point: POINT or POINT:N (the Nth time), POINT one of \(CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))")
+
     // `ordersaga setup`, as the administrators.
     public static let postgresAdminURL = Setting.text("postgres.adminUrl", "", "a PostgreSQL superuser's URL (setup)")
     public static let amqpAdminURL = Setting.text("amqp.adminUrl", "", "the RabbitMQ administrator's URL of the vhost (setup)")
@@ -42,14 +47,14 @@ public enum OrderSagaSettings {
     /// Every setting, for the table: key, environment variable, default, meaning.
     public static var table: [(key: String, environment: String, defaultValue: String, help: String)] {
         func row<V>(_ setting: Setting<V>) -> (String, String, String, String) {
-            (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? "(required)" : setting.formattedDefault, setting.help)
+            (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? setting.emptyDefaultLabel : setting.formattedDefault, setting.help)
         }
         return [
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay),
             row(prefetch), row(concurrency), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(sagasDirectory), row(orderPoolSize),
-            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
     }

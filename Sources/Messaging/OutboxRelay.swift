@@ -62,7 +62,13 @@ public struct OutboxRelay: Service {
                     ids.append(Int64(try row.int("id")))
                     messages.append(try Self.message(from: row, at: now))
                 }
-                let results = await connection.publish(messages)
+                async let confirmed = connection.publish(messages)
+                if !messages.isEmpty && CrashPoint.relayConfirmWait.isArmed {
+                    try? await Task.sleep(for: .milliseconds(5))  // let the batch reach the socket first
+                    CrashPoint.relayConfirmWait.reach()
+                }
+                let results = await confirmed
+                if !messages.isEmpty { CrashPoint.relayAfterPublish.reach() }
                 var published: [Int64] = []
                 var failed: [Int64] = []
                 var errors: [String] = []

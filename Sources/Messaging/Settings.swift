@@ -14,6 +14,8 @@ public struct Setting<Value: Sendable>: Sendable {
     public let expected: String
     let parse: @Sendable (String) -> Value?
     let format: @Sendable (Value) -> String
+    /// What the table shows for an empty default: `(required)` for a URL, or what empty means.
+    public var emptyDefaultLabel = "(required)"
 
     /// `ORDERSAGA_RELAY_BATCH_SIZE` for `relay.batchSize`, as swift-configuration's environment
     /// provider names it.
@@ -54,8 +56,11 @@ extension Setting where Value == Duration {
 }
 
 extension Setting where Value == String {
-    public static func text(_ key: String, _ defaultValue: String, _ help: String) -> Setting {
-        Setting(key: key, help: help, defaultValue: defaultValue, expected: "text", parse: { $0 }, format: { $0 })
+    /// Text; `empty` says what an empty default means in the table (`(required)` unless told).
+    public static func text(_ key: String, _ defaultValue: String, empty: String? = nil, _ help: String) -> Setting {
+        var setting = Setting(key: key, help: help, defaultValue: defaultValue, expected: "text", parse: { $0 }, format: { $0 })
+        if let empty { setting.emptyDefaultLabel = empty }
+        return setting
     }
 }
 

@@ -54,6 +54,7 @@ struct SagaEngine: Sendable {
         }
         switch outcome {
         case .created:
+            CrashPoint.sagaAfterCommit.reach()
             metrics.checkoutsAccepted.increment()
             outboxWritten()
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, replayed: false)
@@ -84,6 +85,7 @@ struct SagaEngine: Sendable {
         case .duplicate:
             metrics.repliesDuplicate.increment()  // a copy of a reply already handled
         case .applied(let write):
+            Self.committed(write)
             outboxWritten()
             metrics.repliesHandled.increment()
             metrics.replyHandling.record(ContinuousClock.now - started)
@@ -123,6 +125,7 @@ struct SagaEngine: Sendable {
         case .changed(let current):
             throw SagaChanged(expected: expectedVersion ?? current, current: current)
         case .applied(let write):
+            Self.committed(write)
             outboxWritten()
             logger.notice("operator \(action.name) on saga", metadata: [
                 "saga_id": "\(id.uuidString.lowercased())", "operator": "\(note.actor)", "reason": "\(note.reason ?? "")",
@@ -141,10 +144,17 @@ struct SagaEngine: Sendable {
                 try SagaRunner.run(saga.machine.deadlinePassed(at: saga.now, dispatch: dispatch), on: &saga)
             }
             guard let write else { continue }  // taken by another instance, or no longer due
+            Self.committed(write)
             outboxWritten()
             if let status = write.finished { finished(id, status) }
         }
         return due.count
+    }
+
+    /// Right after a saga input committed, before the relay is woken: where a crash point may end the process.
+    private static func committed(_ write: SagaWrite) {
+        CrashPoint.sagaAfterCommit.reach()
+        if write.state.status == .compensating { CrashPoint.sagaMidCompensation.reach() }
     }
 
     /// After the commit that ended a saga: count it, and tell the operator about a parked one.

@@ -75,6 +75,15 @@ struct SettingsOptions: ParsableArguments {
         return SettingsReader(overrides: overrides)
     }
 
+    /// Arms the crash point `fault.crashAt` names, if any (fault tests only).
+    func armCrashPoint(_ settings: SettingsReader) throws {
+        do {
+            try CrashPoint.arm(try settings.value(OrderSagaSettings.crashAt))
+        } catch let error as CrashPointError {
+            throw ValidationError(error.description)
+        }
+    }
+
     func logger(_ label: String) -> Logger {
         var logger = Logger(label: label)
         logger.logLevel = logLevel
@@ -138,6 +147,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             poolSize: try settings.value(S.orderPoolSize), sweepInterval: try settings.value(S.sweepInterval),
             sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
             retryAfter: try settings.value(S.retryAfter), messaging: try MessagingSettings(settings))
+        try options.armCrashPoint(settings)
         let app = try await buildOrderService(configuration, logger: logger)
         try await app.runService()
     }
@@ -173,6 +183,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let configuration = WorkerConfiguration(
             participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
+        try options.armCrashPoint(settings)
         let group = ServiceGroup(
             services: CommandWorker.services(configuration: configuration, handler: handler, logger: logger),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

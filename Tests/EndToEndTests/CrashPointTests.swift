@@ -1,0 +1,122 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Postgres
+import Testing
+import TestSupport
+
+/// Each crash point, armed in the real binary: the process dies there as `kill -9` would, a
+/// restart without it finishes every saga, and nothing happened twice.
+@Suite struct CrashPointTests {
+    let kills = ProcessKillTests()
+
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = ProcessKillTests.binary
+        process.arguments = arguments + ["--log-level", "error"]
+        try process.run()
+        return process
+    }
+
+    func orderService(_ system: TestSystem, port: Int, crashAt: String?) throws -> Process {
+        try start([
+            "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
+            "--postgres-url", system.url("order"), "--amqp-url", system.amqpURL(of: "order"),
+        ] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []))
+    }
+
+    func worker(_ system: TestSystem, _ participant: String, crashAt: String?) throws -> Process {
+        try start([
+            "worker", participant, "--postgres-url", system.url(participant), "--amqp-url", system.amqpURL(of: participant),
+        ] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []))
+    }
+
+    /// Places `carts.count` checkouts (every third with an expired coupon, so it compensates) while
+    /// `victim` runs armed; expects it to die of SIGKILL, restarts it unarmed, and waits for every saga.
+    func crashAndRecover(_ system: TestSystem, carts: [String], victim: (String?) throws -> Process, port: Int, orderService: Process?) async throws {
+        let order = system.pool("order")
+        let armed = try victim("armed")
+        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
+        var accepted = 0
+        for (index, cart) in carts.enumerated() {
+            if await checkout(port, cart: cart, coupon: index % 3 == 2 ? "EXPIRED5" : "WELCOME10") { accepted += 1 }
+            if !armed.isRunning { break }
+        }
+        let died = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { !armed.isRunning }
+        #expect(died, "the crash point was never reached")
+        if armed.isRunning { armed.terminate() }
+        armed.waitUntilExit()
+        #expect(armed.terminationReason == .uncaughtSignal && armed.terminationStatus == SIGKILL)
+
+        let restarted = try victim(nil)
+        defer {
+            restarted.terminate()
+            restarted.waitUntilExit()
+        }
+        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
+        for cart in carts[accepted...] {
+            if await checkout(port, cart: cart, coupon: "WELCOME10") { accepted += 1 }
+        }
+        let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0
+        }
+        #expect(finished)
+        #expect(accepted == carts.count)
+        #expect(try await order.query("SELECT count(*) AS n FROM order_sagas").first!.int("n") == carts.count)
+    }
+
+    func checkout(_ port: Int, cart: String, coupon: String) async -> Bool {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue(cart, forHTTPHeaderField: "Idempotency-Key")
+        request.httpBody = Data(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: coupon).utf8)
+        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
+        return (response as? HTTPURLResponse)?.statusCode == 202
+    }
+
+    func carts(_ system: TestSystem, count: Int) async throws -> [String] {
+        let carts = (1...count).map { "cart-crash-\($0)" }
+        try await system.pool("cart").query(
+            "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+        return carts
+    }
+
+    @Test(arguments: ["saga.after-commit:3", "saga.mid-compensation", "relay.confirm-wait:2", "relay.after-publish:2"])
+    func orderServiceDyingAtACrashPointLosesAndRepeatsNothing(_ point: String) async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let carts = try await carts(system, count: 12)
+            let port = Int.random(in: 20_000..<30_000)
+            try await system.running(system.workerServices()) {
+                try await crashAndRecover(system, carts: carts, victim: { armed in
+                    try orderService(system, port: port, crashAt: armed == nil ? nil : point)
+                }, port: port, orderService: nil)
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    @Test func workerDyingBetweenItsCommitAndItsAckAppliesTheCommandOnce() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let carts = try await carts(system, count: 9)
+            let port = Int.random(in: 20_000..<30_000)
+            let service = try orderService(system, port: port, crashAt: nil)
+            defer {
+                service.terminate()
+                service.waitUntilExit()
+            }
+            try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
+                try await crashAndRecover(system, carts: carts, victim: { armed in
+                    try worker(system, "identity", crashAt: armed == nil ? nil : "consumer.before-ack:2")
+                }, port: port, orderService: service)
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+            // The charge whose ack was lost was delivered again and dropped by the inbox.
+            let charges = try await system.pool("identity").query("SELECT count(*) AS n, count(DISTINCT saga_id) AS sagas FROM charges").first!
+            #expect(try charges.int("n") == charges.int("sagas"))
+        }
+    }
+}
