@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "ordersaga", targets: ["ordersaga"]),
         .executable(name: "saga-status", targets: ["saga-status"]),
         .executable(name: "saga-bench", targets: ["saga-bench"]),
+        .executable(name: "saga-chaos", targets: ["saga-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -81,6 +82,11 @@ let package = Package(
         ),
         // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
         .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(name: "SagaInvariants", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "Chaos",
+            dependencies: ["AMQP", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -111,6 +117,10 @@ let package = Package(
         ),
         .executableTarget(name: "saga-status", dependencies: ["SagaStatusCLI"], swiftSettings: swiftSettings),
         .executableTarget(
+            name: "saga-chaos",
+            dependencies: ["Chaos", "AMQP", "SagaInvariants", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .executableTarget(
             name: "saga-bench",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,7 +133,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/TestSupport",
@@ -133,7 +143,7 @@ let package = Package(
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP"], swiftSettings: swiftSettings),
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
-        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos"], swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(
             name: "OrderServiceTests",

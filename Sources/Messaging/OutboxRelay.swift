@@ -100,7 +100,8 @@ public struct OutboxRelay: Service {
         }
     }
 
-    static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
+    /// The message an outbox row holds, as the relay publishes it (`saga-chaos` republishes one as a duplicate).
+    public static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
         let headers = try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value)
         return AMQPOutgoingMessage(
             exchange: try row.string("exchange"),

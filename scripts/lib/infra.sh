@@ -65,6 +65,17 @@ as_pg_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# close_inherited_fds: in a subshell that starts a server, closes every descriptor but 0-2, so the
+# server keeps none of its caller's: a caller that waits for a pipe to close (Foundation's Process,
+# which saga-chaos and the tests use) would otherwise wait for the server to exit.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 start_postgres() {
@@ -96,7 +107,8 @@ CONF
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   # Address, port and socket folder on the command line: they win over the postgresql.conf of an
   # older data folder made with other ports.
-  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DATA" start >/dev/null \
+  ( close_inherited_fds
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DATA" start >/dev/null </dev/null ) \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
 }
 
@@ -150,10 +162,7 @@ CONF
     cd "$RMQ_DIR"
     # The broker keeps none of its caller's descriptors: a caller that waits for a pipe to close
     # (Foundation's Process does) would otherwise wait for the broker to exit.
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
+    close_inherited_fds
     nohup setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE_DIR/logs/rabbitmq.log" 2>&1 &
     echo $! >"$STATE_DIR/pids/rabbitmq"
   )

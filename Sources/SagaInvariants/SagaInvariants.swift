@@ -1,0 +1,156 @@
+import Foundation
+import Postgres
+
+/// The six databases of one OrderSaga system, as the invariants read them.
+public struct SystemDatabases: Sendable {
+    public var order, catalog, promotion, identity, cart, notification: PostgresPool
+
+    public init(order: PostgresPool, catalog: PostgresPool, promotion: PostgresPool, identity: PostgresPool, cart: PostgresPool, notification: PostgresPool) {
+        self.order = order
+        self.catalog = catalog
+        self.promotion = promotion
+        self.identity = identity
+        self.cart = cart
+        self.notification = notification
+    }
+
+    /// The pools of `urls`, by database name (order, catalog, promotion, identity, cart, notification).
+    public init(urls: [String: String], size: Int = 2) throws {
+        func pool(_ name: String) throws -> PostgresPool {
+            guard let url = urls[name] else { throw InvariantError("no URL for the \(name) database") }
+            return PostgresPool(conninfo: url, size: size)
+        }
+        self.init(
+            order: try pool("order"), catalog: try pool("catalog"), promotion: try pool("promotion"),
+            identity: try pool("identity"), cart: try pool("cart"), notification: try pool("notification"))
+    }
+}
+
+public struct InvariantError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// DESIGN.md's invariants, checked across the six databases: one line per violation, none when
+/// they all hold. Both the test suite and `saga-chaos` check a system with them.
+public enum SagaInvariants {
+    /// `initialStock`: each product's stock before the sagas checked. `since` (a timestamp by the
+    /// order database's clock): only sagas created then or later, and their effects, are checked;
+    /// `nil` checks every saga.
+    public static func violations(in databases: SystemDatabases, initialStock: [String: Int], since: String? = nil) async throws -> [String] {
+        var problems: [String] = []
+        let order = databases.order
+        let sagas = try await order.query(
+            """
+            SELECT s.id::text AS id, s.status, o.total_cents, o.status AS order_status, o.cart_id, o.items::text AS items
+            FROM order_sagas s JOIN orders o ON o.id = s.order_id
+            WHERE s.created_at >= coalesce($1::timestamptz, '-infinity')
+            """, [since])
+        var status: [String: String] = [:]
+        // Out of scope: sagas created before `since`, whose effects the checks below leave alone.
+        func inScope(_ id: String) -> Bool { since == nil || status[id] != nil }
+        var totals: [String: Int?] = [:]
+        var quantities: [String: [String: Int]] = [:]
+        struct Item: Decodable { var productId: String; var quantity: Int }
+        for row in sagas {
+            let id = try row.string("id")
+            status[id] = try row.string("status")
+            totals[id] = try row.optionalInt("total_cents")
+            for item in try row.json("items", as: [Item].self) { quantities[id, default: [:]][item.productId, default: 0] += item.quantity }
+            // 1. Every saga ends, and its order says so.
+            // A saga parked FAILED after its pivot leaves a CONFIRMED order; before it, a FAILED one.
+            let expectedOrder = ["COMPLETED": ["CONFIRMED"], "COMPENSATED": ["CANCELLED"], "FAILED": ["FAILED", "CONFIRMED"]][status[id]!]
+            if expectedOrder == nil { problems.append("saga \(id) did not end: \(status[id]!)") }
+            if let expectedOrder, try !expectedOrder.contains(row.string("order_status")) {
+                problems.append("saga \(id) is \(status[id]!) but its order is \(try row.string("order_status"))")
+            }
+        }
+        let completed = Set(status.filter { $0.value == "COMPLETED" }.keys)
+
+        // 2. Stock = initial − quantities of COMPLETED orders; reservations held exactly for them.
+        let catalog = databases.catalog
+        var expectedStock = initialStock
+        for id in completed { for (product, quantity) in quantities[id] ?? [:] { expectedStock[product, default: 0] -= quantity } }
+        for row in try await catalog.query("SELECT id, stock FROM products") {
+            let product = try row.string("id")
+            if try row.int("stock") != expectedStock[product] {
+                problems.append("product \(product): stock \(try row.int("stock")), expected \(expectedStock[product] ?? -1)")
+            }
+        }
+        let reserved = Set(try await catalog.query("SELECT saga_id FROM reservations WHERE status = 'RESERVED'").map { try $0.string("saga_id") })
+            .filter(inScope)
+        if reserved != completed { problems.append("reservations held for \(reserved.sorted()), completed sagas \(completed.sorted())") }
+
+        // 3. Redemptions only for COMPLETED orders, and never over a coupon's limit.
+        let promotion = databases.promotion
+        for row in try await promotion.query("SELECT saga_id FROM redemptions WHERE status = 'REDEEMED'") {
+            let id = try row.string("saga_id")
+            guard inScope(id) else { continue }
+            if !completed.contains(id) { problems.append("coupon redeemed for saga \(id), which is \(status[id] ?? "unknown")") }
+        }
+        for row in try await promotion.query(
+            """
+            SELECT c.code, c.redeemed_count, c.max_redemptions,
+                   (SELECT count(*) FROM redemptions r WHERE r.code = c.code AND r.status = 'REDEEMED') AS held
+            FROM coupons c
+            """) {
+            if try row.int("redeemed_count") != row.int("held") || row.int("redeemed_count") > row.int("max_redemptions") {
+                problems.append("coupon \(try row.string("code")): count \(try row.int("redeemed_count")), redemptions \(try row.int("held"))")
+            }
+        }
+
+        // 4. Exactly one captured charge per COMPLETED order, equal to its total; none for the others.
+        let identity = databases.identity
+        var captured: [String: Int] = [:]
+        for row in try await identity.query("SELECT saga_id, amount_cents FROM charges WHERE status = 'CAPTURED'") where inScope(try row.string("saga_id")) {
+            captured[try row.string("saga_id")] = try row.int("amount_cents")
+        }
+        for id in completed where captured[id] == nil || captured[id] != totals[id] ?? nil {
+            problems.append("saga \(id): captured \(captured[id].map(String.init) ?? "nothing"), order total \(String(describing: totals[id] ?? nil))")
+        }
+        for id in captured.keys where !completed.contains(id) { problems.append("saga \(id) is \(status[id] ?? "unknown") but its charge is captured") }
+
+        // 5. A cart is CONVERTED exactly when its order COMPLETED (rebuilt from its events).
+        let cart = databases.cart
+        let converted = Set(try await cart.query(
+            """
+            SELECT DISTINCT ON (cart_id) cart_id, type, saga_id FROM cart_events ORDER BY cart_id, seq DESC
+            """).compactMap { row -> String? in try row.string("type") == "CART_CONVERTED" ? try row.string("saga_id") : nil }).filter(inScope)
+        if converted != completed { problems.append("carts converted by \(converted.sorted()), completed sagas \(completed.sorted())") }
+
+        // 6. Exactly one confirmation per COMPLETED order.
+        let notification = databases.notification
+        let confirmations = try await notification.query(
+            "SELECT saga_id, count(*) AS n FROM notifications WHERE kind = 'ORDER_CONFIRMED' GROUP BY saga_id")
+        var confirmed: [String: Int] = [:]
+        for row in confirmations where inScope(try row.string("saga_id")) { confirmed[try row.string("saga_id")] = try row.int("n") }
+        if Set(confirmed.keys) != completed || confirmed.values.contains(where: { $0 != 1 }) {
+            problems.append("confirmations \(confirmed), completed sagas \(completed.sorted())")
+        }
+
+        // 7. Compensations ran in reverse order of the steps that succeeded.
+        let history = try await order.query(
+            """
+            SELECT saga_id::text AS saga_id, event, step FROM saga_history
+            WHERE event IN ('step_succeeded', 'step_timed_out', 'step_compensated') ORDER BY id
+            """)
+        var forward: [String: [String]] = [:]
+        var undone: [String: [String]] = [:]
+        for row in history {
+            let id = try row.string("saga_id")
+            let step = try row.string("step")
+            if try row.string("event") == "step_compensated" { undone[id, default: []].append(step) } else { forward[id, default: []].append(step) }
+        }
+        for (id, steps) in undone where status[id] == "COMPENSATED" {
+            let expected = Array((forward[id] ?? []).filter { $0 != "notify" }.reversed())
+            if steps != expected { problems.append("saga \(id) compensated \(steps), expected \(expected)") }
+        }
+        return problems
+    }
+
+    public static func stock(in databases: SystemDatabases) async throws -> [String: Int] {
+        var stock: [String: Int] = [:]
+        for row in try await databases.catalog.query("SELECT id, stock FROM products") { stock[try row.string("id")] = try row.int("stock") }
+        return stock
+    }
+}
