@@ -7,7 +7,7 @@ struct OperatorOptions: ParsableArguments {
     @Option(name: .customLong("operator"), help: "Who is acting, for the saga's history (default: $ORDERSAGA_OPERATOR, else $USER).")
     var actor: String?
 
-    @Option(help: "Act only if the saga is still at this version (as `show` printed it): someone else acting first stops you.")
+    @Option(help: "Act only if the saga is still at this version (as `show` printed it; default: the version read just before acting). Someone, or a reply, changing it first stops you with exit status 4.")
     var ifVersion: Int?
 
     var name: String {
@@ -37,7 +37,12 @@ struct OperatorRequest {
 private func act(
     _ action: String, saga: String, request: OperatorRequest, options: OperatorOptions, api: APIOptions
 ) async throws {
-    let data = try await api.post("/api/v1/sagas/\(saga.lowercased())/\(action)", body: try request.json(), ifVersion: options.ifVersion)
+    // Acts on the saga as it was read: of two operators acting at once, one wins and the other is told.
+    var version = options.ifVersion
+    if version == nil {
+        version = try JSONDecoder().decode(SagaView.self, from: try await api.get("/api/v1/sagas/\(saga.lowercased())")).version
+    }
+    let data = try await api.post("/api/v1/sagas/\(saga.lowercased())/\(action)", body: try request.json(), ifVersion: version)
     if api.json {
         print(String(decoding: data, as: UTF8.self))
     } else {

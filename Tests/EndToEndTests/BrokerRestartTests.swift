@@ -68,9 +68,19 @@ struct BrokerRestartTests {
                     #expect(waiting, "the payment commands did not reach the identity worker's queue")
 
                     try await Self.broker("broker-stop")
+                    // Not ready (send traffic elsewhere), yet alive (no restart would mend an outage).
+                    let notReady = await eventually(timeout: .seconds(20), interval: .milliseconds(100)) {
+                        (try? await client.execute(uri: "/ready", method: .get) { $0.status }) == .serviceUnavailable
+                    }
+                    #expect(notReady, "/ready must answer 503 while the broker is down")
+                    try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
                     // Taken while the broker is down: their commands wait in the outbox.
                     sagas += try await place(5)
                     try await Self.broker("broker-start")
+                    let ready = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+                        (try? await client.execute(uri: "/ready", method: .get) { $0.status }) == .ok
+                    }
+                    #expect(ready, "/ready must answer 200 once the broker is back")
                     // The ten queued payment commands survived the restart.
                     let kept = await eventually(timeout: .seconds(60), interval: .milliseconds(250)) {
                         (try? await TestInfrastructure.queueDepth(vhost: system.name, queue: "identity.commands")) ?? 0 >= 10
