@@ -83,9 +83,14 @@ let package = Package(
         // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
         .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
         .target(name: "SagaInvariants", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .target(name: "Workload", dependencies: ["Postgres", "SagaInvariants"], swiftSettings: swiftSettings),
+        .target(
+            name: "Bench",
+            dependencies: ["Postgres", "SagaInvariants", "Workload", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: swiftSettings),
         .target(
             name: "Chaos",
-            dependencies: ["AMQP", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -122,10 +127,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "saga-bench",
-            dependencies: [
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
+            dependencies: ["Bench", "SagaInvariants", "Workload", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 
@@ -143,7 +145,7 @@ let package = Package(
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP"], swiftSettings: swiftSettings),
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
-        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos"], swiftSettings: swiftSettings),
+        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench"], swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(
             name: "OrderServiceTests",

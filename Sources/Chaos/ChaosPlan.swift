@@ -1,32 +1,4 @@
-/// A pseudo-random generator fixed by its seed (splitmix64): the same seed gives the same plan.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// How one checkout of a chaos run is meant to end: it succeeds, or one step refuses it.
-public enum CheckoutOutcome: String, Sendable, CaseIterable {
-    case succeeds
-    /// Out of stock: the catalog refuses it; nothing to undo.
-    case failsAtReserveInventory = "fails-at-reserve-inventory"
-    /// An expired coupon: the stock is released.
-    case failsAtValidateCoupon = "fails-at-validate-coupon"
-    /// An unknown card: coupon and stock are released.
-    case failsAtPayment = "fails-at-payment"
-    /// An unknown cart: the charge is refunded, coupon and stock released.
-    case failsAtCartConvert = "fails-at-cart-convert"
-
-    public static let failures = allCases.filter { $0 != .succeeds }
-}
+import Workload
 
 /// What a chaos run does to the system.
 public enum FaultKind: String, Sendable, CaseIterable {

@@ -9,6 +9,7 @@ import Messaging
 import Postgres
 import SagaInvariants
 import Synchronization
+import Workload
 
 /// How big a chaos run is.
 public struct ChaosOptions: Sendable {
@@ -37,6 +38,7 @@ public struct ChaosRun: Sendable {
     public let plan: ChaosPlan
     /// Tells apart this run's carts and message ids from every other run's.
     let run: String
+    let fixtures: CheckoutFixtures
     let session: URLSession
     let logger: Logger
 
@@ -45,6 +47,7 @@ public struct ChaosRun: Sendable {
         self.options = options
         self.plan = ChaosPlan(seed: seed, sagas: options.sagas, failShare: options.failShare, faultCount: options.faults, kinds: options.kinds)
         self.run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+        self.fixtures = CheckoutFixtures(databases: target.databases, prefix: "chaos", run: run)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 15
         configuration.httpMaximumConnectionsPerHost = options.concurrency
@@ -72,7 +75,7 @@ public struct ChaosRun: Sendable {
     public func run() async throws -> ChaosReport {
         say("seed \(plan.seed): \(plan.faults.count) faults, at least \(options.sagas) checkouts at \(options.rate)/s, \(options.concurrency) at a time")
         for (index, fault) in plan.faults.enumerated() { say("  plan \(index + 1): \(fault)") }
-        try await prepare()
+        try await fixtures.prepare()
         let since = try await target.now()
         let initialStock = try await SagaInvariants.stock(in: target.databases)
         let deadLetters = DeadLetterQueues(managementURL: target.managementURL, amqp: target.amqpAdmin)
@@ -129,50 +132,6 @@ public struct ChaosRun: Sendable {
         FileHandle.standardError.write(Data("chaos: \(text)\n".utf8))
     }
 
-    // MARK: Preparing
-
-    static let product = "sku-chaos"
-    static let emptyProduct = "sku-chaos-empty"
-    static let coupon = "CHAOS10"
-    static let expiredCoupon = "CHAOS-EXPIRED"
-    static let customer = "cust-chaos"
-    static let card = "card-chaos"
-
-    /// Stock, a coupon, a customer with a card, and a cart for every checkout that may need one:
-    /// written with each service's own role, as its migrations were.
-    func prepare() async throws {
-        let databases = target.databases
-        try await databases.catalog.query(
-            """
-            INSERT INTO products (id, name, price_cents, stock) VALUES ($1, 'Chaos item', 500, 1000000000), ($2, 'Never in stock', 700, 0)
-            ON CONFLICT (id) DO UPDATE SET stock = CASE WHEN products.id = $2 THEN 0 ELSE greatest(products.stock, 1000000) END
-            """, [Self.product, Self.emptyProduct])
-        try await databases.promotion.query(
-            """
-            INSERT INTO coupons (code, percent_off, max_redemptions, expires_at) VALUES
-                ($1, 10, 1000000000, now() + interval '10 years'), ($2, 5, 1000000000, now() - interval '1 day')
-            ON CONFLICT (code) DO NOTHING
-            """, [Self.coupon, Self.expiredCoupon])
-        try await databases.identity.query(
-            "INSERT INTO customers (id, name, email) VALUES ($1, 'Chaos Monkey', 'chaos@example.com') ON CONFLICT (id) DO NOTHING", [Self.customer])
-        try await databases.identity.query(
-            """
-            INSERT INTO payment_cards (id, customer_id, last4, expires_on, limit_cents) VALUES ($1, $2, '9999', date '2099-12-31', 1000000000000)
-            ON CONFLICT (id) DO NOTHING
-            """, [Self.card, Self.customer])
-    }
-
-    /// Opens the cart of checkout `index` (an event log: one CART_CREATED).
-    func openCart(_ index: Int) async throws {
-        try await throughOutages {
-            try await target.databases.cart.query(
-                "INSERT INTO cart_events (cart_id, seq, type, customer_id) VALUES ($1, 1, 'CART_CREATED', $2) ON CONFLICT DO NOTHING",
-                [cart(index), Self.customer])
-        }
-    }
-
-    func cart(_ index: Int) -> String { "cart-chaos-\(run)-\(index)" }
-
     // MARK: Load
 
     /// Places checkouts at `rate`, `concurrency` at a time, until at least `sagas` were placed and
@@ -201,12 +160,14 @@ public struct ChaosRun: Sendable {
 
     func place(_ index: Int, _ tally: Tally) async throws {
         let outcome = plan.checkouts[index % plan.checkouts.count]
-        if outcome != .failsAtCartConvert { try await openCart(index) }
+        if outcome != .failsAtCartConvert {
+            try await throughOutages { try await fixtures.openCarts([index]) }
+        }
         var request = URLRequest(url: URL(string: target.apiURL + "/api/v1/checkout")!)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.setValue("chaos-\(run)-\(index)", forHTTPHeaderField: "Idempotency-Key")
-        request.httpBody = try JSONSerialization.data(withJSONObject: body(index, outcome))
+        request.httpBody = try fixtures.body(index, outcome)
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(300)
         var wait = Duration.milliseconds(200)
@@ -233,23 +194,6 @@ public struct ChaosRun: Sendable {
             wait = min(wait * 2, .seconds(2))
         }
         tally.with { $0.refused.append("checkout \(index): not accepted within 300 s") }
-    }
-
-    func body(_ index: Int, _ outcome: CheckoutOutcome) -> [String: Any] {
-        var body: [String: Any] = [
-            "customerId": Self.customer, "cartId": cart(index), "paymentCardId": Self.card,
-            "items": [["productId": Self.product, "quantity": 1 + index % 3]],
-            "shippingAddress": ["line1": "1 Chaos Lane", "city": "London", "postalCode": "E1 6AN", "country": "GB"],
-        ]
-        if index % 2 == 0 { body["couponCode"] = Self.coupon }
-        switch outcome {
-        case .succeeds: break
-        case .failsAtReserveInventory: body["items"] = [["productId": Self.emptyProduct, "quantity": 1]]
-        case .failsAtValidateCoupon: body["couponCode"] = Self.expiredCoupon
-        case .failsAtPayment: body["paymentCardId"] = "card-chaos-unknown"
-        case .failsAtCartConvert: break  // its cart was never opened
-        }
-        return body
     }
 
     // MARK: Faults
@@ -297,7 +241,12 @@ public struct ChaosRun: Sendable {
             try await Task.sleep(for: .milliseconds(fault.holdMilliseconds))
             try await target.control(["start", "identity"])
         case .duplicateMessage:
-            try await publishCopy(toward: fault.targets[0], broker: broker)
+            // In turn a command to the participant, and its reply to the order service.
+            if number % 2 == 0 {
+                try await publishCopy(toward: fault.targets[0], broker: broker)
+            } else {
+                try await publishReplyCopy(from: fault.targets[0], broker: broker)
+            }
         case .malformedMessage:
             let participant = fault.targets[0]
             let id = "chaos-poison-\(run)-\(number)"
@@ -324,6 +273,23 @@ public struct ChaosRun: Sendable {
         }
         guard let row = rows.first else {
             say("  no command to \(participant) published yet: nothing to duplicate")
+            return
+        }
+        try await publish(try OutboxRelay.message(from: row, at: Date()), broker: broker)
+    }
+
+    /// Publishes again a reply `participant` already sent: the order service's inbox must drop it.
+    func publishReplyCopy(from participant: String, broker: AMQPConnection) async throws {
+        guard let pool = target.databases.pool(participant) else { return }
+        let rows = try await throughOutages {
+            try await pool.query(
+                """
+                SELECT message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body, mandatory
+                FROM outbox WHERE exchange = $1 AND published_at IS NOT NULL ORDER BY id DESC LIMIT 1
+                """, [SagaTopology.repliesExchange])
+        }
+        guard let row = rows.first else {
+            say("  no reply from \(participant) published yet: nothing to duplicate")
             return
         }
         try await publish(try OutboxRelay.message(from: row, at: Date()), broker: broker)
@@ -458,7 +424,7 @@ public struct ChaosRun: Sendable {
             SELECT count(*) AS n FROM (
                 SELECT cart_id FROM cart_events WHERE cart_id LIKE $1 GROUP BY cart_id
                 HAVING count(*) FILTER (WHERE type = 'CART_CONVERTED') > 1 + count(*) FILTER (WHERE type = 'CART_RESTORED')) AS twice
-            """, ["cart-chaos-\(run)-%"]).first!.int("n")
+            """, [fixtures.cartPattern]).first!.int("n")
         report.violations += try await SagaInvariants.violations(in: databases, initialStock: initialStock, since: since)
 
         // Dead letters: exactly the poison this run injected, each where it belongs.

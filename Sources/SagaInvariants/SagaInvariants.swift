@@ -26,6 +26,13 @@ public struct SystemDatabases: Sendable {
     }
 }
 
+extension SystemDatabases {
+    /// The pool of the database named `name` (order, catalog, …).
+    public func pool(_ name: String) -> PostgresPool? {
+        ["order": order, "catalog": catalog, "promotion": promotion, "identity": identity, "cart": cart, "notification": notification][name]
+    }
+}
+
 public struct InvariantError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }

@@ -1,114 +1,95 @@
 import ArgumentParser
+import Bench
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import Histogram
+import SagaInvariants
+import Workload
 
-/// Places checkouts against a running order service and measures how fast sagas finish.
-/// `scripts/bench` prepares stock and carts and runs it; it stops by itself after `--sagas`.
+/// `saga-bench`: measures a running OrderSaga and proves what it measured. `scripts/bench` starts
+/// the system, runs it at several concurrencies and keeps the results.
 @main
 struct SagaBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "saga-bench",
-        abstract: "Measure checkout and saga throughput against a running OrderSaga.",
+        abstract: "Measure saga throughput and latency against a running OrderSaga, and check every saga ended right.",
         discussion: """
-            Carts <cart-prefix>-1 … <cart-prefix>-N must exist and be ACTIVE for the customer, and the
-            product must have the stock: scripts/bench sets that up.
+            Closed model (--concurrency C): C sagas in flight, each client placing its next checkout when
+            its saga ended. Open model (--rate R): R checkouts a second whatever happens, so queueing shows.
+            The first --warmup sagas are not measured. Then it waits for every saga to end, checks DESIGN.md's
+            invariants for them across the six databases, and prints one JSON line; when a saga did not end
+            or an invariant broke it prints the problems instead of figures and exits 1.
 
-            Example:
-              saga-bench --url http://127.0.0.1:8080 --sagas 2000 --concurrency 64 --cart-prefix cart-bench-42
+            Example (what scripts/bench runs):
+              saga-bench --url http://127.0.0.1:8080 --concurrency 32 --sagas 2000 \\
+                --database order=postgresql://order_service:…@127.0.0.1:15430/order_db … (all six) \\
+                --process order-service=1234 --process postgresql=987 … \\
+                --management-url http://127.0.0.1:15680 --management-user admin --management-password …
             """)
 
     @Option(help: "The order service's base URL.") var url = "http://127.0.0.1:8080"
-    @Option(help: "How many checkouts to place.") var sagas = 1000
-    @Option(help: "Checkouts in flight at once.") var concurrency = 32
-    @Option(help: "Carts are <prefix>-1 … <prefix>-N.") var cartPrefix: String
-    @Option(help: "The customer who owns the carts.") var customer = "cust-ada"
-    @Option(help: "The customer's card.") var card = "card-ada-visa"
-    @Option(help: "Checkout i buys one of <product>-(i mod products): several products, as a shop has, so one row's lock does not set the pace.")
-    var product = "sku-bench"
-    @Option(help: "How many products the checkouts spread over.") var products = 20
-    @Option(help: "Give up waiting for sagas after this many seconds.") var timeout = 300.0
+    @Option(name: .customLong("database"), help: ArgumentHelp("NAME=URL of each of the six databases.", valueName: "name=url"))
+    var databases: [String] = []
+    @Option(help: "Sagas in flight (closed model).") var concurrency: Int?
+    @Option(help: "Checkouts per second (open model).") var rate: Double?
+    @Option(help: "Sagas measured.") var sagas = 2000
+    @Option(help: "Sagas placed first and not measured.") var warmup = 200
+    @Option(help: ArgumentHelp("Share refused at a step: reserve-inventory, validate-coupon, payment or cart-convert (repeatable; default payment=0.1).", valueName: "step=share"))
+    var fail: [String] = []
+    @Option(help: "Seed of which checkouts fail.") var seed: UInt64 = 1
+    @Option(name: .customLong("process"), help: ArgumentHelp("NAME=PID of a process to measure (repeatable).", valueName: "name=pid"))
+    var processes: [String] = []
+    @Option(name: .customLong("management-url"), help: "RabbitMQ's management API, for messages per saga.") var managementURL: String?
+    @Option(name: .customLong("management-user")) var managementUser = "admin"
+    @Option(name: .customLong("management-password")) var managementPassword = ""
+    @Option(help: "A label for the result line.") var label = ""
+    @Option(help: "Seconds to wait for a saga to end.") var timeout = 300
 
     func validate() throws {
-        guard sagas > 0, concurrency > 0 else { throw ValidationError("--sagas and --concurrency must be positive") }
+        if concurrency != nil && rate != nil { throw ValidationError("give --concurrency or --rate, not both") }
+        guard sagas > 0, warmup >= 0, (concurrency ?? 1) > 0, (rate ?? 1) > 0 else {
+            throw ValidationError("--sagas, --concurrency and --rate must be positive, --warmup at least 0")
+        }
+        _ = try failures()
+    }
+
+    func failures() throws -> [CheckoutOutcome: Double] {
+        guard !fail.isEmpty else { return [.failsAtPayment: 0.1] }
+        var failures: [CheckoutOutcome: Double] = [:]
+        for entry in fail {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let outcome = CheckoutOutcome(failingAt: parts[0]), let share = Double(parts[1]), (0...1).contains(share) else {
+                throw ValidationError("--fail \(entry): expected STEP=SHARE with STEP one of reserve-inventory, validate-coupon, payment, cart-convert and SHARE from 0 to 1")
+            }
+            failures[outcome] = share
+        }
+        guard failures.values.reduce(0, +) <= 1 else { throw ValidationError("--fail: the shares add up to more than 1") }
+        return failures
     }
 
     func run() async throws {
-        let configuration = URLSessionConfiguration.default
-        configuration.httpMaximumConnectionsPerHost = concurrency
-        let session = URLSession(configuration: configuration)
-        let histogram = try await placeCheckouts(session)
-        print(String(format: "accept latency   p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms",
-                     ms(histogram.valueAtPercentile(50)), ms(histogram.valueAtPercentile(90)),
-                     ms(histogram.valueAtPercentile(99)), ms(histogram.max)))
-    }
-
-    /// Posts every checkout, `concurrency` at a time; returns the accept latencies in microseconds.
-    func placeCheckouts(_ session: URLSession) async throws -> Histogram<UInt64> {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        let clock = ContinuousClock()
-        let start = clock.now
-        var failures = 0
-        var sagaIDs: [String] = []
-        try await withThrowingTaskGroup(of: (Duration, String?).self) { group in
-            var next = 1
-            func add() {
-                let index = next
-                next += 1
-                group.addTask { try await checkout(index, session) }
-            }
-            for _ in 0..<min(concurrency, sagas) { add() }
-            while let (latency, sagaID) = try await group.next() {
-                histogram.record(UInt64(latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
-                if let sagaID { sagaIDs.append(sagaID) } else { failures += 1 }
-                let done = sagaIDs.count + failures
-                if done % max(1, sagas / 10) == 0 { FileHandle.standardError.write(Data("placed \(done)/\(sagas)\n".utf8)) }
-                if next <= sagas { add() }
-            }
+        var urls: [String: String] = [:]
+        for entry in databases {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--database \(entry): expected NAME=URL") }
+            urls[parts[0]] = parts[1]
         }
-        let placed = clock.now - start
-        print(String(format: "placed %d checkouts in %.2f s: %.0f/s (%d refused)", sagaIDs.count, seconds(placed), Double(sagaIDs.count) / seconds(placed), failures))
-
-        // Done when no saga is RUNNING or COMPENSATING any more.
-        while clock.now - start < .seconds(timeout) {
-            let running = try await count(status: "RUNNING", session) + count(status: "COMPENSATING", session)
-            if running == 0 { break }
-            try await Task.sleep(for: .milliseconds(100))
+        var options = BenchOptions()
+        options.model = rate.map { .open(perSecond: $0) } ?? .closed(concurrency: concurrency ?? 32)
+        options.sagas = sagas
+        options.warmup = warmup
+        options.failures = try failures()
+        options.seed = seed
+        options.timeout = .seconds(timeout)
+        options.label = label
+        for entry in processes {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let pid = Int32(parts[1]) else { throw ValidationError("--process \(entry): expected NAME=PID") }
+            options.processes[parts[0]] = pid
         }
-        let total = clock.now - start
-        print(String(format: "all sagas finished %.2f s after the first checkout: %.0f sagas/s", seconds(total), Double(sagaIDs.count) / seconds(total)))
-        return histogram
+        let bench = BenchRun(
+            apiURL: url, databases: try SystemDatabases(urls: urls),
+            management: managementURL.map { ($0, managementUser, managementPassword) }, options: options)
+        let result = try await bench.run { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+        print(result.json)
+        if !result.valid { throw ExitCode(1) }
     }
-
-    func checkout(_ index: Int, _ session: URLSession) async throws -> (Duration, String?) {
-        var request = URLRequest(url: URL(string: "\(url)/api/v1/checkout")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data("""
-            {"customerId":"\(customer)","cartId":"\(cartPrefix)-\(index)","items":[{"productId":"\(product)-\(index % products)","quantity":1}],
-             "paymentCardId":"\(card)","shippingAddress":{"line1":"1 Bench Road","city":"London","postalCode":"E1","country":"GB"}}
-            """.utf8)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let (data, response) = try await session.data(for: request)
-        let latency = clock.now - start
-        guard (response as? HTTPURLResponse)?.statusCode == 202,
-              let body = try JSONSerialization.jsonObject(with: data) as? [String: Any], let saga = body["sagaId"] as? String
-        else { return (latency, nil) }
-        return (latency, saga)
-    }
-
-    func count(status: String, _ session: URLSession) async throws -> Int {
-        let (data, _) = try await session.data(from: URL(string: "\(url)/api/v1/sagas?status=\(status)&limit=1")!)
-        let body = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        return (body?["sagas"] as? [Any])?.count ?? 0
-    }
-
-    func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
-    func ms(_ microseconds: UInt64) -> Double { Double(microseconds) / 1000 }
 }

@@ -1,4 +1,5 @@
 import Chaos
+import Workload
 import Testing
 
 /// The chaos run's plan is a function of its seed: the same seed replays the same schedule, every

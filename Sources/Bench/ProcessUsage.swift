@@ -1,0 +1,64 @@
+import Foundation
+
+/// CPU time and peak memory of a process and everything it started, read from `/proc`: the
+/// benchmark's measure of what a saga costs each process (PostgreSQL's backends are children of
+/// its postmaster, so one pid stands for the whole server).
+public struct ProcessUsage: Sendable, Equatable {
+    /// CPU seconds (user + system) of the process, its live descendants, and the descendants it
+    /// has reaped.
+    public var cpuSeconds: Double
+    /// The process's own peak resident memory (VmHWM), in megabytes.
+    public var peakRSSMegabytes: Double
+
+    /// Reads it for `pid`; `nil` when the process is gone.
+    public static func read(pid: Int32) -> ProcessUsage? {
+        guard let own = Stat(pid: pid) else { return nil }
+        var ticks = own.utime + own.stime + own.cutime + own.cstime
+        let children = childrenByParent()
+        var pending = children[pid] ?? []
+        while let child = pending.popLast() {
+            if let stat = Stat(pid: child) { ticks += stat.utime + stat.stime }
+            pending += children[child] ?? []
+        }
+        return ProcessUsage(cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakRSSMegabytes: peakRSS(pid: pid))
+    }
+
+    struct Stat {
+        var parent: Int32
+        var utime, stime, cutime, cstime: Int
+
+        init?(pid: Int32) {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = text.lastIndex(of: ")")
+            else { return nil }
+            // After "pid (comm) ": state ppid pgrp … utime(14) stime(15) cutime(16) cstime(17), 1-based.
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            guard fields.count > 15, let parent = Int32(fields[1]),
+                  let utime = Int(fields[11]), let stime = Int(fields[12]), let cutime = Int(fields[13]), let cstime = Int(fields[14])
+            else { return nil }
+            self.parent = parent
+            self.utime = utime
+            self.stime = stime
+            self.cutime = cutime
+            self.cstime = cstime
+        }
+    }
+
+    static func childrenByParent() -> [Int32: [Int32]] {
+        var children: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = Stat(pid: pid) else { continue }
+            children[stat.parent, default: []].append(pid)
+        }
+        return children
+    }
+
+    static func peakRSS(pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kilobytes / 1024
+        }
+        return 0
+    }
+}

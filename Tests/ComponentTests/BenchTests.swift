@@ -1,0 +1,48 @@
+import Bench
+import Foundation
+import Testing
+import Workload
+
+/// The benchmark's pure parts: which checkouts fail where, the result line, and reading /proc.
+@Suite struct BenchTests {
+    @Test func failureSharesAreKeptAndTheSeedFixesWhichCheckoutsFail() {
+        let outcomes = BenchRun.outcomes(count: 10_000, failures: [.failsAtPayment: 0.1, .failsAtCartConvert: 0.02], seed: 3)
+        let payment = outcomes.filter { $0 == .failsAtPayment }.count
+        let cart = outcomes.filter { $0 == .failsAtCartConvert }.count
+        #expect((900...1100).contains(payment))
+        #expect((140...260).contains(cart))
+        #expect(outcomes.filter { $0 == .failsAtValidateCoupon || $0 == .failsAtReserveInventory }.isEmpty)
+        #expect(outcomes == BenchRun.outcomes(count: 10_000, failures: [.failsAtPayment: 0.1, .failsAtCartConvert: 0.02], seed: 3))
+    }
+
+    @Test func aRunWithProblemsPrintsThemInsteadOfFigures() throws {
+        var result = BenchResult(label: "concurrency 8", model: .closed(concurrency: 8), sagas: 100, warmup: 10)
+        result.sagasEndedPerSecond = 123.4
+        result.sagaMilliseconds = ["p50": 20, "p99": 80]
+        let good = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
+        #expect(good["valid"] as? Bool == true)
+        #expect(good["sagasEndedPerSecond"] as? Double == 123.4)
+        result.problems = ["3 of 110 sagas did not end"]
+        let bad = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
+        #expect(bad["valid"] as? Bool == false)
+        #expect(bad["sagasEndedPerSecond"] == nil)
+        #expect(bad["problems"] as? [String] == ["3 of 110 sagas did not end"])
+    }
+
+    @Test func processUsageCountsThisProcessesCPUAndMemory() throws {
+        let before = try #require(ProcessUsage.read(pid: getpid()))
+        var x = 0.0
+        for i in 0..<20_000_000 { x += Double(i).squareRoot() }
+        #expect(x > 0)
+        let after = try #require(ProcessUsage.read(pid: getpid()))
+        #expect(after.cpuSeconds > before.cpuSeconds)
+        #expect(after.peakRSSMegabytes > 1)
+        #expect(ProcessUsage.read(pid: Int32.max) == nil)
+    }
+
+    @Test func aStepNamesItsFailingOutcome() {
+        #expect(CheckoutOutcome(failingAt: "payment") == .failsAtPayment)
+        #expect(CheckoutOutcome(failingAt: "notify") == nil)
+        #expect(CheckoutOutcome.failures.compactMap(\.step) == ["reserve-inventory", "validate-coupon", "payment", "cart-convert"])
+    }
+}
