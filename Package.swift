@@ -90,7 +90,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Chaos",
-            dependencies: ["AMQP", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),

@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import DeadLetters
 import Foundation
 #if canImport(FoundationNetworking)
@@ -59,7 +60,6 @@ public struct ChaosRun: Sendable {
     final class Tally: Sendable {
         struct State {
             var accepted: [Int: String] = [:]
-            var placed = 0
             var http5xx = 0
             var refused: [String] = []
             var faults: [FaultKind: Int] = [:]
@@ -177,10 +177,7 @@ public struct ChaosRun: Sendable {
                 case 200, 202:
                     let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any]
                     let saga = answer?["sagaId"] as? String ?? ""
-                    tally.with {
-                        $0.accepted[index] = saga
-                        $0.placed += 1
-                    }
+                    tally.with { $0.accepted[index] = saga }
                     return
                 case 429, 500...:
                     if http.statusCode >= 500 { tally.with { $0.http5xx += 1 } }
@@ -201,7 +198,7 @@ public struct ChaosRun: Sendable {
     func injectFaults(_ tally: Tally, broker: AMQPConnection) async throws {
         for (index, fault) in plan.faults.enumerated() {
             try await Task.sleep(for: .milliseconds(fault.gapMilliseconds))
-            let placed = tally.with { $0.placed }
+            let placed = tally.with { $0.accepted.count }
             say("fault \(index + 1)/\(plan.faults.count): \(fault.kind.rawValue) \(fault.targets.joined(separator: ","))\(fault.crashPoint.map { " at \($0)" } ?? "") (\(placed) checkouts placed)")
             try await inject(fault, number: index, tally, broker: broker)
             tally.with { $0.faults[fault.kind, default: 0] += 1 }
@@ -250,7 +247,8 @@ public struct ChaosRun: Sendable {
         case .malformedMessage:
             let participant = fault.targets[0]
             let id = "chaos-poison-\(run)-\(number)"
-            let command = CheckoutContractsCommands.first(of: participant)
+            // A real command name, so the handler is found and it is the body that cannot be read.
+            let command = CheckoutContracts.participants[participant]?.sorted().first ?? "\(participant).command"
             try await publish(AMQPOutgoingMessage(
                 exchange: SagaTopology.commandsExchange, routingKey: participant, body: Array("{\"chaos\": \"not a command".utf8),
                 properties: AMQPProperties(
@@ -436,16 +434,6 @@ public struct ChaosRun: Sendable {
         }
         report.poison = state.poison.count
         return report
-    }
-}
-
-/// The command each participant handles first, for a malformed copy of one.
-enum CheckoutContractsCommands {
-    static func first(of participant: String) -> String {
-        [
-            "catalog": "catalog.reserve_inventory", "promotion": "promotion.redeem_coupon", "identity": "identity.charge_payment",
-            "cart": "cart.convert_cart", "notification": "notification.send_confirmation",
-        ][participant] ?? "\(participant).command"
     }
 }
 

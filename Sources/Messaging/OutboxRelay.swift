@@ -62,13 +62,7 @@ public struct OutboxRelay: Service {
                     ids.append(Int64(try row.int("id")))
                     messages.append(try Self.message(from: row, at: now))
                 }
-                async let confirmed = connection.publish(messages)
-                if !messages.isEmpty && CrashPoint.relayConfirmWait.isArmed {
-                    try? await Task.sleep(for: .milliseconds(5))  // let the batch reach the socket first
-                    CrashPoint.relayConfirmWait.reach()
-                }
-                let results = await confirmed
-                if !messages.isEmpty { CrashPoint.relayAfterPublish.reach() }
+                let results = await publishWithCrashPoints(messages)
                 var published: [Int64] = []
                 var failed: [Int64] = []
                 var errors: [String] = []
@@ -98,6 +92,22 @@ public struct OutboxRelay: Service {
                 return published.count
             }
         }
+    }
+
+    /// Publishes and waits for the confirms, passing the relay's crash points.
+    private func publishWithCrashPoints(_ messages: [AMQPOutgoingMessage]) async -> [Result<Void, AMQPError>] {
+        guard !messages.isEmpty else { return [] }
+        let results: [Result<Void, AMQPError>]
+        if CrashPoint.relayConfirmWait.isArmed {
+            async let confirmed = connection.publish(messages)
+            try? await Task.sleep(for: .milliseconds(5))  // let the batch reach the socket first
+            CrashPoint.relayConfirmWait.reach()
+            results = await confirmed
+        } else {
+            results = await connection.publish(messages)
+        }
+        CrashPoint.relayAfterPublish.reach()
+        return results
     }
 
     /// The message an outbox row holds, as the relay publishes it (`saga-chaos` republishes one as a duplicate).

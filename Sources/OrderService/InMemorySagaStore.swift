@@ -177,7 +177,7 @@ final class InMemorySagaStore: SagaStore {
 
     private static func store(_ write: SagaWrite, sagaID: UUID, in state: inout State) {
         guard var row = state.sagas[sagaID] else { return }
-        if row.state != write.state || row.data != write.data { row.version += 1 }
+        if row.state != write.state || row.data != write.data { row.version += 1 }  // as SagaWrite.changes(_:)
         row.state = write.state
         row.data = write.data
         if let deadline = write.deadline { row.deadline = deadline }

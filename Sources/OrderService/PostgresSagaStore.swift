@@ -75,8 +75,9 @@ struct PostgresSagaStore: SagaStore {
             guard let row = rows.first else { return .unknownSaga }
             guard try row.int("claimed") == 1 else { return .duplicate }
             var saga = try self.saga(id, from: row)
+            let loaded = saga
             let write = try body(&saga)
-            try store(write, of: saga, isNew: false, on: connection)
+            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
             return .applied(write)
         }
     }
@@ -90,8 +91,9 @@ struct PostgresSagaStore: SagaStore {
             }
             var saga = try self.saga(id, from: row)
             if let expectedVersion, expectedVersion != saga.version { return .changed(currentVersion: saga.version) }
+            let loaded = saga
             let write = try body(&saga)
-            try store(write, of: saga, isNew: false, on: connection)
+            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
             return .applied(write)
         }
     }
@@ -111,8 +113,9 @@ struct PostgresSagaStore: SagaStore {
                 "SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED", [id])
             guard let row = rows.first else { return nil }
             var saga = try self.saga(id, from: row)
+            let loaded = saga
             let write = try body(&saga, try dispatch(of: saga, on: connection))
-            try store(write, of: saga, isNew: false, on: connection)
+            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
             return write
         }
     }
@@ -150,7 +153,9 @@ struct PostgresSagaStore: SagaStore {
     }
 
     /// The saga's row, its history, its messages and (when it ended) its order, in one statement.
-    private func store(_ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, on connection: PostgresConnection) throws {
+    /// `changed`: the input changed the saga's state or data, so its version goes up (an ignored
+    /// late reply is no news to an operator acting on what they saw).
+    private func store(_ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, changed: Bool = true, on connection: PostgresConnection) throws {
         var statement = StatementBuilder()
         let id = statement.bind(saga.id)
         let status = statement.bind(write.state.status.rawValue)
@@ -173,9 +178,7 @@ struct PostgresSagaStore: SagaStore {
             sagaStatement = """
                 UPDATE order_sagas SET status = \(status), state = \(state)::jsonb, data = \(data)::jsonb,
                     deadline_at = CASE WHEN \(deadlineChanged)::bool THEN to_timestamp(\(deadline)::float8) ELSE deadline_at END,
-                    -- Raised only when the saga changed: an ignored late reply is no news to an operator.
-                    version = CASE WHEN state = \(state)::jsonb AND data = \(data)::jsonb THEN version ELSE version + 1 END,
-                    updated_at = now()
+                    version = version + \(statement.bind(changed ? 1 : 0)), updated_at = now()
                 WHERE id = \(id)
                 """
         }

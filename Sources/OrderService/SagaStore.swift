@@ -107,6 +107,13 @@ struct SagaWrite: Sendable, Equatable {
 
 }
 
+extension SagaWrite {
+    /// Whether it changes the state or data `saga` was loaded with (its version goes up).
+    func changes(_ saga: LoadedSaga) -> Bool {
+        state != saga.machine.state || data != saga.data
+    }
+}
+
 /// The same Idempotency-Key came with a different request.
 struct IdempotencyConflict: Error {}
 
