@@ -18,6 +18,7 @@ import TestSupport
             "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
             "--postgres-url", system.url("order"),
             "--amqp-url", system.amqpURL(of: "order"),
+            "--pool-size", "3",
             "--log-level", "error",
         ]
         try process.run()

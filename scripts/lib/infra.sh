@@ -34,6 +34,8 @@ profile() {
   RMQ_DIR="$STATE_DIR/rabbitmq"
   RMQ_NODE="ordersaga-$PROFILE@localhost"
   PG_SUPERPASS=ordersaga-admin
+  PG_MAX_CONNECTIONS=300
+  [ "$PROFILE" = test ] && PG_MAX_CONNECTIONS=600
   RMQ_ADMIN_PASS=ordersaga-admin
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -105,10 +107,11 @@ CONF
   mkdir -p "$(dirname "$PG_LOG")"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$(dirname "$PG_LOG")"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  # Address, port and socket folder on the command line: they win over the postgresql.conf of an
-  # older data folder made with other ports.
+  # Address, port, socket folder and connection limit on the command line: they win over the
+  # postgresql.conf of an older data folder. The test suite runs many systems at once (each with
+  # six services' pools and real service processes), so it gets more connections.
   ( close_inherited_fds
-    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DATA" start >/dev/null </dev/null ) \
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DATA -c max_connections=$PG_MAX_CONNECTIONS" start >/dev/null </dev/null ) \
     || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
 }
 
