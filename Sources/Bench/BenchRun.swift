@@ -210,8 +210,8 @@ public struct BenchRun: Sendable {
         if measured {
             records.state.withLock { state in
                 state.accept.record(Self.microseconds(accepted - started))
-                if state.firstAccept == nil { state.firstAccept = started }
-                state.lastAccept = accepted
+                state.firstAccept = min(state.firstAccept ?? started, started)
+                state.lastAccept = max(state.lastAccept ?? accepted, accepted)
             }
         }
         guard let ended = await watcher.waitForEnd(of: sagaID, timeout: options.timeout) else {
