@@ -68,7 +68,12 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
-    let metrics = OrderServiceMetrics()
+    // Every dead-letter queue's depth, by a passive declare each (which needs no right on it).
+    let metrics = OrderServiceMetrics { [amqp = configuration.amqp] in
+        let queues = SagaTopology.deadLetterQueues
+        guard let counts = try? await AMQPConnection.messageCounts(of: queues, configuration: amqp) else { return nil }
+        return Dictionary(uniqueKeysWithValues: zip(queues, counts))
+    }
     let engine = SagaEngine(store: store, definition: definition, outboxWritten: relay.wake, metrics: metrics, logger: logger)
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,

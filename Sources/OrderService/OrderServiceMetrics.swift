@@ -15,8 +15,12 @@ final class OrderServiceMetrics: Sendable {
     private let finished: [SagaStatus: Counter]
     private let sagasNow: [SagaStatus: Gauge]
     private let outboxBacklog: Gauge
+    /// Messages held in each dead-letter queue now, asked of the broker at each scrape (`nil`:
+    /// not known, the broker being away).
+    private let deadLetterDepths: @Sendable () async -> [String: Int]?
 
-    init() {
+    init(deadLetterDepths: @escaping @Sendable () async -> [String: Int]? = { nil }) {
+        self.deadLetterDepths = deadLetterDepths
         let checkouts = Self.name("checkouts", unit: "total", "Checkout requests by result: accepted, replayed (same Idempotency-Key), refused (invalid)")
         checkoutsAccepted = registry.makeCounter(descriptor: checkouts, labels: [("result", "accepted")])
         checkoutsReplayed = registry.makeCounter(descriptor: checkouts, labels: [("result", "replayed")])
@@ -72,6 +76,12 @@ final class OrderServiceMetrics: Sendable {
             gauge.set(Double(sagas[status] ?? 0))
         }
         outboxBacklog.set(Double(backlog))
+        if let depths = await deadLetterDepths() {
+            let descriptor = Self.name("dead_letter_messages", unit: "", "Messages waiting in each dead-letter queue (saga-status dlq list shows them)")
+            for (queue, count) in depths {
+                registry.makeGauge(descriptor: descriptor, labels: [("queue", queue)]).set(Double(count))
+            }
+        }
         return registry.emitToBuffer()
     }
 }

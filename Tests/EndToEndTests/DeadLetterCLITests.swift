@@ -91,7 +91,7 @@ import TestSupport
         }
     }
 
-    @Test func theOrderServiceCountsWhatItDeadLettersPerQueue() async throws {
+    @Test func theOrderServiceCountsDeadLettersAndShowsEveryDeadLetterQueuesDepth() async throws {
         try await TestSystem.with { system in
             let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
             let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
@@ -106,6 +106,10 @@ import TestSupport
                         return metrics?.contains(#"ordersaga_messages_dead_lettered_total{queue="order-service.replies"} 1"#) == true
                     }
                     #expect(counted)
+                    // Every dead-letter queue's depth, this one's included.
+                    let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+                    #expect(metrics.contains(#"ordersaga_dead_letter_messages{queue="order-service.replies.dlq"} 1"#), "\(metrics)")
+                    #expect(metrics.contains(#"ordersaga_dead_letter_messages{queue="catalog.commands.dlq"} 0"#))
                     let queued = try await AMQPConnection.messageCounts(of: ["order-service.replies.dlq"], configuration: system.amqp)
                     #expect(queued == [1])
                 }
