@@ -145,7 +145,7 @@ let package = Package(
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP"], swiftSettings: swiftSettings),
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
-        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench"], swiftSettings: swiftSettings),
+        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants"], swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(
             name: "OrderServiceTests",

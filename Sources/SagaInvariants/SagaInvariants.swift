@@ -14,10 +14,27 @@ public struct SystemDatabases: Sendable {
         self.notification = notification
     }
 
+    public static let names = ["order", "catalog", "promotion", "identity", "cart", "notification"]
+
+    /// The pools of command-line entries `NAME=URL` (`--database order=postgresql://…`), one for
+    /// each of the six databases; an entry that is not one, or a database left out, is an error
+    /// naming it.
+    public init(arguments: [String], size: Int = 2) throws {
+        var urls: [String: String] = [:]
+        for entry in arguments {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, Self.names.contains(parts[0]) else {
+                throw InvariantError("--database \(entry): expected NAME=URL with NAME one of \(Self.names.joined(separator: ", "))")
+            }
+            urls[parts[0]] = parts[1]
+        }
+        try self.init(urls: urls, size: size)
+    }
+
     /// The pools of `urls`, by database name (order, catalog, promotion, identity, cart, notification).
     public init(urls: [String: String], size: Int = 2) throws {
         func pool(_ name: String) throws -> PostgresPool {
-            guard let url = urls[name] else { throw InvariantError("no URL for the \(name) database") }
+            guard let url = urls[name] else { throw InvariantError("no URL for the \(name) database: give --database \(name)=URL") }
             return PostgresPool(conninfo: url, size: size)
         }
         self.init(
@@ -33,7 +50,7 @@ extension SystemDatabases {
     }
 }
 
-public struct InvariantError: Error, CustomStringConvertible, Sendable {
+public struct InvariantError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -66,11 +66,11 @@ struct SagaBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var urls: [String: String] = [:]
-        for entry in databases {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("--database \(entry): expected NAME=URL") }
-            urls[parts[0]] = parts[1]
+        let systemDatabases: SystemDatabases
+        do {
+            systemDatabases = try SystemDatabases(arguments: databases)
+        } catch let error as InvariantError {
+            throw ValidationError(error.description)
         }
         var options = BenchOptions()
         options.model = rate.map { .open(perSecond: $0) } ?? .closed(concurrency: concurrency ?? 32)
@@ -86,7 +86,7 @@ struct SagaBench: AsyncParsableCommand {
             options.processes[parts[0]] = pid
         }
         let bench = BenchRun(
-            apiURL: url, databases: try SystemDatabases(urls: urls),
+            apiURL: url, databases: systemDatabases,
             management: managementURL.map { ($0, managementUser, managementPassword) }, options: options)
         let result = try await bench.run { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         print(result.json)

@@ -56,11 +56,11 @@ struct SagaChaos: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var urls: [String: String] = [:]
-        for entry in databases {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("--database \(entry): expected NAME=URL") }
-            urls[parts[0]] = parts[1]
+        let systemDatabases: SystemDatabases
+        do {
+            systemDatabases = try SystemDatabases(arguments: databases)
+        } catch let error as InvariantError {
+            throw ValidationError(error.description)
         }
         var options = ChaosOptions()
         options.sagas = sagas
@@ -71,7 +71,7 @@ struct SagaChaos: AsyncParsableCommand {
         options.quiesceTimeout = .seconds(quiesceTimeout)
         options.kinds = selectedKinds.compactMap { $0 }.filter { control != nil || !$0.needsControl }
         let target = ChaosTarget(
-            apiURL: url, databases: try SystemDatabases(urls: urls), amqpAdmin: try AMQPConfiguration(url: amqpAdminURL),
+            apiURL: url, databases: systemDatabases, amqpAdmin: try AMQPConfiguration(url: amqpAdminURL),
             managementURL: managementURL, control: control)
         var logger = Logger(label: "saga-chaos")
         logger.logLevel = .error

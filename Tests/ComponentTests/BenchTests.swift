@@ -1,5 +1,6 @@
 import Bench
 import Foundation
+import SagaInvariants
 import Testing
 import Workload
 
@@ -44,5 +45,15 @@ import Workload
         #expect(CheckoutOutcome(failingAt: "payment") == .failsAtPayment)
         #expect(CheckoutOutcome(failingAt: "notify") == nil)
         #expect(CheckoutOutcome.failures.compactMap(\.step) == ["reserve-inventory", "validate-coupon", "payment", "cart-convert"])
+    }
+
+    @Test func databaseArgumentsNameTheEntryOrTheDatabaseLeftOut() throws {
+        #expect(throws: InvariantError("--database foo=bar: expected NAME=URL with NAME one of order, catalog, promotion, identity, cart, notification")) {
+            try SystemDatabases(arguments: ["foo=bar"])
+        }
+        #expect(throws: InvariantError("no URL for the catalog database: give --database catalog=URL")) {
+            try SystemDatabases(arguments: ["order=postgresql://x/order_db"])
+        }
+        _ = try SystemDatabases(arguments: SystemDatabases.names.map { "\($0)=postgresql://127.0.0.1/\($0)_db" })
     }
 }
