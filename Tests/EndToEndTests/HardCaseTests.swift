@@ -258,9 +258,13 @@ import TestSupport
             try await system.running([AMQPConnectionService(connection)] + system.workerServices(["catalog"])) {
                 await connection.waitUntilConnected()
                 let sagaID = UUID().uuidString.lowercased()
-                // Not JSON; then a command with no envelope at all; then a good one behind them.
+                // Not JSON, a command and a compensation (whose handler reads only the saga id); then a
+                // command with no envelope at all; then a good one behind them.
                 try await connection.publish(Self.command(
                     sagaID: sagaID, step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
+                    body: "{oops", participant: "catalog"))
+                try await connection.publish(Self.command(
+                    sagaID: sagaID, step: "reserve-inventory", type: CatalogContract.releaseInventory, phase: "compensation",
                     body: "{oops", participant: "catalog"))
                 try await connection.publish(AMQPOutgoingMessage(
                     exchange: SagaTopology.commandsExchange, routingKey: "catalog", body: Array("{}".utf8), properties: AMQPProperties()))
@@ -274,7 +278,7 @@ import TestSupport
                 }
                 #expect(served)
                 let deadLettered = await eventually(timeout: .seconds(20), interval: .milliseconds(500)) {
-                    (try? await TestInfrastructure.queueDepth(vhost: system.name, queue: "catalog.commands.dlq")) == 2
+                    (try? await TestInfrastructure.queueDepth(vhost: system.name, queue: "catalog.commands.dlq")) == 3
                 }
                 #expect(deadLettered)
                 // The malformed ones had no effect and got no reply.
