@@ -7,7 +7,8 @@ public struct ProcessUsage: Sendable, Equatable {
     /// CPU seconds (user + system) of the process, its live descendants, and the descendants it
     /// has reaped.
     public var cpuSeconds: Double
-    /// The process's own peak resident memory (VmHWM), in megabytes.
+    /// The largest peak resident memory (VmHWM) in the tree, in megabytes: the service itself,
+    /// RabbitMQ's `beam.smp` under its start script, PostgreSQL's largest process.
     public var peakRSSMegabytes: Double
 
     /// Reads it for `pid`; `nil` when the process is gone.
@@ -15,12 +16,14 @@ public struct ProcessUsage: Sendable, Equatable {
         guard let own = Stat(pid: pid) else { return nil }
         var ticks = own.utime + own.stime + own.cutime + own.cstime
         let children = childrenByParent()
+        var peak = peakRSS(pid: pid)
         var pending = children[pid] ?? []
         while let child = pending.popLast() {
             if let stat = Stat(pid: child) { ticks += stat.utime + stat.stime }
+            peak = max(peak, peakRSS(pid: child))
             pending += children[child] ?? []
         }
-        return ProcessUsage(cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakRSSMegabytes: peakRSS(pid: pid))
+        return ProcessUsage(cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))), peakRSSMegabytes: peak)
     }
 
     struct Stat {
