@@ -27,6 +27,19 @@ public struct CartHandler: CommandHandler {
             })
     }
 
+    /// The events of every cart a batch converts or restores, locked in cart and sequence order.
+    public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
+        let converted = try commands.filter { $0.type == CartContract.convertCart }
+            .map { try $0.payload(CartContract.ConvertCart.self).cartId }
+        let restored = commands.filter { $0.type == CartContract.restoreCart }.map(\.sagaID)
+        try transaction.query(
+            """
+            SELECT 1 FROM cart_events
+            WHERE cart_id = ANY($1::text[]) OR cart_id IN (SELECT cart_id FROM cart_conversions WHERE saga_id = ANY($2::text[]))
+            ORDER BY cart_id, seq FOR UPDATE
+            """, [converted, restored])
+    }
+
     private func convert(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         let request = try command.payload(CartContract.ConvertCart.self)
         guard let cart = try load(request.cartId, in: transaction) else {

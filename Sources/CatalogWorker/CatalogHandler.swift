@@ -28,6 +28,19 @@ public struct CatalogHandler: CommandHandler {
             })
     }
 
+    /// The products of every reservation and release of a batch, locked in id order.
+    public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
+        let reserved = try commands.filter { $0.type == CatalogContract.reserveInventory }
+            .flatMap { try $0.payload(CatalogContract.ReserveInventory.self).items.map(\.productId) }
+        let released = commands.filter { $0.type == CatalogContract.releaseInventory }.map(\.sagaID)
+        try transaction.query(
+            """
+            SELECT 1 FROM products
+            WHERE id = ANY($1::text[]) OR id IN (SELECT product_id FROM reservation_lines WHERE saga_id = ANY($2::text[]))
+            ORDER BY id FOR UPDATE
+            """, [reserved, released])
+    }
+
     private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         let request = try command.payload(CatalogContract.ReserveInventory.self)
         guard !request.items.isEmpty, request.items.allSatisfy({ $0.quantity > 0 }) else {

@@ -13,10 +13,15 @@ public protocol CommandHandler: Sendable {
     /// Handles one event of the participant's subscriptions (``SagaTopology/subscriptions``), in
     /// the transaction that records it in the inbox.
     func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws
+    /// Before several commands are handled in one transaction (group commit): locks, in one fixed
+    /// order, the shared rows they will change (products, coupons), so two transactions that
+    /// change the same rows wait for each other instead of deadlocking.
+    func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws
 }
 
 extension CommandHandler {
     public func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws {}
+    public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {}
 }
 
 /// How a worker process connects and what it tunes (``OrderSagaSettings``).
@@ -53,7 +58,11 @@ public enum CommandWorker {
         let commandQueue = SagaTopology.commandQueue(configuration.participant)
         let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
         let consumer = MessageConsumer(
-            connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger
+            connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
+            batchSize: settings.batchSize,
+            batchHandler: { deliveries in
+                if try await process(deliveries, commandQueue: commandQueue, handler: handler, pool: pool) { relay.wake() }
+            }
         ) { delivery in
             if delivery.queue == commandQueue {
                 if try await process(delivery, handler: handler, pool: pool) { relay.wake() }
@@ -73,9 +82,40 @@ public enum CommandWorker {
         }
         return try await pool.transaction { transaction in
             guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
+            try handler.lockShared(by: [command], in: transaction)  // the same order as a batch's
             let outcome = try handler.handle(command, in: transaction)
             try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
             return true
+        }
+    }
+
+    /// Several commands and events in one transaction (group commit): the inbox claims in one
+    /// statement, the shared rows locked in order, then each new message's effect and reply.
+    /// Throws when any of them cannot be handled, with nothing written: the consumer then handles
+    /// them one by one. Returns whether it wrote a reply to the outbox.
+    static func process(_ deliveries: [AMQPDelivery], commandQueue: String, handler: any CommandHandler, pool: PostgresPool) async throws -> Bool {
+        var commands: [IncomingCommand] = []
+        var events: [(id: String, type: String, delivery: AMQPDelivery)] = []
+        for delivery in deliveries {
+            if delivery.queue == commandQueue {
+                let command = try IncomingCommand(delivery)
+                guard handler.commandTypes.contains(command.type) else { throw MalformedMessage("unknown command type \(command.type)") }
+                commands.append(command)
+            } else {
+                guard let id = delivery.properties.messageID, let type = delivery.properties.type else {
+                    throw MalformedMessage("event without message_id or type")
+                }
+                events.append((id, type, delivery))
+            }
+        }
+        return try await pool.transaction { [commands, events] transaction in
+            var claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
+            let fresh = commands.filter { claimed.remove($0.messageID) != nil }
+            try handler.lockShared(by: fresh, in: transaction)
+            let replies = try fresh.map { command in try SagaMessages.reply(to: command, outcome: try handler.handle(command, in: transaction)) }
+            for event in events where claimed.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
+            try Outbox.insert(replies, on: transaction)
+            return !replies.isEmpty
         }
     }
 

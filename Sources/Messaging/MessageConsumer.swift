@@ -23,8 +23,14 @@ public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
 /// serialization failure) is retried without limit, so an outage dead-letters nothing.
 /// On graceful shutdown it stops taking deliveries and lets the ones in flight finish; one still
 /// waiting for the database is left unacked, and the broker delivers it again.
+///
+/// Group commit: with a `batchHandler`, a handler that is free takes every delivery that arrived
+/// meanwhile (up to `batchSize`) and handles them together, in one transaction, acking them after
+/// it committed. When that fails for any reason, each message of the batch is handled alone as
+/// above, so one bad message costs its batch a retry, never its neighbours' effect.
 public struct MessageConsumer: Service {
     public typealias Handler = @Sendable (AMQPDelivery) async throws -> Void
+    public typealias BatchHandler = @Sendable ([AMQPDelivery]) async throws -> Void
 
     let connection: AMQPConnection
     let concurrency: Int
@@ -39,13 +45,19 @@ public struct MessageConsumer: Service {
     /// Told the queue of each message sent to its dead-letter queue (a metric counts them).
     let deadLettered: @Sendable (String) -> Void
     let handler: Handler
+    /// The most deliveries one `batchHandler` call takes.
+    let batchSize: Int
+    let batchHandler: BatchHandler?
 
     public init(
         connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger,
-        deadLettered: @escaping @Sendable (String) -> Void = { _ in }, handler: @escaping Handler
+        deadLettered: @escaping @Sendable (String) -> Void = { _ in }, batchSize: Int = 1,
+        batchHandler: BatchHandler? = nil, handler: @escaping Handler
     ) {
         self.connection = connection
         self.concurrency = concurrency
+        self.batchSize = batchHandler == nil ? 1 : max(1, batchSize)
+        self.batchHandler = batchHandler
         self.retry = RetryPolicy(attempts: maxAttempts, backoffMilliseconds: 100, maxDelayMilliseconds: 3200, jitter: 0.2)
         self.logger = logger
         self.deadLettered = deadLettered
@@ -57,18 +69,42 @@ public struct MessageConsumer: Service {
     }
 
     public func run() async throws {
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for await delivery in connection.deliveries.cancelOnGracefulShutdown() {
-                if inFlight >= concurrency {
-                    await group.next()
-                    inFlight -= 1
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while let batch = await buffer.take(upTo: batchSize) { await process(batch) }
                 }
-                inFlight += 1
-                group.addTask { await process(delivery) }
             }
+            for await delivery in connection.deliveries.cancelOnGracefulShutdown() { buffer.append(delivery) }
+            buffer.finish()
             await group.waitForAll()
         }
+    }
+
+    /// Several deliveries in one handler call when there is a batch handler; one by one when
+    /// there is none, or that call failed.
+    func process(_ batch: [AMQPDelivery]) async {
+        if batch.count > 1, let batchHandler {
+            do {
+                try await batchHandler(batch)
+                CrashPoint.consumerBeforeAck.reach()
+                for delivery in batch { connection.ack(delivery) }
+                handled()
+                return
+            } catch {
+                logger.debug("a batch failed; handling its messages one by one", metadata: [
+                    "count": "\(batch.count)", "error": "\(error)",
+                ])
+            }
+        }
+        for delivery in batch { await process(delivery) }
+    }
+
+    /// After a message was handled: ends an outage's warnings with one line.
+    private func handled() {
+        let ended = outages.log.withLock { $0.failures > 0 ? $0.succeeded() : 0 }
+        if ended > 0 { logger.notice("handling works again", metadata: ["failures": "\(ended)"]) }
     }
 
     func process(_ delivery: AMQPDelivery) async {
@@ -79,8 +115,7 @@ public struct MessageConsumer: Service {
                 try await handler(delivery)
                 CrashPoint.consumerBeforeAck.reach()
                 connection.ack(delivery)
-                let ended = outages.log.withLock { $0.failures > 0 ? $0.succeeded() : 0 }
-                if ended > 0 { logger.notice("handling works again", metadata: ["failures": "\(ended)"]) }
+                handled()
                 return
             } catch let error as MalformedMessage {
                 await deadLetter(delivery, because: error.description, attempts: attempt)

@@ -110,4 +110,16 @@ public enum Inbox {
             [messageID, type])
         return rows.affectedRows == 1
     }
+
+    /// Records several messages in one statement; returns the ids that were not there yet (an id
+    /// given twice is claimed once).
+    public static func claim(_ messages: [(id: String, type: String)], on connection: PostgresConnection) throws -> Set<String> {
+        guard !messages.isEmpty else { return [] }
+        let rows = try connection.query(
+            """
+            INSERT INTO inbox (message_id, type) SELECT * FROM unnest($1::text[], $2::text[])
+            ON CONFLICT (message_id) DO NOTHING RETURNING message_id
+            """, [messages.map(\.id), messages.map(\.type)])
+        return Set(try rows.map { try $0.string("message_id") })
+    }
 }

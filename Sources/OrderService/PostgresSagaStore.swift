@@ -62,23 +62,23 @@ struct PostgresSagaStore: SagaStore {
         }
     }
 
-    func update(
-        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
-    ) async throws -> UpdateOutcome {
-        try await pool.transaction { connection -> UpdateOutcome in
-            // The inbox claim and the saga's lock in one round trip.
-            let rows = try connection.query(
-                """
-                WITH claim AS (INSERT INTO inbox (message_id, type) VALUES ($2, $3) ON CONFLICT (message_id) DO NOTHING RETURNING 1)
-                SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE
-                """, [id, message.id, message.type])
-            guard let row = rows.first else { return .unknownSaga }
-            guard try row.int("claimed") == 1 else { return .duplicate }
-            var saga = try self.saga(id, from: row)
-            let loaded = saga
-            let write = try body(&saga)
-            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
-            return .applied(write)
+    func update(_ updates: [SagaUpdate]) async throws -> [UpdateOutcome] {
+        try await pool.transaction { connection -> [UpdateOutcome] in
+            try updates.map { update in
+                // The inbox claim and the saga's lock in one round trip.
+                let rows = try connection.query(
+                    """
+                    WITH claim AS (INSERT INTO inbox (message_id, type) VALUES ($2, $3) ON CONFLICT (message_id) DO NOTHING RETURNING 1)
+                    SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE
+                    """, [update.sagaID, update.messageID, update.messageType])
+                guard let row = rows.first else { return .unknownSaga }
+                guard try row.int("claimed") == 1 else { return .duplicate }
+                var saga = try self.saga(update.sagaID, from: row)
+                let loaded = saga
+                let write = try update.body(&saga)
+                try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
+                return .applied(write)
+            }
         }
     }
 
@@ -286,6 +286,10 @@ struct PostgresSagaStore: SagaStore {
             let backlog = try connection.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first!.int("n")
             return (sagas, backlog)
         }
+    }
+
+    func sagasInFlight() async throws -> Int {
+        try await pool.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first!.int("n")
     }
 
     func isAvailable() async -> Bool {

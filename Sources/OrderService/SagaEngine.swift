@@ -66,31 +66,43 @@ struct SagaEngine: Sendable {
         }
     }
 
-    /// A participant's reply: recorded in the inbox, then fed to the saga it belongs to.
-    func handleReply(_ delivery: AMQPDelivery) async throws {
-        try await handle(try IncomingReply(delivery))
+    /// Participants' replies, each recorded in the inbox and fed to the saga it belongs to, all in
+    /// one transaction (group commit; the consumer hands over the replies that were waiting).
+    func handleReplies(_ deliveries: [AMQPDelivery]) async throws {
+        try await handle(try deliveries.map(IncomingReply.init))
     }
 
-    func handle(_ reply: IncomingReply) async throws {
-        let body = reply.body
+    /// Throws ``MalformedMessage`` for a reply to an unknown saga after the others committed: the
+    /// consumer then handles each alone, the others as duplicates, and dead-letters that one.
+    func handle(_ replies: [IncomingReply]) async throws {
+        // Locked in saga id order, so two transactions never wait for each other in a cycle.
+        let replies = replies.sorted { $0.sagaID.uuidString < $1.sagaID.uuidString }
         let started = ContinuousClock.now
-        let outcome = try await store.update(reply.sagaID, claiming: (reply.messageID, reply.type)) { saga in
-            let transition = saga.machine.replyReceived(
-                StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
-            return try SagaRunner.run(transition, on: &saga, reply: body)
+        let outcomes = try await store.update(replies.map { reply in
+            SagaUpdate(sagaID: reply.sagaID, messageID: reply.messageID, messageType: reply.type) { saga in
+                let transition = saga.machine.replyReceived(
+                    StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
+                return try SagaRunner.run(transition, on: &saga, reply: reply.body)
+            }
+        })
+        var unknown: [UUID] = []
+        var written = false
+        for (reply, outcome) in zip(replies, outcomes) {
+            switch outcome {
+            case .unknownSaga:
+                unknown.append(reply.sagaID)
+            case .duplicate:
+                metrics.repliesDuplicate.increment()  // a copy of a reply already handled
+            case .applied(let write):
+                Self.committed(write)
+                written = true
+                metrics.repliesHandled.increment()
+                metrics.replyHandling.record(ContinuousClock.now - started)
+                if let status = write.finished { finished(reply.sagaID, status) }
+            }
         }
-        switch outcome {
-        case .unknownSaga:
-            throw MalformedMessage("reply for unknown saga \(reply.sagaID)")
-        case .duplicate:
-            metrics.repliesDuplicate.increment()  // a copy of a reply already handled
-        case .applied(let write):
-            Self.committed(write)
-            outboxWritten()
-            metrics.repliesHandled.increment()
-            metrics.replyHandling.record(ContinuousClock.now - started)
-            if let status = write.finished { finished(reply.sagaID, status) }
-        }
+        if written { outboxWritten() }
+        if let first = unknown.first { throw MalformedMessage("reply for unknown saga \(first)") }
     }
 
     /// An operator's input, in one transaction: refused (``OperatorRefusal``) when the saga's

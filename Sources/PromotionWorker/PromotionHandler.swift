@@ -28,6 +28,19 @@ public struct PromotionHandler: CommandHandler {
             })
     }
 
+    /// The coupons of every redemption and release of a batch, locked in code order.
+    public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
+        let redeemed = try commands.filter { $0.type == PromotionContract.redeemCoupon }
+            .map { try $0.payload(PromotionContract.RedeemCoupon.self).couponCode }
+        let released = commands.filter { $0.type == PromotionContract.releaseCoupon }.map(\.sagaID)
+        try transaction.query(
+            """
+            SELECT 1 FROM coupons
+            WHERE code = ANY($1::text[]) OR code IN (SELECT code FROM redemptions WHERE saga_id = ANY($2::text[]))
+            ORDER BY code FOR UPDATE
+            """, [redeemed, released])
+    }
+
     private func redeem(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         let request = try command.payload(PromotionContract.RedeemCoupon.self)
         guard let coupon = try transaction.query(

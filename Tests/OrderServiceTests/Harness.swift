@@ -19,12 +19,17 @@ struct Harness {
     let metrics = OrderServiceMetrics()
     let app: Application<RouterResponder<BasicRequestContext>>
 
-    init(_ change: (inout SagaDefinition) -> Void = { _ in }) throws {
+    let admission: Admission
+
+    /// `maxInFlight`: admission control's limit (0: none).
+    init(maxInFlight: Int = 0, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
         var definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: Self.sagas)
         change(&definition)
         store = InMemorySagaStore(definitions: [definition])
         engine = SagaEngine(store: store, definition: definition, outboxWritten: {}, metrics: metrics, logger: Logger(label: "test"))
-        let router = buildRouter(engine: engine, store: store, metrics: metrics, brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
+        admission = Admission(limit: maxInFlight, store: store, logger: Logger(label: "test"))
+        let router = buildRouter(
+            engine: engine, store: store, metrics: metrics, admission: admission, brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
         app = Application(router: router)
     }
 
@@ -57,7 +62,7 @@ struct Harness {
         let properties = AMQPProperties(
             messageID: reply.messageID, correlationID: reply.correlationID, type: reply.type, contentType: "application/json",
             headers: reply.headers)
-        try await engine.handle(try IncomingReply(properties: properties, body: Array(reply.body.utf8)))
+        try await engine.handle([try IncomingReply(properties: properties, body: Array(reply.body.utf8))])
     }
 
     /// A command as its participant reads it.
