@@ -18,6 +18,8 @@ public struct BenchResult: Sendable {
     public var acceptMilliseconds: [String: Double] = [:]
     public var sagaMilliseconds: [String: Double] = [:]
     public var errors = 0
+    /// Checkouts answered 503 by admission control (open model past capacity).
+    public var shed = 0
     public var cpuMillisecondsPerSaga: [String: Double] = [:]
     public var peakRSSMegabytes: [String: Double] = [:]
     public var commitsPerSaga = 0.0
@@ -38,7 +40,7 @@ public struct BenchResult: Sendable {
         var object: [String: Any] = [
             "label": label, "sagas": sagas, "warmup": warmup, "valid": valid,
             "ended": ["completed": completed, "compensated": compensated, "failed": failed],
-            "failShare": failures, "errors": errors,
+            "failShare": failures, "errors": errors, "shed": shed,
         ]
         switch model {
         case .closed(let concurrency): object["model"] = ["closed": ["concurrency": concurrency]]

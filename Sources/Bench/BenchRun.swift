@@ -79,6 +79,8 @@ public struct BenchRun: Sendable {
             var accept = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             var saga = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             var errors: [String] = []
+            /// Checkouts that admission control answered 503 (too many sagas in flight): no saga.
+            var shed = 0
             var measured = 0
             var firstAccept: ContinuousClock.Instant?
             var lastAccept: ContinuousClock.Instant?
@@ -119,7 +121,7 @@ public struct BenchRun: Sendable {
         var byStatus: [String: Int] = [:]
         for row in counts { byStatus[try row.string("status")] = try row.int("n") }
         let ended = (byStatus["COMPLETED"] ?? 0) + (byStatus["COMPENSATED"] ?? 0) + (byStatus["FAILED"] ?? 0)
-        if ended != total { problems.append("\(total - ended) of \(total) sagas did not end") }
+        if ended != total - state.shed { problems.append("\(total - state.shed - ended) of \(total - state.shed) sagas did not end") }
 
         var result = BenchResult(label: options.label, model: options.model, sagas: options.sagas, warmup: options.warmup)
         result.problems = problems
@@ -134,6 +136,7 @@ public struct BenchRun: Sendable {
         result.acceptMilliseconds = Self.percentiles(state.accept, [50, 95, 99])
         result.sagaMilliseconds = Self.percentiles(state.saga, [50, 95, 99, 100])
         result.errors = state.errors.count
+        result.shed = state.shed
         for (name, usage) in after.processes {
             guard let start = before.processes[name] else { continue }
             result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(total)
@@ -197,6 +200,10 @@ public struct BenchRun: Sendable {
         do {
             let (data, response) = try await session.data(for: request)
             let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            if status == 503, String(decoding: data, as: UTF8.self).contains("/problems/overloaded") {
+                records.state.withLock { $0.shed += 1 }
+                return
+            }
             guard status == 202, let body = try JSONSerialization.jsonObject(with: data) as? [String: Any], let id = body["sagaId"] as? String else {
                 records.state.withLock { $0.errors.append("checkout \(index): HTTP \(status) \(String(decoding: data, as: UTF8.self).prefix(200))") }
                 return

@@ -10,7 +10,9 @@ public enum OrderSagaSettings {
 
     // Consuming and publishing (every process).
     public static let prefetch = Setting.integer("consumer.prefetch", 64, in: 1...65_535, "unacknowledged messages the broker sends ahead")
-    public static let concurrency = Setting.integer("consumer.concurrency", 8, in: 1...1024, "messages handled at once")
+    public static let concurrency = Setting.integer("consumer.concurrency", 8, in: 1...1024, "messages (or batches) handled at once")
+    public static let batchSize = Setting.integer(
+        "consumer.batchSize", 32, in: 1...1024, "most messages already waiting that one transaction handles together (group commit; 1 turns it off)")
     public static let attempts = Setting.integer(
         "consumer.attempts", 5, in: 1...100, "attempts at a message that fails before it goes to its dead-letter queue (outages retry without limit)")
     public static let relayBatchSize = Setting.integer("relay.batchSize", 500, in: 1...10_000, "outbox rows published per round")
@@ -27,6 +29,8 @@ public enum OrderSagaSettings {
     public static let bodyLimit = Setting.integer("http.bodyLimit", 256 * 1024, in: 1024...(64 << 20), "largest request body, in bytes (413 above)")
     public static let retryAfter = Setting.integer("http.retryAfter", 5, in: 1...3600, "seconds a 503 asks the client to wait while the database is down")
     public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml)")
+    public static let maxInFlight = Setting.integer(
+        "checkout.maxInFlight", 2000, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
     public static let orderPoolSize = Setting.integer("orderService.poolSize", 8, in: 1...256, "PostgreSQL connections of the order service")
     public static let sweepInterval = Setting.duration("sweeper.interval", .milliseconds(250), "how often passed saga deadlines are looked for")
     public static let sweepBatchSize = Setting.integer("sweeper.batchSize", 100, in: 1...10_000, "sagas whose deadline passed, handled per round")
@@ -51,9 +55,9 @@ public enum OrderSagaSettings {
         }
         return [
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay),
-            row(prefetch), row(concurrency), row(attempts), row(relayBatchSize), row(relayPollInterval),
+            row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
-            row(host), row(port), row(bodyLimit), row(retryAfter), row(sagasDirectory), row(orderPoolSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
@@ -64,6 +68,7 @@ public enum OrderSagaSettings {
 public struct MessagingSettings: Sendable, Equatable {
     public var prefetch: UInt16
     public var concurrency: Int
+    public var batchSize: Int
     public var attempts: Int
     public var relayBatchSize: Int
     public var relayPollInterval: Duration
@@ -77,6 +82,7 @@ public struct MessagingSettings: Sendable, Equatable {
         typealias S = OrderSagaSettings
         prefetch = UInt16(S.prefetch.defaultValue)
         concurrency = S.concurrency.defaultValue
+        batchSize = S.batchSize.defaultValue
         attempts = S.attempts.defaultValue
         relayBatchSize = S.relayBatchSize.defaultValue
         relayPollInterval = S.relayPollInterval.defaultValue
@@ -91,6 +97,7 @@ public struct MessagingSettings: Sendable, Equatable {
         typealias S = OrderSagaSettings
         prefetch = UInt16(try settings.value(S.prefetch))
         concurrency = try settings.value(S.concurrency)
+        batchSize = try settings.value(S.batchSize)
         attempts = try settings.value(S.attempts)
         relayBatchSize = try settings.value(S.relayBatchSize)
         relayPollInterval = try settings.value(S.relayPollInterval)

@@ -111,18 +111,21 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
-    func update(
-        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
-    ) async throws -> UpdateOutcome {
+    func update(_ updates: [SagaUpdate]) async throws -> [UpdateOutcome] {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            guard let row = state.sagas[id] else { return .unknownSaga }
-            guard !state.inbox.contains(message.id) else { return .duplicate }
-            var saga = Self.loaded(id, row, now: state.now)
-            let write = try body(&saga)
-            state.inbox.insert(message.id)
-            Self.store(write, sagaID: id, in: &state)
-            return .applied(write)
+            var working = state  // all or nothing, as one transaction
+            let outcomes = try updates.map { update -> UpdateOutcome in
+                guard let row = working.sagas[update.sagaID] else { return .unknownSaga }
+                guard !working.inbox.contains(update.messageID) else { return .duplicate }
+                var saga = Self.loaded(update.sagaID, row, now: working.now)
+                let write = try update.body(&saga)
+                working.inbox.insert(update.messageID)
+                Self.store(write, sagaID: update.sagaID, in: &working)
+                return .applied(write)
+            }
+            state = working
+            return outcomes
         }
     }
 
@@ -246,6 +249,13 @@ final class InMemorySagaStore: SagaStore {
                 counts[row.state.status, default: 0] += 1
             }
             return (counts, state.outbox.filter { $0.publishedAt == nil }.count)
+        }
+    }
+
+    func sagasInFlight() async throws -> Int {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            return state.sagas.values.filter { [.running, .compensating].contains($0.state.status) }.count
         }
     }
 

@@ -9,6 +9,7 @@ import SagaCore
 struct OrderServiceAPI: Sendable {
     let engine: SagaEngine
     let store: any SagaStore
+    let admission: Admission
     /// Whether the broker connection is up (`/health`, `/ready`).
     let brokerConnected: @Sendable () -> Bool
     let metrics: OrderServiceMetrics
@@ -58,6 +59,10 @@ struct OrderServiceAPI: Sendable {
         if let key, key.isEmpty || key.count > 200 {
             throw ProblemDetails.invalid([.init(field: "Idempotency-Key", problem: "must be 1 to 200 characters")], what: "The request")
         }
+        guard admission.admits() else {
+            metrics.checkoutsShed.increment()
+            throw ProblemDetails.overloaded(limit: admission.limit, retryAfter: 1)
+        }
         let accepted: SagaEngine.Accepted
         do {
             accepted = try await engine.start(checkout, idempotencyKey: key, request: try Self.fingerprint(checkout))
@@ -67,6 +72,7 @@ struct OrderServiceAPI: Sendable {
                 title: "Idempotency-Key reused", detail: "this Idempotency-Key was used with a different checkout",
                 errors: [.init(field: "Idempotency-Key", problem: "was used with a different checkout")])
         }
+        if !accepted.replayed { admission.started() }
         let orderID = accepted.orderID.uuidString.lowercased()
         let sagaID = accepted.sagaID.uuidString.lowercased()
         var headers = HTTPFields()

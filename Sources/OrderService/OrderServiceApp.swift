@@ -25,6 +25,8 @@ public struct OrderServiceConfiguration: Sendable {
     public var bodyLimit: Int
     /// Seconds a `503` asks a client to wait while the database is down.
     public var retryAfter: Int
+    /// Sagas in flight past which checkout answers 503 (admission control); 0 for no limit.
+    public var maxInFlight: Int
     /// Consuming replies, publishing, pruning.
     public var messaging: MessagingSettings
 
@@ -36,6 +38,7 @@ public struct OrderServiceConfiguration: Sendable {
         sweepBatchSize: Int = OrderSagaSettings.sweepBatchSize.defaultValue,
         bodyLimit: Int = OrderSagaSettings.bodyLimit.defaultValue,
         retryAfter: Int = OrderSagaSettings.retryAfter.defaultValue,
+        maxInFlight: Int = OrderSagaSettings.maxInFlight.defaultValue,
         messaging: MessagingSettings = MessagingSettings()
     ) {
         self.host = host
@@ -48,6 +51,7 @@ public struct OrderServiceConfiguration: Sendable {
         self.sweepBatchSize = sweepBatchSize
         self.bodyLimit = bodyLimit
         self.retryAfter = retryAfter
+        self.maxInFlight = maxInFlight
         self.messaging = messaging
     }
 }
@@ -77,32 +81,34 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let engine = SagaEngine(store: store, definition: definition, outboxWritten: relay.wake, metrics: metrics, logger: logger)
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
-        deadLettered: { metrics.deadLettered(from: $0) }
+        deadLettered: { metrics.deadLettered(from: $0) }, batchSize: settings.batchSize,
+        batchHandler: { deliveries in try await engine.handleReplies(deliveries) }
     ) { delivery in
-        try await engine.handleReply(delivery)
+        try await engine.handleReplies([delivery])
     }
     let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, batchSize: configuration.sweepBatchSize, logger: logger)
 
+    let admission = Admission(limit: configuration.maxInFlight, store: store, logger: logger)
     let router = buildRouter(
-        engine: engine, store: store, metrics: metrics, brokerConnected: { connection.isConnected },
+        engine: engine, store: store, metrics: metrics, admission: admission, brokerConnected: { connection.isConnected },
         bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
-        services: [AMQPConnectionService(connection), relay, replies, sweeper, MessageRetention(pool: pool, settings: settings, logger: logger)],
+        services: [AMQPConnectionService(connection), relay, replies, sweeper, admission, MessageRetention(pool: pool, settings: settings, logger: logger)],
         logger: logger)
 }
 
 /// The REST API's routes and middleware over `engine` and `store`: what `buildOrderService` serves,
 /// and what tests drive with an in-memory store and no server.
 func buildRouter(
-    engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, brokerConnected: @escaping @Sendable () -> Bool,
-    bodyLimit: Int, retryAfter: Int
+    engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, admission: Admission,
+    brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
 ) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
-    OrderServiceAPI(engine: engine, store: store, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
+    OrderServiceAPI(engine: engine, store: store, admission: admission, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
         .addRoutes(to: router)
     return router
 }

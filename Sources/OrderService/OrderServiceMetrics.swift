@@ -9,6 +9,7 @@ final class OrderServiceMetrics: Sendable {
     let checkoutsAccepted: Counter
     let checkoutsReplayed: Counter
     let checkoutsRefused: Counter
+    let checkoutsShed: Counter
     let repliesHandled: Counter
     let repliesDuplicate: Counter
     let replyHandling: DurationHistogram
@@ -21,10 +22,11 @@ final class OrderServiceMetrics: Sendable {
 
     init(deadLetterDepths: @escaping @Sendable () async -> [String: Int]? = { nil }) {
         self.deadLetterDepths = deadLetterDepths
-        let checkouts = Self.name("checkouts", unit: "total", "Checkout requests by result: accepted, replayed (same Idempotency-Key), refused (invalid)")
+        let checkouts = Self.name("checkouts", unit: "total", "Checkout requests by result: accepted, replayed (same Idempotency-Key), refused (invalid), shed (too many sagas in flight)")
         checkoutsAccepted = registry.makeCounter(descriptor: checkouts, labels: [("result", "accepted")])
         checkoutsReplayed = registry.makeCounter(descriptor: checkouts, labels: [("result", "replayed")])
         checkoutsRefused = registry.makeCounter(descriptor: checkouts, labels: [("result", "refused")])
+        checkoutsShed = registry.makeCounter(descriptor: checkouts, labels: [("result", "shed")])
         let replies = Self.name("replies", unit: "total", "Participant replies by result: handled, or duplicate (already in the inbox)")
         repliesHandled = registry.makeCounter(descriptor: replies, labels: [("result", "handled")])
         repliesDuplicate = registry.makeCounter(descriptor: replies, labels: [("result", "duplicate")])

@@ -50,6 +50,15 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
             detail: "the order database cannot be reached; nothing was written, try again in \(retryAfter) s", headers: headers)
     }
 
+    /// More sagas are in flight than admission control allows: try again after `retryAfter` seconds.
+    static func overloaded(limit: Int, retryAfter: Int) -> ProblemDetails {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfter)
+        return ProblemDetails(
+            status: .serviceUnavailable, type: "https://ordersaga.dev/problems/overloaded", title: "Too many checkouts in progress",
+            detail: "more than \(limit) sagas are in flight; nothing was written, try again in \(retryAfter) s", headers: headers)
+    }
+
     static func tooLarge(limit: Int) -> ProblemDetails {
         ProblemDetails(
             status: .contentTooLarge, type: "https://ordersaga.dev/problems/body-too-large", title: "The request body is too large",

@@ -16,11 +16,11 @@ protocol SagaStore: Sendable {
         create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome
 
-    /// Records `message` in the inbox and, unless it was handled before, runs `body` on the saga
-    /// and stores what it returns.
-    func update(
-        _ id: UUID, claiming message: (id: String, type: String), _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
-    ) async throws -> UpdateOutcome
+    /// For each update in turn, in one transaction (group commit): records its message in the
+    /// inbox and, unless it was handled before, runs its body on the saga and stores what it
+    /// returns. What a body throws rolls back all of them. The caller orders them by saga id, the
+    /// order the sagas are locked in.
+    func update(_ updates: [SagaUpdate]) async throws -> [UpdateOutcome]
 
     /// Runs an operator's `body` on the saga and stores what it returns, unless the saga's version
     /// is no longer `expectedVersion` (when given): then nothing is run. What `body` throws (a
@@ -45,6 +45,8 @@ protocol SagaStore: Sendable {
     func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView
     /// Sagas RUNNING, COMPENSATING and FAILED now, and the unpublished outbox rows.
     func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int)
+    /// Sagas RUNNING or COMPENSATING now (admission control).
+    func sagasInFlight() async throws -> Int
     /// Whether the store answers.
     func isAvailable() async -> Bool
 }
@@ -69,6 +71,14 @@ enum OperateOutcome: Sendable, Equatable {
     /// Someone else changed the saga since the operator saw it: it is at this version now.
     case changed(currentVersion: Int)
     case applied(SagaWrite)
+}
+
+/// A message for a saga: its inbox id and type, and what it does to the saga.
+struct SagaUpdate: Sendable {
+    let sagaID: UUID
+    let messageID: String
+    let messageType: String
+    let body: @Sendable (inout LoadedSaga) throws -> SagaWrite
 }
 
 enum UpdateOutcome: Sendable, Equatable {

@@ -146,7 +146,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),
             poolSize: try settings.value(S.orderPoolSize), sweepInterval: try settings.value(S.sweepInterval),
             sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
-            retryAfter: try settings.value(S.retryAfter), messaging: try MessagingSettings(settings))
+            retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
         let app = try await buildOrderService(configuration, logger: logger)
         try await app.runService()

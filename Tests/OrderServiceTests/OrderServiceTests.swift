@@ -183,4 +183,27 @@ import Testing
             #expect(text.contains(#"ordersaga_sagas{status="RUNNING"} 1"#))
         }
     }
+
+    @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
+        let harness = try Harness(maxInFlight: 2)
+        try await harness.app.test(.router) { client in
+            #expect(try await post(client, Harness.checkout()).0 == .accepted)
+            #expect(try await post(client, Harness.checkout()).0 == .accepted)
+            // Two running (counted here since the last read): the third is shed.
+            let shed = try await client.execute(
+                uri: "/api/v1/checkout", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Harness.checkout())
+            ) { $0 }
+            #expect(shed.status == .serviceUnavailable)
+            #expect(shed.headers[.retryAfter] == "1")
+            #expect(shed.headers[.contentType] == "application/problem+json")
+            #expect(String(buffer: shed.body).contains("more than 2 sagas are in flight"))
+            #expect(try await harness.store.sagasInFlight() == 2)
+            // The store's count after the sagas ended admits again.
+            try await harness.play()
+            try await harness.admission.refresh()
+            #expect(try await post(client, Harness.checkout()).0 == .accepted)
+            let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(text.contains(#"ordersaga_checkouts_total{result="shed"} 1"#))
+        }
+    }
 }
