@@ -35,7 +35,7 @@ public struct CartHandler: CommandHandler {
         try transaction.query(
             """
             SELECT 1 FROM cart_events
-            WHERE cart_id = ANY($1::text[]) OR cart_id IN (SELECT cart_id FROM cart_conversions WHERE saga_id = ANY($2::text[]))
+            WHERE cart_id IN (SELECT unnest($1::text[]) UNION SELECT cart_id FROM cart_conversions WHERE saga_id = ANY($2::text[]))
             ORDER BY cart_id, seq FOR UPDATE
             """, [converted, restored])
     }

@@ -20,6 +20,12 @@ public struct CatalogHandler: CommandHandler {
             perform: { try reserve(command, in: transaction) },
             again: { try reservation(of: command.sagaID, in: transaction) },
             undo: {
+                // Locked in id order first, as a reservation locks them, so the two cannot deadlock.
+                try transaction.query(
+                    """
+                    SELECT 1 FROM products WHERE id IN (SELECT product_id FROM reservation_lines WHERE saga_id = $1)
+                    ORDER BY id FOR UPDATE
+                    """, [command.sagaID])
                 try transaction.query(
                     """
                     UPDATE products SET stock = products.stock + l.quantity
@@ -36,7 +42,7 @@ public struct CatalogHandler: CommandHandler {
         try transaction.query(
             """
             SELECT 1 FROM products
-            WHERE id = ANY($1::text[]) OR id IN (SELECT product_id FROM reservation_lines WHERE saga_id = ANY($2::text[]))
+            WHERE id IN (SELECT unnest($1::text[]) UNION SELECT product_id FROM reservation_lines WHERE saga_id = ANY($2::text[]))
             ORDER BY id FOR UPDATE
             """, [reserved, released])
     }

@@ -14,8 +14,9 @@ public protocol CommandHandler: Sendable {
     /// the transaction that records it in the inbox.
     func handleEvent(_ delivery: AMQPDelivery, in transaction: PostgresConnection) throws
     /// Before several commands are handled in one transaction (group commit): locks, in one fixed
-    /// order, the shared rows they will change (products, coupons), so two transactions that
-    /// change the same rows wait for each other instead of deadlocking.
+    /// order, the shared rows they will change (products, coupons, carts), so two transactions
+    /// that change the same rows wait for each other instead of deadlocking. A single command's
+    /// handler locks its own rows in that same order.
     func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws
 }
 
@@ -82,7 +83,6 @@ public enum CommandWorker {
         }
         return try await pool.transaction { transaction in
             guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
-            try handler.lockShared(by: [command], in: transaction)  // the same order as a batch's
             let outcome = try handler.handle(command, in: transaction)
             try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
             return true

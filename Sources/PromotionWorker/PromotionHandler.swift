@@ -36,7 +36,7 @@ public struct PromotionHandler: CommandHandler {
         try transaction.query(
             """
             SELECT 1 FROM coupons
-            WHERE code = ANY($1::text[]) OR code IN (SELECT code FROM redemptions WHERE saga_id = ANY($2::text[]))
+            WHERE code IN (SELECT unnest($1::text[]) UNION SELECT code FROM redemptions WHERE saga_id = ANY($2::text[]))
             ORDER BY code FOR UPDATE
             """, [redeemed, released])
     }
