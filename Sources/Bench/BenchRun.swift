@@ -136,17 +136,19 @@ public struct BenchRun: Sendable {
         result.acceptMilliseconds = Self.percentiles(state.accept, [50, 95, 99])
         result.sagaMilliseconds = Self.percentiles(state.saga, [50, 95, 99, 100])
         result.errors = state.errors.count
+        // Per saga: per saga that ran (a shed checkout started none).
+        let started = max(1, total - state.shed)
         result.shed = state.shed
         for (name, usage) in after.processes {
             guard let start = before.processes[name] else { continue }
-            result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(total)
+            result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
             result.peakRSSMegabytes[name] = usage.peakRSSMegabytes
         }
         result.cpuMillisecondsPerSaga["total"] = result.cpuMillisecondsPerSaga.values.reduce(0, +)
         // The watcher's own polls are commits too; they are not the system's.
-        result.commitsPerSaga = Double(after.commits - before.commits - watcher.polls) / Double(total)
+        result.commitsPerSaga = Double(after.commits - before.commits - watcher.polls) / Double(started)
         if let published = after.published, let start = before.published {
-            result.messagesPerSaga = Double(published - start) / Double(total)
+            result.messagesPerSaga = Double(published - start) / Double(started)
         }
         return result
     }

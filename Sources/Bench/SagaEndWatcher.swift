@@ -27,7 +27,7 @@ final class SagaEndWatcher: Sendable {
     let interval: Duration
     private let state = Mutex(State())
 
-    init(pool: PostgresPool, interval: Duration = .milliseconds(2)) {
+    init(pool: PostgresPool, interval: Duration = .milliseconds(5)) {
         self.pool = pool
         self.interval = interval
     }

@@ -30,7 +30,7 @@ public enum OrderSagaSettings {
     public static let retryAfter = Setting.integer("http.retryAfter", 5, in: 1...3600, "seconds a 503 asks the client to wait while the database is down")
     public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml)")
     public static let maxInFlight = Setting.integer(
-        "checkout.maxInFlight", 2000, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
+        "checkout.maxInFlight", 500, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
     public static let orderPoolSize = Setting.integer("orderService.poolSize", 8, in: 1...256, "PostgreSQL connections of the order service")
     public static let sweepInterval = Setting.duration("sweeper.interval", .milliseconds(250), "how often passed saga deadlines are looked for")
     public static let sweepBatchSize = Setting.integer("sweeper.batchSize", 100, in: 1...10_000, "sagas whose deadline passed, handled per round")
