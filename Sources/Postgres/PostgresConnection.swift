@@ -14,6 +14,11 @@ public final class PostgresConnection: @unchecked Sendable {
     private var prepared: [String: String] = [:]
     /// More distinct statements than this (generated SQL) run unprepared rather than pile up.
     private static let maxPrepared = 256
+    /// A transaction was begun and BEGIN not sent yet: it goes with the first statement, in one
+    /// round trip (libpq pipeline mode), instead of waiting for the server on its own.
+    private var beginPending = false
+    /// BEGIN went to the server and neither COMMIT nor ROLLBACK since.
+    private var inTransaction = false
 
     /// Opens a connection. `conninfo` is a libpq connection string or URI
     /// (`postgresql://user:password@127.0.0.1:5432/db`).
@@ -29,6 +34,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private func open() throws {
         if let handle { PQfinish(handle) }
         prepared = [:]
+        beginPending = false
+        inTransaction = false
         handle = PQconnectdb(conninfo)
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             let message = handle.map { Self.errorMessage($0) } ?? "out of memory"
@@ -47,8 +54,14 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Reconnects after the server closed the connection (restart, `pg_terminate_backend`).
+    /// Inside a transaction it still reconnects, then throws: the server rolled the transaction
+    /// back, and its next statements must not run outside it.
     public func reconnect() throws {
+        let wasInTransaction = inTransaction || beginPending
         try open()
+        if wasInTransaction {
+            throw PostgresError.connectionClosed("the connection was lost inside a transaction, which the server rolled back")
+        }
     }
 
     /// Runs one parameterized statement. Values are bound to `$1`, `$2`, … and never interpolated.
@@ -57,6 +70,10 @@ public final class PostgresConnection: @unchecked Sendable {
     public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> PostgresRows {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
         let texts = parameters.map { $0.postgresText }
+        if beginPending {
+            beginPending = false
+            return try queryAfterBegin(sql, texts, prepared: try preparedName(for: sql, parameterCount: texts.count))
+        }
         guard let name = try preparedName(for: sql, parameterCount: texts.count) else {
             let result: OpaquePointer? = withCStrings(texts) { pointers in
                 PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
@@ -67,6 +84,41 @@ public final class PostgresConnection: @unchecked Sendable {
             PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
         }
         return try consume(result, query: sql)
+    }
+
+    /// BEGIN and `sql` in one pipeline: both sent, then both results read. A failed BEGIN fails
+    /// the statement too (the server skips it); a failed statement leaves the transaction open and
+    /// aborted, for the caller's ROLLBACK, as it would after a BEGIN of its own.
+    private func queryAfterBegin(_ sql: String, _ texts: [String?], prepared name: String?) throws -> PostgresRows {
+        guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        guard PQenterPipelineMode(handle) == 1 else { throw PostgresError.connectionClosed(Self.errorMessage(handle)) }
+        let sent = withCStrings(texts) { pointers -> Bool in
+            guard PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1 else { return false }
+            let queued = if let name {
+                PQsendQueryPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
+            } else {
+                PQsendQueryParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+            }
+            return queued == 1 && PQpipelineSync(handle) == 1
+        }
+        // Each query's result is followed by a NULL; the sync point's result ends the pipeline.
+        func next() -> OpaquePointer? {
+            let result = PQgetResult(handle)
+            if result != nil { _ = PQgetResult(handle) }
+            return result
+        }
+        let begin = sent ? next() : nil
+        let statement = sent ? next() : nil
+        if sent, let sync = PQgetResult(handle) { PQclear(sync) }
+        _ = PQexitPipelineMode(handle)
+        guard let begin, PQresultStatus(begin) == PGRES_COMMAND_OK else {
+            if let statement { PQclear(statement) }
+            _ = try consume(begin, query: "BEGIN")  // throws: the connection's or the server's error
+            throw PostgresError.connectionClosed(Self.errorMessage(handle))
+        }
+        PQclear(begin)
+        inTransaction = true
+        return try consume(statement, query: sql)
     }
 
     /// The name `sql` is prepared under, preparing it now if needed; `nil` to run it unprepared
@@ -87,6 +139,11 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a script of several statements (migrations). Takes no parameters.
     public func execute(script: String) throws {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        if beginPending {
+            beginPending = false
+            _ = try consume(PQexec(handle, "BEGIN"), query: "BEGIN")
+            inTransaction = true
+        }
         _ = try consume(PQexec(handle, script), query: script)
     }
 
@@ -105,12 +162,18 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Transaction control, for both transaction helpers
 
+    /// Begins a transaction; BEGIN goes to the server with its first statement.
     func begin() throws {
-        try query("BEGIN")
+        beginPending = true
     }
 
     /// Commits, or rolls back (when the connection still works: a lost one has rolled back anyway).
     func end(committing: Bool) throws {
+        if beginPending {  // no statement ran: nothing was begun on the server
+            beginPending = false
+            return
+        }
+        inTransaction = false
         if committing {
             try query("COMMIT")
         } else if isHealthy {

@@ -107,6 +107,58 @@ import TestSupport
         }
     }
 
+    /// BEGIN travels with a transaction's first statement (one round trip): the statement still
+    /// runs inside the transaction, a failing first statement rolls back cleanly, and an empty
+    /// transaction sends nothing.
+    @Test func beginTravelsWithTheFirstStatementAndKeepsItsMeaning() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            try await pool.query("CREATE TABLE t (id int PRIMARY KEY)")
+            struct Refused: Error {}
+            // The first statement is inside: a throw after it rolls it back.
+            await #expect(throws: Refused.self) {
+                try await pool.transaction { connection in
+                    try connection.query("INSERT INTO t VALUES ($1)", [1])
+                    throw Refused()
+                }
+            }
+            #expect(try await pool.query("SELECT count(*) AS n FROM t").first!.int("n") == 0)
+            // now() is the transaction's start, fixed before the second statement's own timestamp.
+            let later = try await pool.transaction { connection -> Bool in
+                try connection.query("SELECT pg_sleep(0.01)")
+                return try connection.query("SELECT now() < statement_timestamp() AS inside").first!.bool("inside")
+            }
+            #expect(later)
+            await #expect {
+                try await pool.transaction { connection in try connection.query("INSERT INTO t VALUES ($1), ($1)", [1]) }
+            } throws: { error in (error as? PostgresError)?.isUniqueViolation == true }
+            try await pool.transaction { _ in }  // nothing sent: no BEGIN, no COMMIT
+            _ = try await pool.transaction { connection in try connection.query("INSERT INTO t VALUES ($1)", [2]) }
+            #expect(try await pool.query("SELECT array_agg(id)::text AS ids FROM t").first!.string("ids") == "{2}")
+        }
+    }
+
+    /// A connection lost between two statements of one transaction: the next statement does not
+    /// run outside the transaction on the new connection; it fails, and the caller starts again.
+    @Test func aConnectionLostInsideATransactionFailsItsNextStatement() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
+            try await pool.query("CREATE TABLE t (v int)")
+            await #expect(throws: PostgresError.self) {
+                try await pool.withSession { session in
+                    try await session.transaction { session in
+                        let pid = try await session.run { try $0.query("INSERT INTO t VALUES (1) RETURNING pg_backend_pid() AS pid").first!.int("pid") }
+                        try await admin.query("SELECT pg_terminate_backend($1)", [pid])
+                        try await Task.sleep(for: .milliseconds(100))
+                        _ = try await session.run { try $0.query("INSERT INTO t VALUES (2)") }
+                    }
+                }
+            }
+            #expect(try await pool.query("SELECT count(*) AS n FROM t").first!.int("n") == 0)
+        }
+    }
+
     @Test func poolReconnectsAfterTheServerDroppedItsConnection() async throws {
         try await withDatabase { url in
             let pool = PostgresPool(conninfo: url, size: 1)
