@@ -39,7 +39,8 @@ public struct BenchOptions: Sendable {
 /// throughput, latencies (HdrHistogram), CPU per saga of each process, peak memory, and commits
 /// and messages per saga. A run in which a saga did not end or an invariant broke gives no figures.
 public struct BenchRun: Sendable {
-    public let apiURL: String
+    /// The order service instances' base URLs: checkout number i goes to the i-th modulo their count.
+    public let apiURLs: [String]
     public let databases: SystemDatabases
     /// RabbitMQ's management API with the administrator's credentials, for messages per saga.
     public let management: (url: String, user: String, password: String)?
@@ -47,8 +48,9 @@ public struct BenchRun: Sendable {
     let fixtures: CheckoutFixtures
     let session: URLSession
 
-    public init(apiURL: String, databases: SystemDatabases, management: (url: String, user: String, password: String)?, options: BenchOptions) {
-        self.apiURL = apiURL.hasSuffix("/") ? String(apiURL.dropLast()) : apiURL
+    public init(apiURLs: [String], databases: SystemDatabases, management: (url: String, user: String, password: String)?, options: BenchOptions) {
+        precondition(!apiURLs.isEmpty, "saga-bench needs an order service URL")
+        self.apiURLs = apiURLs.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.databases = databases
         self.management = management
         self.options = options
@@ -191,7 +193,7 @@ public struct BenchRun: Sendable {
     func checkout(
         _ index: Int, _ outcome: CheckoutOutcome, records: Records, watcher: SagaEndWatcher, progress: @escaping @Sendable (String) -> Void
     ) async throws {
-        var request = URLRequest(url: URL(string: apiURL + "/api/v1/checkout")!)
+        var request = URLRequest(url: URL(string: apiURLs[index % apiURLs.count] + "/api/v1/checkout")!)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try fixtures.body(index, outcome)

@@ -25,7 +25,8 @@ struct SagaBench: AsyncParsableCommand {
                 --management-url http://127.0.0.1:15680 --management-user admin --management-password …
             """)
 
-    @Option(help: "The order service's base URL.") var url = "http://127.0.0.1:8080"
+    @Option(help: "An order service's base URL; repeated for several instances, which take checkouts in turn (default http://127.0.0.1:8080).")
+    var url: [String] = []
     @Option(name: .customLong("database"), help: ArgumentHelp("NAME=URL of each of the six databases.", valueName: "name=url"))
     var databases: [String] = []
     @Option(help: "Sagas in flight (closed model).") var concurrency: Int?
@@ -86,7 +87,7 @@ struct SagaBench: AsyncParsableCommand {
             options.processes[parts[0]] = pid
         }
         let bench = BenchRun(
-            apiURL: url, databases: systemDatabases,
+            apiURLs: url.isEmpty ? ["http://127.0.0.1:8080"] : url, databases: systemDatabases,
             management: managementURL.map { ($0, managementUser, managementPassword) }, options: options)
         let result = try await bench.run { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
         print(result.json)
