@@ -20,6 +20,8 @@ public struct BenchResult: Sendable {
     public var errors = 0
     /// Checkouts answered 503 by admission control (open model past capacity).
     public var shed = 0
+    /// Duration mode's measured time (otherwise a count of sagas was measured).
+    public var duration: Duration?
     public var cpuMillisecondsPerSaga: [String: Double] = [:]
     public var peakRSSMegabytes: [String: Double] = [:]
     public var commitsPerSaga = 0.0
@@ -46,6 +48,7 @@ public struct BenchResult: Sendable {
         case .closed(let concurrency): object["model"] = ["closed": ["concurrency": concurrency]]
         case .open(let rate): object["model"] = ["open": ["perSecond": rate]]
         }
+        if let duration { object["durationSeconds"] = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
         if valid {
             object["checkoutsPerSecond"] = (checkoutsPerSecond * 10).rounded() / 10
             object["sagasEndedPerSecond"] = (sagasEndedPerSecond * 10).rounded() / 10

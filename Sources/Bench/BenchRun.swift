@@ -20,6 +20,10 @@ public struct BenchOptions: Sendable {
     public var model = LoadModel.closed(concurrency: 32)
     /// Sagas measured, after the warm-up.
     public var sagas = 2000
+    /// Measure for this long instead of a count of sagas: the open model places rate × duration
+    /// checkouts; the closed model stops placing when it has passed (and `sagas` is the most it
+    /// prepares for).
+    public var duration: Duration?
     /// Sagas placed first and not measured.
     public var warmup = 200
     /// The share of checkouts refused at each step (`payment`: 0.1 refuses one in ten there).
@@ -84,6 +88,10 @@ public struct BenchRun: Sendable {
             /// Checkouts that admission control answered 503 (too many sagas in flight): no saga.
             var shed = 0
             var measured = 0
+            /// Checkouts placed (warm-up included): in duration mode, fewer than prepared.
+            var placed = 0
+            /// When the first measured checkout was placed (duration mode's start).
+            var measuredStart: ContinuousClock.Instant?
             var firstAccept: ContinuousClock.Instant?
             var lastAccept: ContinuousClock.Instant?
             var lastEnd: ContinuousClock.Instant?
@@ -106,7 +114,8 @@ public struct BenchRun: Sendable {
         let watcher = SagaEndWatcher(pool: databases.order)
         let records = Records()
 
-        progress("placing \(options.warmup) warm-up and \(options.sagas) measured checkouts (\(options.model))")
+        let measuredPart = options.duration.map { "checkouts measured for \($0)" } ?? "\(options.sagas) measured checkouts"
+        progress("placing \(options.warmup) warm-up and \(measuredPart) (\(options.model))")
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await watcher.run() }
             try await place(outcomes, records: records, watcher: watcher, progress: progress)
@@ -123,9 +132,10 @@ public struct BenchRun: Sendable {
         var byStatus: [String: Int] = [:]
         for row in counts { byStatus[try row.string("status")] = try row.int("n") }
         let ended = (byStatus["COMPLETED"] ?? 0) + (byStatus["COMPENSATED"] ?? 0) + (byStatus["FAILED"] ?? 0)
-        if ended != total - state.shed { problems.append("\(total - state.shed - ended) of \(total - state.shed) sagas did not end") }
+        let startedSagas = state.placed - state.shed - state.errors.count
+        if ended < startedSagas { problems.append("\(startedSagas - ended) of \(startedSagas) sagas did not end") }
 
-        var result = BenchResult(label: options.label, model: options.model, sagas: options.sagas, warmup: options.warmup)
+        var result = BenchResult(label: options.label, model: options.model, sagas: state.measured, warmup: options.warmup)
         result.problems = problems
         result.completed = byStatus["COMPLETED"] ?? 0
         result.compensated = byStatus["COMPENSATED"] ?? 0
@@ -139,8 +149,9 @@ public struct BenchRun: Sendable {
         result.sagaMilliseconds = Self.percentiles(state.saga, [50, 95, 99, 100])
         result.errors = state.errors.count
         // Per saga: per saga that ran (a shed checkout started none).
-        let started = max(1, total - state.shed)
+        let started = max(1, state.placed - state.shed)
         result.shed = state.shed
+        result.duration = options.duration
         for (name, usage) in after.processes {
             guard let start = before.processes[name] else { continue }
             result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
@@ -169,7 +180,7 @@ public struct BenchRun: Sendable {
                                 defer { state.next += 1 }
                                 return state.next
                             }
-                            guard index < outcomes.count, clock.now < deadline else { return }
+                            guard index < outcomes.count, clock.now < deadline, !measuredTimeIsUp(index, records, clock) else { return }
                             try await checkout(index, outcomes[index], records: records, watcher: watcher, progress: progress)
                         }
                     }
@@ -188,6 +199,18 @@ public struct BenchRun: Sendable {
         }
     }
 
+    /// In duration mode, whether checkout `index` would start after the measured time ended
+    /// (the first measured checkout starts it).
+    private func measuredTimeIsUp(_ index: Int, _ records: Records, _ clock: ContinuousClock) -> Bool {
+        guard let duration = options.duration, index >= options.warmup else { return false }
+        let now = clock.now
+        let start = records.state.withLock { state in
+            if state.measuredStart == nil { state.measuredStart = now }
+            return state.measuredStart!
+        }
+        return now - start >= duration
+    }
+
     /// Places one checkout, waits for its saga to end and records both latencies (measured
     /// checkouts only).
     func checkout(
@@ -200,6 +223,7 @@ public struct BenchRun: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let measured = index >= options.warmup
+        records.state.withLock { $0.placed += 1 }
         let sagaID: String
         do {
             let (data, response) = try await session.data(for: request)

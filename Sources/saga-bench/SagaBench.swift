@@ -32,6 +32,8 @@ struct SagaBench: AsyncParsableCommand {
     @Option(help: "Sagas in flight (closed model).") var concurrency: Int?
     @Option(help: "Checkouts per second (open model).") var rate: Double?
     @Option(help: "Sagas measured.") var sagas = 2000
+    @Option(help: "Seconds to measure for, instead of --sagas (the closed model prepares for up to 1000 sagas a second).")
+    var duration: Double?
     @Option(help: "Sagas placed first and not measured.") var warmup = 200
     @Option(help: ArgumentHelp("Share refused at a step: reserve-inventory, validate-coupon, payment or cart-convert (repeatable; default payment=0.1).", valueName: "step=share"))
     var fail: [String] = []
@@ -46,8 +48,8 @@ struct SagaBench: AsyncParsableCommand {
 
     func validate() throws {
         if concurrency != nil && rate != nil { throw ValidationError("give --concurrency or --rate, not both") }
-        guard sagas > 0, warmup >= 0, (concurrency ?? 1) > 0, (rate ?? 1) > 0 else {
-            throw ValidationError("--sagas, --concurrency and --rate must be positive, --warmup at least 0")
+        guard sagas > 0, warmup >= 0, (concurrency ?? 1) > 0, (rate ?? 1) > 0, (duration ?? 1) > 0 else {
+            throw ValidationError("--sagas, --duration, --concurrency and --rate must be positive, --warmup at least 0")
         }
         _ = try failures()
     }
@@ -76,6 +78,10 @@ struct SagaBench: AsyncParsableCommand {
         var options = BenchOptions()
         options.model = rate.map { .open(perSecond: $0) } ?? .closed(concurrency: concurrency ?? 32)
         options.sagas = sagas
+        if let duration {
+            options.duration = .seconds(duration)
+            options.sagas = max(1, Int((duration * (rate ?? 1000)).rounded(.up)))
+        }
         options.warmup = warmup
         options.failures = try failures()
         options.seed = seed

@@ -30,6 +30,17 @@ import Workload
         #expect(bad["problems"] as? [String] == ["3 of 110 sagas did not end"])
     }
 
+    @Test func anOpenRunForADurationSaysSoAndCountsShedCheckoutsApart() throws {
+        var result = BenchResult(label: "rate 300/s", model: .open(perSecond: 300), sagas: 2400, warmup: 0)
+        result.duration = .seconds(20)
+        result.shed = 3600
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
+        #expect(line["durationSeconds"] as? Double == 20)
+        #expect(line["shed"] as? Int == 3600)
+        #expect(line["errors"] as? Int == 0)
+        #expect((line["model"] as? [String: Any])?["open"] != nil)
+    }
+
     @Test func processUsageCountsThisProcessesCPUAndMemory() throws {
         let before = try #require(ProcessUsage.read(pid: getpid()))
         var x = 0.0
