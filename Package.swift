@@ -100,7 +100,12 @@ let package = Package(
         .target(name: "NotificationWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(
             name: "Workers",
-            dependencies: ["CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging"],
+            dependencies: [
+                "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging", "AMQP", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -46,10 +46,42 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
+/// What a worker tells its metrics as it goes (``CommandWorker/build(configuration:handler:logger:events:)``).
+public struct WorkerEvents: Sendable {
+    /// A command or event of `type` was handled, or dropped as a copy already handled.
+    public var handled: @Sendable (_ type: String, _ duplicate: Bool) -> Void
+    /// One transaction handled `size` messages together.
+    public var batch: @Sendable (_ size: Int) -> Void
+    /// A message of `queue` went to its dead-letter queue.
+    public var deadLettered: @Sendable (_ queue: String) -> Void
+
+    public init(
+        handled: @escaping @Sendable (String, Bool) -> Void = { _, _ in }, batch: @escaping @Sendable (Int) -> Void = { _ in },
+        deadLettered: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.handled = handled
+        self.batch = batch
+        self.deadLettered = deadLettered
+    }
+}
+
+/// A worker's services and the connections they share, for what watches them (`/ready`).
+public struct WorkerRuntime: Sendable {
+    public let services: [any Service]
+    public let pool: PostgresPool
+    public let connection: AMQPConnection
+}
+
 /// Everything a worker process runs: its broker connection, the consumer of its command queue,
 /// the relay of its outbox and the pruning of its outbox and inbox, as Services in start-up order.
 public enum CommandWorker {
     public static func services(configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger) -> [any Service] {
+        build(configuration: configuration, handler: handler, logger: logger).services
+    }
+
+    public static func build(
+        configuration: WorkerConfiguration, handler: any CommandHandler, logger: Logger, events: WorkerEvents = WorkerEvents()
+    ) -> WorkerRuntime {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
         let queues = [SagaTopology.commandQueue(configuration.participant)] + SagaTopology.eventQueues(of: configuration.participant)
         let settings = configuration.messaging
@@ -60,40 +92,49 @@ public enum CommandWorker {
         let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
         let consumer = MessageConsumer(
             connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
-            batchSize: settings.batchSize,
+            deadLettered: events.deadLettered, batchSize: settings.batchSize,
             batchHandler: { deliveries in
-                if try await process(deliveries, commandQueue: commandQueue, handler: handler, pool: pool) { relay.wake() }
+                if try await process(deliveries, commandQueue: commandQueue, handler: handler, pool: pool, events: events) { relay.wake() }
+                events.batch(deliveries.count)
             }
         ) { delivery in
             if delivery.queue == commandQueue {
-                if try await process(delivery, handler: handler, pool: pool) { relay.wake() }
+                if try await process(delivery, handler: handler, pool: pool, events: events) { relay.wake() }
             } else {
-                try await processEvent(delivery, handler: handler, pool: pool)
+                try await processEvent(delivery, handler: handler, pool: pool, events: events)
             }
+            events.batch(1)
         }
-        return [AMQPConnectionService(connection), relay, consumer, MessageRetention(pool: pool, settings: settings, logger: logger)]
+        let services: [any Service] = [
+            AMQPConnectionService(connection), relay, consumer, MessageRetention(pool: pool, settings: settings, logger: logger),
+        ]
+        return WorkerRuntime(services: services, pool: pool, connection: connection)
     }
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.
     /// Returns whether it wrote a reply to the outbox.
-    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws -> Bool {
+    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents) async throws -> Bool {
         let command = try IncomingCommand(delivery)
         guard handler.commandTypes.contains(command.type) else {
             throw MalformedMessage("unknown command type \(command.type)")
         }
-        return try await pool.transaction { transaction in
+        let wrote = try await pool.transaction { transaction in
             guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
             let outcome = try handler.handle(command, in: transaction)
             try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
             return true
         }
+        events.handled(command.type, !wrote)
+        return wrote
     }
 
     /// Several commands and events in one transaction (group commit): the inbox claims in one
     /// statement, the shared rows locked in order, then each new message's effect and reply.
     /// Throws when any of them cannot be handled, with nothing written: the consumer then handles
     /// them one by one. Returns whether it wrote a reply to the outbox.
-    static func process(_ deliveries: [AMQPDelivery], commandQueue: String, handler: any CommandHandler, pool: PostgresPool) async throws -> Bool {
+    static func process(
+        _ deliveries: [AMQPDelivery], commandQueue: String, handler: any CommandHandler, pool: PostgresPool, events observer: WorkerEvents
+    ) async throws -> Bool {
         var commands: [IncomingCommand] = []
         var events: [(id: String, type: String, delivery: AMQPDelivery)] = []
         for delivery in deliveries {
@@ -108,24 +149,32 @@ public enum CommandWorker {
                 events.append((id, type, delivery))
             }
         }
-        return try await pool.transaction { [commands, events] transaction in
-            var claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
-            let fresh = commands.filter { claimed.remove($0.messageID) != nil }
+        let handled = try await pool.transaction { [commands, events] transaction -> Set<String> in
+            let claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
+            var unhandled = claimed
+            let fresh = commands.filter { unhandled.remove($0.messageID) != nil }
             try handler.lockShared(by: fresh, in: transaction)
             let replies = try fresh.map { command in try SagaMessages.reply(to: command, outcome: try handler.handle(command, in: transaction)) }
-            for event in events where claimed.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
+            for event in events where unhandled.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
             try Outbox.insert(replies, on: transaction)
-            return !replies.isEmpty
+            return claimed
         }
+        // A message given twice in one batch is handled once and dropped once.
+        var counted = handled
+        for command in commands { observer.handled(command.type, counted.remove(command.messageID) == nil) }
+        for event in events { observer.handled(event.type, counted.remove(event.id) == nil) }
+        return commands.contains { handled.contains($0.messageID) }
     }
 
-    static func processEvent(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool) async throws {
+    static func processEvent(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents) async throws {
         guard let messageID = delivery.properties.messageID, let type = delivery.properties.type else {
             throw MalformedMessage("event without message_id or type")
         }
-        try await pool.transaction { transaction in
-            guard try Inbox.claim(messageID, type: type, on: transaction) else { return }
+        let handled = try await pool.transaction { transaction in
+            guard try Inbox.claim(messageID, type: type, on: transaction) else { return false }
             try handler.handleEvent(delivery, in: transaction)
+            return true
         }
+        events.handled(type, !handled)
     }
 }

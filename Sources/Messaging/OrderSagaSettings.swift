@@ -24,7 +24,7 @@ public enum OrderSagaSettings {
     public static let retentionBatchSize = Setting.integer("retention.batchSize", 10_000, in: 1...1_000_000, "rows deleted per statement")
 
     // The order service.
-    public static let host = Setting.text("http.host", "127.0.0.1", "address the REST API listens on")
+    public static let host = Setting.text("http.host", "127.0.0.1", "address the REST API (and each worker's /health, /ready, /metrics) listens on")
     public static let port = Setting.integer("http.port", 8080, in: 1...65_535, "port of the REST API")
     public static let bodyLimit = Setting.integer("http.bodyLimit", 256 * 1024, in: 1024...(64 << 20), "largest request body, in bytes (413 above)")
     public static let retryAfter = Setting.integer("http.retryAfter", 5, in: 1...3600, "seconds a 503 asks the client to wait while the database is down")
@@ -37,6 +37,9 @@ public enum OrderSagaSettings {
 
     // The workers.
     public static let workerPoolSize = Setting.integer("worker.poolSize", 4, in: 1...256, "PostgreSQL connections of a worker")
+    public static let workerHTTPPort = Setting.integer(
+        "worker.httpPort", 0, in: -1...65_535,
+        "port of a worker's /health, /ready and /metrics on http.host (0: catalog 9101, promotion 9102, identity 9103, cart 9104, notification 9105; -1: none)")
 
     // Fault injection (tests and scripts/chaos only).
     public static let crashAt = Setting.text(
@@ -58,7 +61,7 @@ public enum OrderSagaSettings {
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),
-            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(crashAt),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
     }

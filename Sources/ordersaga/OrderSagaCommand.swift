@@ -162,6 +162,7 @@ struct WorkerCommand: AsyncParsableCommand {
               ordersaga worker catalog \\
                 --postgres-url postgresql://catalog_service:secret@127.0.0.1:5432/catalog_db \\
                 --amqp-url amqp://catalog:secret@127.0.0.1:5672/ordersaga
+              curl http://127.0.0.1:9101/ready      # its health, readiness and metrics (worker.httpPort)
             """)
 
     @Argument(help: "catalog, promotion, identity, cart or notification.") var participant: String
@@ -184,9 +185,17 @@ struct WorkerCommand: AsyncParsableCommand {
             participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
-        let group = ServiceGroup(
-            services: CommandWorker.services(configuration: configuration, handler: handler, logger: logger),
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let metrics = WorkerMetrics()
+        let runtime = CommandWorker.build(configuration: configuration, handler: handler, logger: logger, events: metrics.events)
+        var services = runtime.services
+        let port = try settings.value(S.workerHTTPPort)
+        if port >= 0 {
+            // Last, so it stops first: /ready answers 503 no longer than the worker runs.
+            services.append(WorkerHTTP.application(
+                participant: participant, host: try settings.value(S.host), port: port == 0 ? WorkerHTTP.defaultPort(of: participant) : port,
+                runtime: runtime, metrics: metrics, logger: logger))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("worker started", metadata: ["queue": "\(SagaTopology.commandQueue(participant))"])
         try await group.run()
     }

@@ -29,7 +29,7 @@ import TestSupport
     func worker(_ system: TestSystem, _ participant: String, crashAt: String?) throws -> Process {
         try start([
             "worker", participant, "--postgres-url", system.url(participant), "--amqp-url", system.amqpURL(of: participant),
-            "--pool-size", "2",
+            "--pool-size", "2", "--set", "worker.httpPort=-1",
         ] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []))
     }
 

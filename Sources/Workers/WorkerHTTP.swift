@@ -1,0 +1,100 @@
+import AMQP
+import Foundation
+import Hummingbird
+import Logging
+import Messaging
+import Postgres
+import Prometheus
+
+/// What a worker counts, served at `GET /metrics` in Prometheus' text format: messages handled
+/// and copies dropped by type, messages dead-lettered by queue, how many messages each
+/// transaction handled (group commit), the outbox backlog and whether the broker is connected.
+public final class WorkerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let batchSize: ValueHistogram
+    private let outboxBacklog: Gauge
+    private let brokerConnected: Gauge
+
+    public init() {
+        batchSize = registry.makeValueHistogram(
+            descriptor: Self.name("consumer_batch_size", unit: "", "Messages handled by one transaction (group commit)"),
+            buckets: [1, 2, 4, 8, 16, 32, 64, 128])
+        outboxBacklog = registry.makeGauge(
+            descriptor: Self.name("outbox_unpublished", unit: "", "Messages in this worker's outbox not yet confirmed by the broker"))
+        brokerConnected = registry.makeGauge(
+            descriptor: Self.name("broker_connected", unit: "", "1 while the connection to RabbitMQ is up"))
+    }
+
+    private static func name(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "ordersaga", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// The worker runtime's hooks into these metrics.
+    public var events: WorkerEvents {
+        WorkerEvents(
+            handled: { [registry] type, duplicate in
+                registry.makeCounter(
+                    descriptor: Self.name("worker_messages", unit: "total", "Commands and events by type: handled, or duplicate (already in the inbox)"),
+                    labels: [("type", type), ("result", duplicate ? "duplicate" : "handled")]
+                ).increment()
+            },
+            batch: { [batchSize] size in batchSize.record(Double(size)) },
+            deadLettered: { [registry] queue in
+                registry.makeCounter(
+                    descriptor: Self.name("messages_dead_lettered", unit: "total", "Messages sent to their dead-letter queue, by the queue they came from"),
+                    labels: [("queue", queue)]
+                ).increment()
+            })
+    }
+
+    /// Reads the outbox backlog and the broker's state, and renders everything.
+    func render(runtime: WorkerRuntime) async -> [UInt8] {
+        if let backlog = try? await runtime.pool.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first?.int("n") {
+            outboxBacklog.set(Double(backlog))
+        }
+        brokerConnected.set(to: runtime.connection.isConnected ? 1.0 : 0.0)
+        return registry.emitToBuffer()
+    }
+}
+
+/// A worker's own small HTTP server: `GET /health` (the process runs), `GET /ready` (its database
+/// answers and its broker connection is up; 503 otherwise) and `GET /metrics`.
+public enum WorkerHTTP {
+    /// Each worker's port unless `worker.httpPort` says otherwise: catalog 9101, promotion 9102,
+    /// identity 9103, cart 9104, notification 9105.
+    public static func defaultPort(of participant: String) -> Int {
+        9101 + (SagaTopology.participants.firstIndex(of: participant) ?? 0)
+    }
+
+    /// The server, as a Service to run beside the worker's.
+    public static func application(
+        participant: String, host: String, port: Int, runtime: WorkerRuntime, metrics: WorkerMetrics, logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("health") { _, _ in
+            try json(["status": "ok", "worker": participant], status: .ok)
+        }
+        router.get("ready") { _, _ in
+            let database = (try? await runtime.pool.query("SELECT 1")) != nil
+            let broker = runtime.connection.isConnected
+            return try json(
+                ["status": database && broker ? "ready" : "not ready", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
+                status: database && broker ? .ok : .serviceUnavailable)
+        }
+        router.get("metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(runtime: runtime))))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: participant), logger: logger)
+    }
+
+    private static func json(_ object: [String: String], status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(object))))
+    }
+}

@@ -1,0 +1,60 @@
+import AMQP
+import CheckoutContracts
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Messaging
+import Testing
+import TestSupport
+
+/// A worker process serves its own /health, /ready and /metrics: what it handled, the copies it
+/// dropped, how many messages each transaction took, and its outbox backlog.
+@Suite struct WorkerHTTPTests {
+    func get(_ port: Int, _ path: String) async -> (status: Int, body: String)? {
+        guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func aWorkerServesHealthReadinessAndWhatItHandled() async throws {
+        try await TestSystem.with { system in
+            let port = Int.random(in: 30_000..<40_000)
+            let worker = Process()
+            worker.executableURL = ProcessKillTests.binary
+            worker.arguments = [
+                "worker", "catalog", "--postgres-url", system.url("catalog"), "--amqp-url", system.amqpURL(of: "catalog"),
+                "--pool-size", "2", "--set", "worker.httpPort=\(port)", "--log-level", "error",
+            ]
+            try worker.run()
+            defer {
+                if worker.isRunning { worker.terminate() }
+                worker.waitUntilExit()
+            }
+            #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await get(port, "/ready")?.status == 200 })
+            let health = await get(port, "/health")
+            #expect(health?.status == 200)
+            #expect(health?.body.contains(#""worker":"catalog""#) == true)
+
+            // One command, then the same command again: handled once, dropped once.
+            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+            try await system.running([AMQPConnectionService(connection)]) {
+                await connection.waitUntilConnected()
+                let command = HardCaseTests.command(
+                    sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
+                    body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog")
+                try await connection.publish(command)
+                try await connection.publish(command)
+                let counted = await eventually(timeout: .seconds(20), interval: .milliseconds(200)) {
+                    let text = await get(port, "/metrics")?.body ?? ""
+                    return text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="handled"} 1"#)
+                        && text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="duplicate"} 1"#)
+                }
+                #expect(counted)
+            }
+            let metrics = await get(port, "/metrics")?.body ?? ""
+            #expect(metrics.contains("ordersaga_consumer_batch_size_bucket"))
+            #expect(metrics.contains("ordersaga_broker_connected 1"))
+            #expect(metrics.contains("ordersaga_outbox_unpublished"))
+        }
+    }
+}
