@@ -241,14 +241,17 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
-    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int) {
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int, oldestIdleSeconds: Double) {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
             var counts: [SagaStatus: Int] = [:]
             for row in state.sagas.values where [.running, .compensating, .failed].contains(row.state.status) {
                 counts[row.state.status, default: 0] += 1
             }
-            return (counts, state.outbox.filter { $0.publishedAt == nil }.count)
+            let inFlight = state.sagas.values.filter { [.running, .compensating].contains($0.state.status) }
+            let oldest = inFlight.map(\.updated.millisecondsSince1970).min()
+            let idle = oldest.map { Double(state.now.millisecondsSince1970 - $0) / 1000 } ?? 0
+            return (counts, state.outbox.filter { $0.publishedAt == nil }.count, idle)
         }
     }
 

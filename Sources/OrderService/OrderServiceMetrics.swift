@@ -16,6 +16,7 @@ final class OrderServiceMetrics: Sendable {
     private let finished: [SagaStatus: Counter]
     private let sagasNow: [SagaStatus: Gauge]
     private let outboxBacklog: Gauge
+    private let oldestIdle: Gauge
     /// Messages held in each dead-letter queue now, asked of the broker at each scrape (`nil`:
     /// not known, the broker being away).
     private let deadLetterDepths: @Sendable () async -> [String: Int]?
@@ -49,6 +50,10 @@ final class OrderServiceMetrics: Sendable {
         }
         self.finished = finished
         self.sagasNow = sagasNow
+        oldestIdle = registry.makeGauge(
+            descriptor: Self.name(
+                "saga_oldest_idle", unit: "seconds", "How long the RUNNING or COMPENSATING saga changed longest ago has not changed (0 with none)"),
+            labels: [])
         outboxBacklog = registry.makeGauge(
             descriptor: Self.name("outbox_unpublished", unit: "", "Messages in the order service's outbox not yet confirmed by the broker"),
             labels: [])
@@ -73,7 +78,8 @@ final class OrderServiceMetrics: Sendable {
 
     /// Reads what the store knows (sagas not finished or parked, outbox backlog) and renders everything.
     func render(store: any SagaStore) async throws -> [UInt8] {
-        let (sagas, backlog) = try await store.gauges()
+        let (sagas, backlog, idle) = try await store.gauges()
+        oldestIdle.set(to: idle)
         for (status, gauge) in sagasNow {
             gauge.set(Double(sagas[status] ?? 0))
         }

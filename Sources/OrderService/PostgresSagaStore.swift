@@ -275,8 +275,8 @@ struct PostgresSagaStore: SagaStore {
         })
     }
 
-    /// Both counts use partial or status indexes, not a table scan.
-    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int) {
+    /// Every figure uses a partial or status index, not a table scan.
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int, oldestIdleSeconds: Double) {
         try await pool.withConnection { connection in
             var sagas: [SagaStatus: Int] = [:]
             for row in try connection.query(
@@ -284,7 +284,12 @@ struct PostgresSagaStore: SagaStore {
                 if let status = SagaStatus(rawValue: try row.string("status")) { sagas[status] = try row.int("n") }
             }
             let backlog = try connection.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first!.int("n")
-            return (sagas, backlog)
+            let idle = try connection.query(
+                """
+                SELECT coalesce(extract(epoch FROM now() - min(updated_at)), 0)::float8::text AS s
+                FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')
+                """).first!.string("s")
+            return (sagas, backlog, Double(idle) ?? 0)
         }
     }
 

@@ -44,7 +44,9 @@ protocol SagaStore: Sendable {
     func saga(_ id: UUID) async throws -> SagaView?
     func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView
     /// Sagas RUNNING, COMPENSATING and FAILED now, and the unpublished outbox rows.
-    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int)
+    /// `oldestIdleSeconds`: how long the in-flight saga changed longest ago has not changed
+    /// (0 with none in flight), what an alert on stuck sagas watches.
+    func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int, oldestIdleSeconds: Double)
     /// Sagas RUNNING or COMPENSATING now (admission control).
     func sagasInFlight() async throws -> Int
     /// Whether the store answers.

@@ -43,7 +43,9 @@ profile() {
 
 # ensure_packages: installs from Debian what a fresh machine lacks.
 ensure_packages() {
-  local missing=()
+  local missing=() extra
+  # Extra packages a script needs besides the system's (scripts/test: prometheus, for promtool).
+  for extra in "$@"; do dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra"); done
   dpkg -s postgresql >/dev/null 2>&1 || missing+=(postgresql)
   dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
   dpkg -s rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)

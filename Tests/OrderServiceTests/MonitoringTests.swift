@@ -1,0 +1,62 @@
+import AMQP
+import Foundation
+import Logging
+@testable import Messaging
+@testable import OrderService
+import Postgres
+import Testing
+@testable import Workers
+
+/// The Prometheus files in `monitoring/`: valid for promtool, their alerts fire as their unit
+/// tests say, and every metric they name is one the services serve.
+@Suite struct MonitoringTests {
+    static let folder = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("monitoring")
+
+    /// Runs promtool (Debian's `prometheus` package, which `scripts/test` installs) in `monitoring/`.
+    func promtool(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["promtool"] + arguments
+        process.currentDirectoryURL = Self.folder
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func promtoolAcceptsTheConfigAndTheRulesAndTheirUnitTestsPass() throws {
+        for arguments in [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
+            let (status, output) = try promtool(arguments)
+            #expect(status == 0, "promtool \(arguments.joined(separator: " ")): \(output)")
+        }
+    }
+
+    @Test func everyMetricTheAlertsNameIsServed() async throws {
+        // What the order service and a worker serve, without any server behind them.
+        let harness = try Harness()
+        let metrics = OrderServiceMetrics { ["catalog.commands.dlq": 1] }  // as the broker would answer
+        metrics.deadLettered(from: "catalog.commands")
+        var served = String(decoding: try await metrics.render(store: harness.store), as: UTF8.self)
+        let logger = Logger(label: "test")
+        let runtime = WorkerRuntime(
+            services: [], pool: PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:1/none", size: 1),
+            connection: AMQPConnection(configuration: AMQPConfiguration(port: 1), topology: SagaTopology.forParticipant("catalog"), logger: logger))
+        let worker = WorkerMetrics()
+        worker.events.handled("catalog.reserve_inventory", false)
+        worker.events.deadLettered("catalog.commands")
+        worker.events.batch(3)
+        served += String(decoding: await worker.render(runtime: runtime), as: UTF8.self)
+
+        let servedNames = Set(served.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        let rules = try String(contentsOf: Self.folder.appendingPathComponent("alerts.yml"), encoding: .utf8)
+        let named = Set(rules.matches(of: /ordersaga_[a-z_]+/).map { String($0.output) })
+        #expect(!named.isEmpty)
+        for name in named.sorted() {
+            #expect(servedNames.contains(name), "alerts.yml names \(name), which no service serves (served: \(servedNames.sorted()))")
+        }
+    }
+}
