@@ -47,10 +47,14 @@ public final class PostgresConnection: @unchecked Sendable {
         _ = try query("SET TIME ZONE 'UTC'")
     }
 
-    /// True while the connection to the server is up.
+    /// True while the connection to the server is up. Between statements the server sends nothing
+    /// unless it is closing the connection (a restart, `pg_terminate_backend`), so a socket with
+    /// something to read counts as closed: a connection that died idle in the pool is reopened
+    /// before a statement is sent on it, instead of failing that statement.
     public var isHealthy: Bool {
-        guard let handle else { return false }
-        return PQstatus(handle) == CONNECTION_OK
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        return poll(&socket, 1, 0) == 0
     }
 
     /// Reconnects after the server closed the connection (restart, `pg_terminate_backend`).

@@ -165,10 +165,16 @@ import TestSupport
             let pid = try await pool.query("SELECT pg_backend_pid() AS pid").first!.int("pid")
             let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
             try await admin.query("SELECT pg_terminate_backend($1)", [pid])
-            // The statement in flight when the server went away fails; the next one reconnects.
-            _ = try? await pool.query("SELECT 1")
+            try await Task.sleep(for: .milliseconds(200))  // the server has closed it by now
+            // The connection died while idle in the pool: the next statement sees that before it is
+            // sent, and runs on a new connection (only a statement in flight would have failed).
             let after = try await pool.query("SELECT pg_backend_pid() AS pid").first!.int("pid")
             #expect(after != pid)
+            // The same inside a transaction whose BEGIN travels with its first statement.
+            try await admin.query("SELECT pg_terminate_backend($1)", [after])
+            try await Task.sleep(for: .milliseconds(200))
+            let third = try await pool.transaction { try $0.query("SELECT pg_backend_pid() AS pid").first!.int("pid") }
+            #expect(third != after)
         }
     }
 
