@@ -41,7 +41,11 @@ final class Admission: Service, Sendable {
     }
 
     func run() async throws {
-        guard limit > 0 else { return }
+        guard limit > 0 else {
+            // Nothing to count, but a service that returns would stop the whole group: stay until it stops.
+            try? await gracefulShutdown()
+            return
+        }
         await RoundLoop(interval: interval).run("admission count", logger: logger) {
             try await refresh()
             return false
