@@ -10,6 +10,7 @@ public struct CartHandler: CommandHandler {
     public var commandTypes: Set<String> { CartContract.commands }
 
     static let record = SagaEffectRecord(table: "cart_conversions", done: "CONVERTED", undone: "RESTORED")
+    static let carts = SharedRows(table: "cart_events", key: "cart_id", order: "cart_id, seq", recordedIn: "cart_conversions", column: "cart_id")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         func convertedCart() throws -> String {
@@ -29,15 +30,9 @@ public struct CartHandler: CommandHandler {
 
     /// The events of every cart a batch converts or restores, locked in cart and sequence order.
     public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
-        let converted = try commands.filter { $0.type == CartContract.convertCart }
-            .map { try $0.payload(CartContract.ConvertCart.self).cartId }
-        let restored = commands.filter { $0.type == CartContract.restoreCart }.map(\.sagaID)
-        try transaction.query(
-            """
-            SELECT 1 FROM cart_events
-            WHERE cart_id IN (SELECT unnest($1::text[]) UNION SELECT cart_id FROM cart_conversions WHERE saga_id = ANY($2::text[]))
-            ORDER BY cart_id, seq FOR UPDATE
-            """, [converted, restored])
+        try Self.carts.lock(
+            try commands.filter { $0.type == CartContract.convertCart }.map { try $0.payload(CartContract.ConvertCart.self).cartId },
+            recordedBy: commands.filter { $0.type == CartContract.restoreCart }.map(\.sagaID), in: transaction)
     }
 
     private func convert(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

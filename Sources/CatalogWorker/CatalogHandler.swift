@@ -13,6 +13,7 @@ public struct CatalogHandler: CommandHandler {
     public var commandTypes: Set<String> { CatalogContract.commands }
 
     static let record = SagaEffectRecord(table: "reservations", done: "RESERVED", undone: "RELEASED")
+    static let products = SharedRows(table: "products", key: "id", recordedIn: "reservation_lines", column: "product_id")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         try Self.record.handle(
@@ -20,12 +21,7 @@ public struct CatalogHandler: CommandHandler {
             perform: { try reserve(command, in: transaction) },
             again: { try reservation(of: command.sagaID, in: transaction) },
             undo: {
-                // Locked in id order first, as a reservation locks them, so the two cannot deadlock.
-                try transaction.query(
-                    """
-                    SELECT 1 FROM products WHERE id IN (SELECT product_id FROM reservation_lines WHERE saga_id = $1)
-                    ORDER BY id FOR UPDATE
-                    """, [command.sagaID])
+                try Self.products.lock([], recordedBy: [command.sagaID], in: transaction)
                 try transaction.query(
                     """
                     UPDATE products SET stock = products.stock + l.quantity
@@ -36,15 +32,10 @@ public struct CatalogHandler: CommandHandler {
 
     /// The products of every reservation and release of a batch, locked in id order.
     public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
-        let reserved = try commands.filter { $0.type == CatalogContract.reserveInventory }
-            .flatMap { try $0.payload(CatalogContract.ReserveInventory.self).items.map(\.productId) }
-        let released = commands.filter { $0.type == CatalogContract.releaseInventory }.map(\.sagaID)
-        try transaction.query(
-            """
-            SELECT 1 FROM products
-            WHERE id IN (SELECT unnest($1::text[]) UNION SELECT product_id FROM reservation_lines WHERE saga_id = ANY($2::text[]))
-            ORDER BY id FOR UPDATE
-            """, [reserved, released])
+        try Self.products.lock(
+            try commands.filter { $0.type == CatalogContract.reserveInventory }
+                .flatMap { try $0.payload(CatalogContract.ReserveInventory.self).items.map(\.productId) },
+            recordedBy: commands.filter { $0.type == CatalogContract.releaseInventory }.map(\.sagaID), in: transaction)
     }
 
     private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

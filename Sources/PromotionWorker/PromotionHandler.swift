@@ -10,6 +10,7 @@ public struct PromotionHandler: CommandHandler {
     public var commandTypes: Set<String> { PromotionContract.commands }
 
     static let record = SagaEffectRecord(table: "redemptions", done: "REDEEMED", undone: "RELEASED")
+    static let coupons = SharedRows(table: "coupons", key: "code", recordedIn: "redemptions", column: "code")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         try Self.record.handle(
@@ -30,15 +31,9 @@ public struct PromotionHandler: CommandHandler {
 
     /// The coupons of every redemption and release of a batch, locked in code order.
     public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
-        let redeemed = try commands.filter { $0.type == PromotionContract.redeemCoupon }
-            .map { try $0.payload(PromotionContract.RedeemCoupon.self).couponCode }
-        let released = commands.filter { $0.type == PromotionContract.releaseCoupon }.map(\.sagaID)
-        try transaction.query(
-            """
-            SELECT 1 FROM coupons
-            WHERE code IN (SELECT unnest($1::text[]) UNION SELECT code FROM redemptions WHERE saga_id = ANY($2::text[]))
-            ORDER BY code FOR UPDATE
-            """, [redeemed, released])
+        try Self.coupons.lock(
+            try commands.filter { $0.type == PromotionContract.redeemCoupon }.map { try $0.payload(PromotionContract.RedeemCoupon.self).couponCode },
+            recordedBy: commands.filter { $0.type == PromotionContract.releaseCoupon }.map(\.sagaID), in: transaction)
     }
 
     private func redeem(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
