@@ -1,3 +1,4 @@
+import CheckoutContracts
 import Postgres
 
 /// The rule every participant follows for its one effect per saga, kept in a table with
@@ -6,7 +7,8 @@ import Postgres
 /// - a repeated command (a retry, a new attempt) answers as the first one did, with no new effect;
 /// - a compensation undoes the effect once; a repeated compensation does nothing;
 /// - a compensation that arrives before its command (the command timed out, then came late)
-///   records that, so the late command changes nothing and is refused as `compensated`.
+///   records that, so the late command changes nothing and is refused as `compensated`;
+/// - a compensation whose payload is not ``Compensate`` is malformed and changes nothing.
 public struct SagaEffectRecord: Sendable {
     /// The table's name: a constant of the worker's code, never input.
     let table: String
@@ -35,6 +37,9 @@ public struct SagaEffectRecord: Sendable {
         again: () throws -> any Encodable & Sendable,
         undo: () throws -> Void
     ) throws -> CommandOutcome {
+        // A compensation's payload is ``Compensate``, though undoing needs only the saga id: one
+        // that is not is malformed (dead-lettered), not applied. A command's handler reads its own.
+        if compensating { _ = try command.payload(Compensate.self) }
         let status = try transaction.query(
             "SELECT status FROM \(table) WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first?.string("status")
         if !compensating {

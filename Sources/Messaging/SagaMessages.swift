@@ -141,11 +141,6 @@ public struct IncomingCommand: Sendable {
         self.attempt = envelope.attempt
         self.replyTo = replyTo
         self.traceparent = envelope.traceparent ?? SagaMessages.newTraceparent()
-        // Every command's payload is a JSON object, also the compensations whose handlers read
-        // only the saga id: a body that is not one is malformed before any handler runs.
-        guard (try? JSONSerialization.jsonObject(with: Data(delivery.body))) is [String: Any] else {
-            throw MalformedMessage("\(envelope.type) payload is not a JSON object")
-        }
         self.body = delivery.body
     }
 

@@ -36,7 +36,7 @@ import TestSupport
                 #expect(list.contains("catalog.commands.dlq  1 message(s)"))
                 #expect(list.contains("\(poison):reserve-inventory:command:1"))
                 #expect(list.contains("reserve-inventory"))
-                #expect(list.contains("catalog.reserve_inventory payload is not a JSON object"), "the error says why: \(list)")
+                #expect(list.contains("catalog.reserve_inventory payload is not a valid ReserveInventory"), "the error says why: \(list)")
 
                 let (showStatus, show) = try dlq(["show", "catalog.commands.dlq", "\(poison):reserve-inventory:command:1"], system: system)
                 #expect(showStatus == 0)
