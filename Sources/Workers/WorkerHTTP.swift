@@ -5,6 +5,7 @@ import Logging
 import Messaging
 import Postgres
 import Prometheus
+import Synchronization
 
 /// What a worker counts, served at `GET /metrics` in Prometheus' text format: messages handled
 /// and copies dropped by type, messages dead-lettered by queue, how many messages each
@@ -14,6 +15,8 @@ public final class WorkerMetrics: Sendable {
     private let batchSize: ValueHistogram
     private let outboxBacklog: Gauge
     private let brokerConnected: Gauge
+    /// The message counters by type and result, made once: `events.handled` runs for every message.
+    private let messageCounters = Mutex<[String: Counter]>([:])
 
     public init() {
         batchSize = registry.makeValueHistogram(
@@ -32,11 +35,16 @@ public final class WorkerMetrics: Sendable {
     /// The worker runtime's hooks into these metrics.
     public var events: WorkerEvents {
         WorkerEvents(
-            handled: { [registry] type, duplicate in
-                registry.makeCounter(
-                    descriptor: Self.name("worker_messages", unit: "total", "Commands and events by type: handled, or duplicate (already in the inbox)"),
-                    labels: [("type", type), ("result", duplicate ? "duplicate" : "handled")]
-                ).increment()
+            handled: { [self] type, duplicate in
+                let result = duplicate ? "duplicate" : "handled"
+                messageCounters.withLock { counters in
+                    if let counter = counters["\(type) \(result)"] { return counter }
+                    let counter = registry.makeCounter(
+                        descriptor: Self.name("worker_messages", unit: "total", "Commands and events by type: handled, or duplicate (already in the inbox)"),
+                        labels: [("type", type), ("result", result)])
+                    counters["\(type) \(result)"] = counter
+                    return counter
+                }.increment()
             },
             batch: { [batchSize] size in batchSize.record(Double(size)) },
             deadLettered: { [registry] queue in
