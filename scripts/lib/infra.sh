@@ -13,6 +13,18 @@ PG_BIN=${PG_BIN:-}
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# wait_ready WHAT URL SECONDS [SERVICE]: waits until GET URL answers 2xx; dies naming WHAT and the
+# last answer after SECONDS, or at once when SERVICE (a pid file under $STATE_DIR/pids) stopped.
+wait_ready() {
+  local what=$1 url=$2 seconds=$3 svc=${4:-} i
+  for i in $(seq 1 $((seconds * 2))); do
+    curl -fsS "$url" >/dev/null 2>&1 && return 0
+    if [ -n "$svc" ] && ! kill -0 "$(cat "$STATE_DIR/pids/$svc" 2>/dev/null || echo 0)" 2>/dev/null; then die "$what stopped"; fi
+    sleep 0.5
+  done
+  die "$what is not ready after $seconds s (GET $url: $(curl -sS "$url" 2>&1 | head -c 300))"
+}
+
 # profile NAME: sets the ports and folders of one profile.
 profile() {
   PROFILE=$1
