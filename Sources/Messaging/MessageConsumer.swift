@@ -177,15 +177,20 @@ public struct MessageConsumer: Service {
 }
 
 /// Runs an ``AMQPConnection`` as a Service: it closes once every service after it in the group
-/// (its consumers and relay) has shut down.
+/// (its consumers and relay) has shut down, or at once when the group is cancelled because a
+/// service failed (a port in use), so the process exits with that error instead of hanging.
 public struct AMQPConnectionService: Service {
     let connection: AMQPConnection
     public init(_ connection: AMQPConnection) { self.connection = connection }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await connection.run()
-        } onGracefulShutdown: {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await connection.run()
+            } onGracefulShutdown: {
+                connection.stop()
+            }
+        } onCancel: {
             connection.stop()
         }
     }

@@ -21,7 +21,7 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when fired or after `timeout`, whichever is first.
+    /// Returns when fired, after `timeout`, or when the task is cancelled, whichever is first.
     func wait(timeout: Duration) async {
         let timer = Task {
             do {
@@ -29,16 +29,20 @@ final class WakeSignal: Sendable {
                 self.fire()
             } catch {}
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.pending {
-                    state.pending = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
                 }
-                state.waiter = continuation
-                return false
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            fire()
         }
         timer.cancel()
     }

@@ -190,10 +190,12 @@ struct WorkerCommand: AsyncParsableCommand {
         var services = runtime.services
         let port = try settings.value(S.workerHTTPPort)
         if port >= 0 {
+            let host = try settings.value(S.host)
+            let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
+            // Named before it binds, so "address already in use" after it says which setting to change.
+            logger.info("serving /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
             // Last, so it stops first: /ready answers 503 no longer than the worker runs.
-            services.append(WorkerHTTP.application(
-                participant: participant, host: try settings.value(S.host), port: port == 0 ? WorkerHTTP.defaultPort(of: participant) : port,
-                runtime: runtime, metrics: metrics, logger: logger))
+            services.append(WorkerHTTP.application(participant: participant, host: host, port: port, runtime: runtime, metrics: metrics, logger: logger))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("worker started", metadata: ["queue": "\(SagaTopology.commandQueue(participant))"])

@@ -21,10 +21,11 @@ import TestSupport
             let port = Int.random(in: 30_000..<40_000)
             let worker = Process()
             worker.executableURL = ProcessKillTests.binary
-            worker.arguments = [
+            let arguments = [
                 "worker", "catalog", "--postgres-url", system.url("catalog"), "--amqp-url", system.amqpURL(of: "catalog"),
-                "--pool-size", "2", "--set", "worker.httpPort=\(port)", "--log-level", "error",
+                "--pool-size", "2", "--set", "worker.httpPort=\(port)",
             ]
+            worker.arguments = arguments + ["--log-level", "error"]
             try worker.run()
             defer {
                 if worker.isRunning { worker.terminate() }
@@ -34,6 +35,22 @@ import TestSupport
             let health = await get(port, "/health")
             #expect(health?.status == 200)
             #expect(health?.body.contains(#""worker":"catalog""#) == true)
+
+            // A second worker on the same port stops at once, saying why and which setting to change.
+            let second = Process()
+            second.executableURL = ProcessKillTests.binary
+            second.arguments = arguments + ["--log-level", "info"]
+            let output = Pipe()
+            second.standardOutput = output
+            second.standardError = output
+            let started = ContinuousClock.now
+            try second.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            second.waitUntilExit()
+            #expect(second.terminationStatus != 0)
+            #expect(ContinuousClock.now - started < .seconds(20), "it hung after its HTTP server failed")
+            #expect(text.contains("Address already in use"), "\(text)")
+            #expect(text.contains("worker.httpPort") && text.contains("127.0.0.1:\(port)"), "\(text)")
 
             // One command, then the same command again: handled once, dropped once.
             let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
