@@ -28,8 +28,13 @@ import Workers
         try await system.running([AMQPConnectionService(connection)]) {
             await connection.waitUntilConnected()
             for message in messages { try await connection.publish(message) }
+            // One handler: the deliveries that arrive while its transaction runs wait for it, however
+            // slowly the broker hands them over on a loaded machine.
+            var messaging = MessagingSettings()
+            messaging.concurrency = 1
             let worker = CommandWorker.build(
-                configuration: WorkerConfiguration(participant: "catalog", postgresURL: system.url("catalog"), amqp: system.amqp(of: "catalog"), poolSize: 2),
+                configuration: WorkerConfiguration(
+                    participant: "catalog", postgresURL: system.url("catalog"), amqp: system.amqp(of: "catalog"), poolSize: 2, messaging: messaging),
                 handler: Workers.handler(for: "catalog")!, logger: system.logger,
                 events: WorkerEvents(batch: { size in sizes.withLock { $0.append(size) } }))
             try await system.running(worker.services) {
