@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP", "Postgres", "Workers",
+                "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP", "Postgres", "Workers", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

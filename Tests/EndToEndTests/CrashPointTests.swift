@@ -36,7 +36,6 @@ import TestSupport
     /// Places `carts.count` checkouts (every third with an expired coupon, so it compensates) while
     /// `victim` runs armed; expects it to die of SIGKILL, restarts it unarmed, and waits for every saga.
     func crashAndRecover(_ system: TestSystem, carts: [String], victim: (String?) throws -> Process, port: Int, orderService: Process?) async throws {
-        let order = system.pool("order")
         let armed = try victim("armed")
         #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
         var accepted = Set<Int>()
@@ -46,15 +45,23 @@ import TestSupport
         }
         let died = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { !armed.isRunning }
         #expect(died, "the crash point was never reached")
-        if armed.isRunning { armed.terminate() }
-        armed.waitUntilExit()
+        await armed.stop()
         #expect(armed.terminationReason == .uncaughtSignal && armed.terminationStatus == SIGKILL)
 
         let restarted = try victim(nil)
-        defer {
-            restarted.terminate()
-            restarted.waitUntilExit()
+        do {
+            try await recover(system, carts: carts, accepted: accepted, port: port)
+        } catch {
+            await restarted.stop()
+            throw error
         }
+        await restarted.stop()
+    }
+
+    /// With the victim restarted unarmed on `port`: places what was not accepted yet and waits for every saga.
+    func recover(_ system: TestSystem, carts: [String], accepted: Set<Int>, port: Int) async throws {
+        let order = system.pool("order")
+        var accepted = accepted
         #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
         // Every one not accepted yet: one whose answer the crash swallowed is answered now by its
         // Idempotency-Key, the same checkout as before.
@@ -110,15 +117,17 @@ import TestSupport
             let carts = try await carts(system, count: 9)
             let port = Int.random(in: 20_000..<30_000)
             let service = try orderService(system, port: port, crashAt: nil)
-            defer {
-                service.terminate()
-                service.waitUntilExit()
+            do {
+                try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
+                    try await crashAndRecover(system, carts: carts, victim: { armed in
+                        try worker(system, "identity", crashAt: armed == nil ? nil : "consumer.before-ack:2")
+                    }, port: port, orderService: service)
+                }
+            } catch {
+                await service.stop()
+                throw error
             }
-            try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
-                try await crashAndRecover(system, carts: carts, victim: { armed in
-                    try worker(system, "identity", crashAt: armed == nil ? nil : "consumer.before-ack:2")
-                }, port: port, orderService: service)
-            }
+            await service.stop()
             #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
             // The charge whose ack was lost was delivered again and dropped by the inbox.
             let charges = try await system.pool("identity").query("SELECT count(*) AS n, count(DISTINCT saga_id) AS sagas FROM charges").first!

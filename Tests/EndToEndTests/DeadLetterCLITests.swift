@@ -11,10 +11,10 @@ import TestSupport
 /// Dead letters as a view: what a consumer dead-letters carries why, and `saga-status dlq` lists,
 /// shows, replays and purges them through the real binary against the real broker.
 @Suite struct DeadLetterCLITests {
-    func dlq(_ arguments: [String], system: TestSystem) throws -> (Int32, String) {
+    func dlq(_ arguments: [String], system: TestSystem) async throws -> (Int32, String) {
         let admin = system.amqp
         let url = "amqp://\(admin.user):\(admin.password)@\(admin.host):\(admin.port)/\(admin.vhost)"
-        return try SagaStatusCLITests().sagaStatus(["dlq"] + arguments + ["--amqp-admin-url", url, "--management-url", TestInfrastructure.managementURL])
+        return try await SagaStatusCLITests().sagaStatus(["dlq"] + arguments + ["--amqp-admin-url", url, "--management-url", TestInfrastructure.managementURL])
     }
 
     @Test func aPoisonMessageCarriesWhyAndAGoodOneIsReplayedOnceEvenTwice() async throws {
@@ -31,14 +31,14 @@ import TestSupport
                 }
                 #expect(dead)
 
-                let (listStatus, list) = try dlq(["list"], system: system)
+                let (listStatus, list) = try await dlq(["list"], system: system)
                 #expect(listStatus == 0, "\(list)")
                 #expect(list.contains("catalog.commands.dlq  1 message(s)"))
                 #expect(list.contains("\(poison):reserve-inventory:command:1"))
                 #expect(list.contains("reserve-inventory"))
                 #expect(list.contains("catalog.reserve_inventory payload is not a valid ReserveInventory"), "the error says why: \(list)")
 
-                let (showStatus, show) = try dlq(["show", "catalog.commands.dlq", "\(poison):reserve-inventory:command:1"], system: system)
+                let (showStatus, show) = try await dlq(["show", "catalog.commands.dlq", "\(poison):reserve-inventory:command:1"], system: system)
                 #expect(showStatus == 0)
                 #expect(show.contains("came from   catalog.commands"))
                 #expect(show.contains("x-error: "))
@@ -58,7 +58,7 @@ import TestSupport
                 try await connection.publish(message)
                 try await connection.publish(message)
                 let id = message.properties.messageID!
-                let (replayStatus, replay) = try dlq(["replay", "catalog.commands.dlq", "--id", id], system: system)
+                let (replayStatus, replay) = try await dlq(["replay", "catalog.commands.dlq", "--id", id], system: system)
                 #expect(replayStatus == 0, "\(replay)")
                 #expect(replay.contains("replayed 2 message(s) from catalog.commands.dlq; 1 left there"))
                 let catalog = system.pool("catalog")
@@ -70,21 +70,21 @@ import TestSupport
                 #expect(try await catalog.query("SELECT count(*) AS n FROM reservations WHERE saga_id = $1", [good]).first?.int("n") == 1)
                 #expect(try await AMQPConnection.messageCounts(of: ["catalog.commands.dlq"], configuration: system.amqp) == [1])
 
-                let (missingStatus, missing) = try dlq(["replay", "catalog.commands.dlq", "--id", id], system: system)
+                let (missingStatus, missing) = try await dlq(["replay", "catalog.commands.dlq", "--id", id], system: system)
                 #expect(missingStatus == 1)
                 #expect(missing.contains("not found in catalog.commands.dlq: \(id)"))
 
-                let (refusedStatus, refused) = try dlq(["purge", "catalog.commands.dlq"], system: system)
+                let (refusedStatus, refused) = try await dlq(["purge", "catalog.commands.dlq"], system: system)
                 #expect(refusedStatus == 1)
                 #expect(refused.contains("confirm on a terminal, or pass --yes"))
                 #expect(try await AMQPConnection.messageCounts(of: ["catalog.commands.dlq"], configuration: system.amqp) == [1])
-                let (purgeStatus, purge) = try dlq(["purge", "catalog.commands.dlq", "--yes"], system: system)
+                let (purgeStatus, purge) = try await dlq(["purge", "catalog.commands.dlq", "--yes"], system: system)
                 #expect(purgeStatus == 0)
                 #expect(purge.contains("purged 1 message(s) from catalog.commands.dlq"))
-                let (_, empty) = try dlq(["list"], system: system)
+                let (_, empty) = try await dlq(["list"], system: system)
                 #expect(empty == "every dead-letter queue is empty\n")
 
-                let (notDLQStatus, notDLQ) = try dlq(["purge", "catalog.commands", "--yes"], system: system)
+                let (notDLQStatus, notDLQ) = try await dlq(["purge", "catalog.commands", "--yes"], system: system)
                 #expect(notDLQStatus == 1)
                 #expect(notDLQ.contains("is not a dead-letter queue"))
             }

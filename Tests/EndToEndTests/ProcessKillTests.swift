@@ -52,7 +52,7 @@ import TestSupport
         }
         // Killed at once, with sagas in flight: no graceful shutdown, no flush.
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await first.exited()
         let unfinished = try await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first!.int("n")
         // The kill has to catch sagas in flight for this test to mean anything.
         #expect(unfinished > 0, "no saga was in flight when the process was killed")
@@ -65,8 +65,7 @@ import TestSupport
         let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
             (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0
         }
-        second.terminate()
-        second.waitUntilExit()
+        await second.stop()
         #expect(finished)
         #expect(accepted == carts.count)
         let completed = try await order.query("SELECT count(*) AS n FROM order_sagas WHERE status = 'COMPLETED'").first!.int("n")

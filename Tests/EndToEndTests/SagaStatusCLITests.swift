@@ -12,17 +12,8 @@ import TestSupport
     static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/saga-status")
 
     /// Runs the binary; returns its exit status and standard output.
-    func sagaStatus(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    func sagaStatus(_ arguments: [String]) async throws -> (Int32, String) {
+        try await Process.output(of: Self.binary, arguments)
     }
 
     @Test func showAndListPrintWhatTheAPISays() async throws {
@@ -38,13 +29,13 @@ import TestSupport
                     let accepted = try await api.checkout(CheckoutClient.body(coupon: "EXPIRED5"))
                     #expect(try await api.finishedSaga(accepted.sagaId).status == "COMPENSATED")
 
-                    let (jsonStatus, json) = try sagaStatus(["show", accepted.sagaId, "--url", url, "--json"])
+                    let (jsonStatus, json) = try await sagaStatus(["show", accepted.sagaId, "--url", url, "--json"])
                     #expect(jsonStatus == 0)
                     let document = try JSONDecoder().decode(SagaView.self, from: Data(json.utf8))
                     #expect(document.id == accepted.sagaId)
 
                     // The table is exactly the rendering of what the API said.
-                    let (status, text) = try sagaStatus(["show", accepted.sagaId, "--url", url])
+                    let (status, text) = try await sagaStatus(["show", accepted.sagaId, "--url", url])
                     #expect(status == 0)
                     #expect(text == SagaStatusFormatter.render(document) + "\n")
                     #expect(text.contains("status   COMPENSATED"))
@@ -52,13 +43,13 @@ import TestSupport
                     #expect(text.contains("reserve-inventory  COMPENSATED   attempts 1, compensation attempts 1"))
                     #expect(text.contains("step_compensated"))
 
-                    let (listStatus, list) = try sagaStatus(["list", "--status", "compensated", "--url", url])
+                    let (listStatus, list) = try await sagaStatus(["list", "--status", "compensated", "--url", url])
                     #expect(listStatus == 0)
                     #expect(list.contains("\(accepted.sagaId)  COMPENSATED"))
-                    let (_, none) = try sagaStatus(["list", "--status", "RUNNING", "--url", url])
+                    let (_, none) = try await sagaStatus(["list", "--status", "RUNNING", "--url", url])
                     #expect(none == "no sagas\n")
 
-                    let (missingStatus, missing) = try sagaStatus(["show", UUID().uuidString, "--url", url])
+                    let (missingStatus, missing) = try await sagaStatus(["show", UUID().uuidString, "--url", url])
                     #expect(missingStatus != 0)
                     #expect(missing.contains("Not found: no saga"))
                 }
@@ -66,11 +57,11 @@ import TestSupport
         }
     }
 
-    @Test func badArgumentsAreRefusedBeforeAnyRequest() throws {
-        let (status, output) = try sagaStatus(["show", "not-a-uuid"])
+    @Test func badArgumentsAreRefusedBeforeAnyRequest() async throws {
+        let (status, output) = try await sagaStatus(["show", "not-a-uuid"])
         #expect(status == 64)
         #expect(output.contains("\"not-a-uuid\" is not a saga id (a UUID)"))
-        let (listStatus, list) = try sagaStatus(["list", "--status", "DONE"])
+        let (listStatus, list) = try await sagaStatus(["list", "--status", "DONE"])
         #expect(listStatus == 64)
         #expect(list.contains("--status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED"))
     }
@@ -95,11 +86,11 @@ import TestSupport
 
                     // The identity worker comes back; nothing happens until an operator acts.
                     try await system.running(system.workerServices(["identity"])) {
-                        let (staleStatus, stale) = try sagaStatus(["retry", accepted.sagaId, "--if-version", "\(parked.version - 1)", "--operator", "bob", "--url", url])
+                        let (staleStatus, stale) = try await sagaStatus(["retry", accepted.sagaId, "--if-version", "\(parked.version - 1)", "--operator", "bob", "--url", url])
                         #expect(staleStatus == 4)
                         #expect(stale.contains("The saga changed since you read it"))
 
-                        let (status, text) = try sagaStatus([
+                        let (status, text) = try await sagaStatus([
                             "retry", accepted.sagaId, "--reason", "identity worker redeployed", "--operator", "alice",
                             "--if-version", "\(parked.version)", "--url", url])
                         #expect(status == 0, "\(text)")
@@ -111,7 +102,7 @@ import TestSupport
                         #expect(saga.timeline.filter { $0.event == "step_compensated" }.compactMap(\.step) == ["payment", "validate-coupon", "reserve-inventory"])
                         #expect(try await api.order(accepted.orderId).status == "CANCELLED")
 
-                        let (refusedStatus, refused) = try sagaStatus(["abort", accepted.sagaId, "--reason", "too late", "--url", url])
+                        let (refusedStatus, refused) = try await sagaStatus(["abort", accepted.sagaId, "--reason", "too late", "--url", url])
                         #expect(refusedStatus == 3)
                         #expect(refused.contains("the saga is COMPENSATED: only a RUNNING or COMPENSATING saga can be aborted"))
                     }
@@ -121,11 +112,11 @@ import TestSupport
         }
     }
 
-    @Test func operatorCommandsCheckTheirArgumentsBeforeAnyRequest() throws {
-        let (status, output) = try sagaStatus(["abort", UUID().uuidString])
+    @Test func operatorCommandsCheckTheirArgumentsBeforeAnyRequest() async throws {
+        let (status, output) = try await sagaStatus(["abort", UUID().uuidString])
         #expect(status == 64)
         #expect(output.contains("Missing expected argument '--reason <reason>'"))
-        let (skipStatus, skip) = try sagaStatus(["skip", UUID().uuidString, "--step", "payment", "--result", "[1]"])
+        let (skipStatus, skip) = try await sagaStatus(["skip", UUID().uuidString, "--step", "payment", "--result", "[1]"])
         #expect(skipStatus == 64)
         #expect(skip.contains("--result must be a JSON object"))
     }

@@ -27,51 +27,50 @@ import TestSupport
             ]
             worker.arguments = arguments + ["--log-level", "error"]
             try worker.run()
-            defer {
-                if worker.isRunning { worker.terminate() }
-                worker.waitUntilExit()
+            do {
+                try await checkServed(system, port: port, arguments: arguments)
+            } catch {
+                await worker.stop()
+                throw error
             }
-            #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await get(port, "/ready")?.status == 200 })
-            let health = await get(port, "/health")
-            #expect(health?.status == 200)
-            #expect(health?.body.contains(#""worker":"catalog""#) == true)
-
-            // A second worker on the same port stops at once, saying why and which setting to change.
-            let second = Process()
-            second.executableURL = ProcessKillTests.binary
-            second.arguments = arguments + ["--log-level", "info"]
-            let output = Pipe()
-            second.standardOutput = output
-            second.standardError = output
-            let started = ContinuousClock.now
-            try second.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            second.waitUntilExit()
-            #expect(second.terminationStatus != 0)
-            #expect(ContinuousClock.now - started < .seconds(20), "it hung after its HTTP server failed")
-            #expect(text.contains("Address already in use"), "\(text)")
-            #expect(text.contains("worker.httpPort") && text.contains("127.0.0.1:\(port)"), "\(text)")
-
-            // One command, then the same command again: handled once, dropped once.
-            let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
-            try await system.running([AMQPConnectionService(connection)]) {
-                await connection.waitUntilConnected()
-                let command = HardCaseTests.command(
-                    sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
-                    body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog")
-                try await connection.publish(command)
-                try await connection.publish(command)
-                let counted = await eventually(timeout: .seconds(20), interval: .milliseconds(200)) {
-                    let text = await get(port, "/metrics")?.body ?? ""
-                    return text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="handled"} 1"#)
-                        && text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="duplicate"} 1"#)
-                }
-                #expect(counted)
-            }
-            let metrics = await get(port, "/metrics")?.body ?? ""
-            #expect(metrics.contains("ordersaga_consumer_batch_size_bucket"))
-            #expect(metrics.contains("ordersaga_broker_connected 1"))
-            #expect(metrics.contains("ordersaga_outbox_unpublished"))
+            await worker.stop()
         }
+    }
+
+    /// What the running worker on `port` serves, and a second one on the same port refused.
+    func checkServed(_ system: TestSystem, port: Int, arguments: [String]) async throws {
+        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await get(port, "/ready")?.status == 200 })
+        let health = await get(port, "/health")
+        #expect(health?.status == 200)
+        #expect(health?.body.contains(#""worker":"catalog""#) == true)
+
+        // A second worker on the same port stops at once, saying why and which setting to change.
+        let started = ContinuousClock.now
+        let (status, text) = try await Process.output(of: ProcessKillTests.binary, arguments + ["--log-level", "info"])
+        #expect(status != 0)
+        #expect(ContinuousClock.now - started < .seconds(20), "it hung after its HTTP server failed")
+        #expect(text.contains("Address already in use"), "\(text)")
+        #expect(text.contains("worker.httpPort") && text.contains("127.0.0.1:\(port)"), "\(text)")
+
+        // One command, then the same command again: handled once, dropped once.
+        let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
+        try await system.running([AMQPConnectionService(connection)]) {
+            await connection.waitUntilConnected()
+            let command = HardCaseTests.command(
+                sagaID: UUID().uuidString.lowercased(), step: "reserve-inventory", type: CatalogContract.reserveInventory, phase: "command",
+                body: #"{"orderId":"o-1","items":[{"productId":"sku-mug","quantity":1}]}"#, participant: "catalog")
+            try await connection.publish(command)
+            try await connection.publish(command)
+            let counted = await eventually(timeout: .seconds(20), interval: .milliseconds(200)) {
+                let text = await get(port, "/metrics")?.body ?? ""
+                return text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="handled"} 1"#)
+                    && text.contains(#"ordersaga_worker_messages_total{type="catalog.reserve_inventory",result="duplicate"} 1"#)
+            }
+            #expect(counted)
+        }
+        let metrics = await get(port, "/metrics")?.body ?? ""
+        #expect(metrics.contains("ordersaga_consumer_batch_size_bucket"))
+        #expect(metrics.contains("ordersaga_broker_connected 1"))
+        #expect(metrics.contains("ordersaga_outbox_unpublished"))
     }
 }

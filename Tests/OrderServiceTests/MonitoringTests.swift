@@ -5,6 +5,7 @@ import Logging
 @testable import OrderService
 import Postgres
 import Testing
+import TestSupport
 @testable import Workers
 
 /// The Prometheus files in `monitoring/`: valid for promtool, their alerts fire as their unit
@@ -14,23 +15,13 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("monitoring")
 
     /// Runs promtool (Debian's `prometheus` package, which `scripts/test` installs) in `monitoring/`.
-    func promtool(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["promtool"] + arguments
-        process.currentDirectoryURL = Self.folder
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+    func promtool(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await Process.output(of: URL(fileURLWithPath: "/usr/bin/env"), ["promtool"] + arguments, in: Self.folder)
     }
 
-    @Test func promtoolAcceptsTheConfigAndTheRulesAndTheirUnitTestsPass() throws {
+    @Test func promtoolAcceptsTheConfigAndTheRulesAndTheirUnitTestsPass() async throws {
         for arguments in [["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
-            let (status, output) = try promtool(arguments)
+            let (status, output) = try await promtool(arguments)
             #expect(status == 0, "promtool \(arguments.joined(separator: " ")): \(output)")
         }
     }
@@ -51,7 +42,7 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-dashboard-\(UUID().uuidString).yml")
         try rules.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let (status, output) = try promtool(["check", "rules", file.path])
+        let (status, output) = try await promtool(["check", "rules", file.path])
         #expect(status == 0, "\(output)")
 
         let served = try await servedMetricNames()
