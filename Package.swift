@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        // SHA-256 for RabbitMQ's password hashes; already built for Hummingbird's dependencies.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C libraries, wrapped once.
@@ -42,6 +44,9 @@ let package = Package(
             dependencies: ["CRabbitMQ", "Retry", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+
+        // How every process writes its log: JSON lines, or text on a terminal (swift-log handler).
+        .target(name: "Logs", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
 
         // One retry rule (backoff with jitter) and one failure-log rule, for every loop. Pure.
         .target(name: "Retry", swiftSettings: swiftSettings),
@@ -81,7 +86,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Setting up as the administrators: roles, databases, RabbitMQ users, rights and topology.
-        .target(name: "Provisioning", dependencies: ["AMQP", "Messaging", "Postgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "Provisioning",
+            dependencies: ["AMQP", "Messaging", "Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .target(name: "SagaInvariants", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .target(name: "Workload", dependencies: ["Postgres", "SagaInvariants"], swiftSettings: swiftSettings),
         .target(
@@ -118,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Logs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +158,10 @@ let package = Package(
         // Settings and other Messaging logic that needs no server.
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP"], swiftSettings: swiftSettings),
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
-        .testTarget(name: "ComponentTests", dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ComponentTests",
+            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Logs"],
+            swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(
             name: "OrderServiceTests",
@@ -167,7 +178,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaCore", "SagaStatusCLI", "Workers", "CartWorker",
-                "CheckoutContracts",
+                "CheckoutContracts", "Provisioning",
+                .product(name: "Yams", package: "Yams"),
                 "NotificationWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

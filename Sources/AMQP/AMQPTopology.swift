@@ -26,6 +26,14 @@ public struct AMQPTopology: Sendable, Equatable {
             self.deadLetterExchange = deadLetterExchange
             self.deadLetterRoutingKey = deadLetterRoutingKey
         }
+
+        /// The `x-` arguments it is declared with; RabbitMQ refuses to redeclare a queue with others.
+        public var arguments: [String: String] {
+            var arguments: [String: String] = [:]
+            if let deadLetterExchange { arguments["x-dead-letter-exchange"] = deadLetterExchange }
+            if let deadLetterRoutingKey { arguments["x-dead-letter-routing-key"] = deadLetterRoutingKey }
+            return arguments
+        }
     }
 
     public struct Binding: Sendable, Equatable {

@@ -125,9 +125,9 @@ public struct MessageConsumer: Service {
                 outageAttempt += 1
                 let (log, failures) = outages.log.withLock { log in (log.failed(), log.failures) }
                 if log {
-                    logger.warning("handler failed for a reason outside the message; retrying", metadata: [
-                        "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)", "failures": "\(failures)",
-                    ])
+                    logger.warning(
+                        "handler failed for a reason outside the message; retrying",
+                        metadata: delivery.properties.logMetadata.merging(["error": "\(error)", "failures": "\(failures)"]) { $1 })
                 }
                 try? await Task.sleep(for: outageRetry.delay(afterAttempt: outageAttempt))
             } catch {
@@ -135,7 +135,7 @@ public struct MessageConsumer: Service {
                     await deadLetter(delivery, because: "\(error)", attempts: attempt)
                     return
                 }
-                logger.debug("handler failed; retrying", metadata: ["message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)"])
+                logger.debug("handler failed; retrying", metadata: delivery.properties.logMetadata.merging(["error": "\(error)"]) { $1 })
                 try? await Task.sleep(for: retry.delay(afterAttempt: attempt))
                 attempt += 1
             }
@@ -154,10 +154,9 @@ public struct MessageConsumer: Service {
     /// the broker dead-letters itself (`x-death`, without the error). A crash between the confirm
     /// and the ack dead-letters it twice: a replay of both is harmless, the inbox drops the second.
     func deadLetter(_ delivery: AMQPDelivery, because reason: String, attempts: Int) async {
-        logger.error("message sent to dead-letter queue", metadata: [
-            "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "-")",
-            "type": "\(delivery.properties.type ?? "-")", "reason": "\(reason)", "attempts": "\(attempts)",
-        ])
+        logger.error("message sent to dead-letter queue", metadata: delivery.properties.logMetadata.merging([
+            "queue": "\(delivery.queue)", "reason": "\(reason)", "attempts": "\(attempts)",
+        ]) { $1 })
         var properties = delivery.properties
         DeadLetterHeaders(error: reason, attempts: attempts, queue: delivery.queue, at: Date()).write(into: &properties.headers)
         let copy = AMQPOutgoingMessage(
@@ -167,9 +166,9 @@ public struct MessageConsumer: Service {
             try await connection.publish(copy)
             connection.ack(delivery)
         } catch {
-            logger.warning("could not publish to the dead-letter queue with the error; rejecting it instead", metadata: [
-                "message_id": "\(delivery.properties.messageID ?? "-")", "error": "\(error)",
-            ])
+            logger.warning(
+                "could not publish to the dead-letter queue with the error; rejecting it instead",
+                metadata: delivery.properties.logMetadata.merging(["error": "\(error)"]) { $1 })
             connection.reject(delivery, requeue: false)
         }
         deadLettered(delivery.queue)

@@ -8,6 +8,9 @@ public enum OrderSagaSettings {
     public static let amqpMaxReconnectDelay = Setting.duration(
         "amqp.maxReconnectDelay", .seconds(5), minimum: .milliseconds(200), "longest wait between broker reconnect attempts")
 
+    public static let logFormat = Setting.choice(
+        "log.format", "auto", ["auto", "json", "text"], "log lines on standard error: JSON objects, or text (auto: text on a terminal, JSON otherwise)")
+
     // Consuming and publishing (every process).
     public static let prefetch = Setting.integer("consumer.prefetch", 64, in: 1...65_535, "unacknowledged messages the broker sends ahead")
     public static let concurrency = Setting.integer("consumer.concurrency", 8, in: 1...1024, "messages (or batches) handled at once")
@@ -57,7 +60,7 @@ public enum OrderSagaSettings {
             (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? setting.emptyDefaultLabel : setting.formattedDefault, setting.help)
         }
         return [
-            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay),
+            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(logFormat),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),

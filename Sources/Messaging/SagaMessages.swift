@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import Logging
 import SagaCore
 
 /// How saga commands and replies look on the wire, in one place for the order service and the
@@ -186,5 +187,29 @@ public struct SagaEnvelope: Sendable, Equatable {
         } else {
             self.traceparent = nil
         }
+    }
+}
+
+extension AMQPProperties {
+    /// What a log line about this message carries, as far as the message has it (a malformed one
+    /// may lack any): `saga_id`, `step`, `message_id`, `trace_id` (of the W3C `traceparent`), `type`.
+    public var logMetadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["message_id": "\(messageID ?? "-")"]
+        if let correlationID, !correlationID.isEmpty { metadata["saga_id"] = "\(correlationID)" }
+        if case .string(let step)? = headers["step"] { metadata["step"] = "\(step)" }
+        if case .string(let traceparent)? = headers["traceparent"], let traceID = SagaMessages.traceID(of: traceparent) {
+            metadata["trace_id"] = "\(traceID)"
+        }
+        if let type { metadata["type"] = "\(type)" }
+        return metadata
+    }
+}
+
+extension SagaMessages {
+    /// The trace id of a W3C `traceparent` (`00-<trace id>-<parent id>-<flags>`), if it is one.
+    public static func traceID(of traceparent: String) -> Substring? {
+        let parts = traceparent.split(separator: "-")
+        guard parts.count == 4, parts[1].count == 32 else { return nil }
+        return parts[1]
     }
 }

@@ -64,6 +64,15 @@ extension Setting where Value == String {
     }
 }
 
+extension Setting where Value == String {
+    /// One of `choices`.
+    public static func choice(_ key: String, _ defaultValue: String, _ choices: [String], _ help: String) -> Setting {
+        Setting(
+            key: key, help: help, defaultValue: defaultValue, expected: "one of \(choices.joined(separator: ", "))",
+            parse: { choices.contains($0) ? $0 : nil }, format: { $0 })
+    }
+}
+
 /// `250ms`, `5s`, `2m`, `1h`, `7d` as a duration.
 func parseDuration(_ text: String) -> Duration? {
     let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]

@@ -1,7 +1,11 @@
 import AMQP
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Logging
+import Logs
 import Messaging
 import OrderService
 import Postgres
@@ -20,7 +24,10 @@ struct OrderSagaCommand: AsyncParsableCommand {
             variable, then its default: `ordersaga settings` lists them all.
             Run `ordersaga setup` once as the administrators first: the services may create nothing.
             """,
-        subcommands: [SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self, SettingsCommand.self])
+        subcommands: [
+            SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self, SettingsCommand.self,
+            DefinitionsCommand.self, ProbeCommand.self,
+        ])
 
     static func main() async {
         signal(SIGPIPE, SIG_IGN)  // a peer that went away is an error to handle, not a reason to die
@@ -84,10 +91,12 @@ struct SettingsOptions: ParsableArguments {
         }
     }
 
-    func logger(_ label: String) -> Logger {
-        var logger = Logger(label: label)
-        logger.logLevel = logLevel
-        return logger
+    /// Sets up this process's logging (``OrderSagaSettings/logFormat``, `--log-level`) and returns
+    /// the logger of `service`; every other `Logger` in the process writes the same way.
+    func logger(_ service: String, settings: SettingsReader) throws -> Logger {
+        let format = LogFormat(rawValue: try settings.value(OrderSagaSettings.logFormat)) ?? .auto
+        ServiceLogHandler.bootstrap(service: service, format: format, level: logLevel)
+        return Logger(label: service)
     }
 }
 
@@ -135,11 +144,11 @@ struct OrderServiceCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL connections in the pool (orderService.poolSize; default 8).") var poolSize: Int?
 
     func run() async throws {
-        let logger = options.logger("order-service")
         typealias S = OrderSagaSettings
         let settings = options.reader(flags: [
             S.host.key: host, S.port.key: port.map(String.init), S.sagasDirectory.key: sagas, S.orderPoolSize.key: poolSize.map(String.init),
         ])
+        let logger = try options.logger("order-service", settings: settings)
         let configuration = OrderServiceConfiguration(
             host: try settings.value(S.host), port: try settings.value(S.port),
             postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
@@ -177,10 +186,10 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = options.logger(participant)
         let handler = Workers.handler(for: participant)!  // validate() checked the name
         typealias S = OrderSagaSettings
         let settings = options.reader(flags: [S.concurrency.key: concurrency.map(String.init), S.workerPoolSize.key: poolSize.map(String.init)])
+        let logger = try options.logger(participant, settings: settings)
         let configuration = WorkerConfiguration(
             participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
@@ -260,6 +269,8 @@ struct SetupCommand: AsyncParsableCommand {
     var managementURL: String?
     @Option(help: "The schema folder.") var schema = "schema"
     @Flag(help: "Also load the demo data (seed.sql).") var seed = false
+    @Flag(help: "Set up only PostgreSQL: RabbitMQ loaded its definitions file itself (docker compose; see `ordersaga definitions`).")
+    var skipBroker = false
 
     func run() async throws {
         typealias S = OrderSagaSettings
@@ -270,16 +281,85 @@ struct SetupCommand: AsyncParsableCommand {
         let settings = SettingsReader(overrides: flags)
         let provisioner = Provisioner(
             postgresAdminURL: try settings.required(S.postgresAdminURL, flag: "--postgres-admin-url"),
-            amqpAdmin: try settings.amqp(S.amqpAdminURL, flag: "--amqp-admin-url"),
-            managementURL: try settings.required(S.managementURL, flag: "--management-url"))
+            amqpAdmin: skipBroker ? AMQPConfiguration() : try settings.amqp(S.amqpAdminURL, flag: "--amqp-admin-url"),
+            managementURL: skipBroker ? "" : try settings.required(S.managementURL, flag: "--management-url"))
         let accounts = ServiceAccount.development
         for (database, applied) in try await provisioner.setUpDatabases(
             accounts, schemaDirectory: URL(fileURLWithPath: schema), seed: seed
         ) {
             print(applied.isEmpty ? "\(database): up to date" : "\(database): applied \(applied.joined(separator: ", "))")
         }
+        if skipBroker { return }
         try await provisioner.setUpBroker(accounts)
         print("rabbitmq: vhost \(provisioner.vhost), users \(accounts.map(\.amqpUser).joined(separator: ", ")), topology declared")
+    }
+}
+
+struct DefinitionsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "definitions",
+        abstract: "Print what `ordersaga setup` creates on RabbitMQ, as a definitions file it can load at boot.",
+        discussion: """
+            The vhost, the administrator, one user per service with only its rights, and every
+            exchange, queue and binding, with passwords as salted SHA-256 hashes. The repository's
+            deploy/rabbitmq/definitions.json is this output with the defaults (a test checks it);
+            docker-compose.yml mounts it with deploy/rabbitmq/rabbitmq.conf.
+
+            Examples:
+              ordersaga definitions > deploy/rabbitmq/definitions.json
+              ordersaga definitions --admin-password "$ADMIN_PASSWORD" --output /etc/rabbitmq/definitions.json
+            """)
+
+    @Option(help: "The vhost.") var vhost = "ordersaga"
+    @Option(help: "The administrator's user name.") var adminUser = "admin"
+    @Option(help: "The administrator's password (the default is the local-development one).") var adminPassword = "ordersaga-admin"
+    @Option(help: "Write to this file instead of standard output.") var output: String?
+
+    func run() throws {
+        let text = try BrokerDefinitions(
+            vhost: vhost, administrator: (adminUser, adminPassword), accounts: ServiceAccount.development
+        ).json()
+        if let output {
+            try text.write(toFile: output, atomically: true, encoding: .utf8)
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+struct ProbeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Exit 0 if a URL answers 2xx within the timeout: a health check for images without curl.",
+        discussion: """
+            Examples:
+              ordersaga probe http://127.0.0.1:8080/ready     # the order service
+              ordersaga probe http://127.0.0.1:9101/health    # the catalog worker
+            """)
+
+    @Argument(help: "The URL to GET.") var url: String
+    @Option(help: "Seconds to wait for an answer.") var timeout: Double = 3
+
+    func validate() throws {
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+            throw ValidationError("\"\(url)\" is not an http:// URL")
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+    }
+
+    func run() async throws {
+        var request = URLRequest(url: URL(string: url)!)
+        request.timeoutInterval = timeout
+        let status: Int
+        do {
+            let (_, response) = try await URLSession.shared.data(for: request)
+            status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        } catch {
+            print("\(url): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        print("\(url): HTTP \(status)")
+        if !(200..<300).contains(status) { throw ExitCode(1) }
     }
 }
 

