@@ -158,3 +158,86 @@ import Yams
         #expect(status == 0, "\(output)")
     }
 }
+
+/// deploy/kubernetes: valid for `kubernetes-validate` (PyPI, offline schemas), and everything the
+/// manifests name — commands, settings, credentials, ports, probes — is what the code has.
+@Suite struct KubernetesManifestTests {
+    static let folder = TestSystem.repositoryRoot.appendingPathComponent("deploy/kubernetes")
+
+    static var manifests: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".yaml") && $0 != "kustomization.yaml" }.sorted()
+    }
+
+    /// Every document of every manifest, by `kind/name`.
+    static func resources() throws -> [String: [String: Any]] {
+        var resources: [String: [String: Any]] = [:]
+        for file in manifests {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            for case let document as [String: Any] in try Yams.load_all(yaml: text) {
+                let kind = document["kind"] as? String ?? "?"
+                let name = (document["metadata"] as? [String: Any])?["name"] as? String ?? "?"
+                resources["\(kind)/\(name)"] = document
+            }
+        }
+        return resources
+    }
+
+    @Test(.enabled(if: DeploymentTests.findTool("kubernetes-validate") != nil, "needs kubernetes-validate (PyPI), which scripts/test installs"))
+    func kubernetesValidateAcceptsEveryManifestStrictly() async throws {
+        let (status, output) = try await Process.output(
+            of: DeploymentTests.findTool("kubernetes-validate")!, ["--strict"] + Self.manifests, in: Self.folder)
+        #expect(status == 0, "\(output)")
+        #expect(!output.contains("WARN") && !output.contains("ERROR"), "\(output)")
+    }
+
+    @Test func theKustomizationListsEveryManifest() throws {
+        let text = try String(contentsOf: Self.folder.appendingPathComponent("kustomization.yaml"), encoding: .utf8)
+        let kustomization = try #require(try Yams.load(yaml: text) as? [String: Any])
+        #expect(Set(kustomization["resources"] as? [String] ?? []) == Set(Self.manifests))
+    }
+
+    @Test func everyServiceRunsWithItsOwnCredentialsPortsAndProbes() async throws {
+        let resources = try Self.resources()
+        let settings = Set(OrderSagaSettings.table.map(\.environment))
+        let config = try #require(resources["ConfigMap/ordersaga-settings"]?["data"] as? [String: Any])
+        for key in config.keys { #expect(settings.contains(key), "ConfigMap: \(key) is no setting") }
+
+        for account in ServiceAccount.development {
+            let name = account.service
+            let deployment = try #require(resources["Deployment/\(name)"], "no Deployment for \(name)")
+            let pod = try #require(((deployment["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
+            let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+            let args = try #require(container["args"] as? [String])
+            #expect(args == (name == SagaTopology.orderServiceUser ? ["order-service"] : ["worker", name]))
+            let help = try await Process.output(of: ProcessKillTests.binary, [args[0], "--help"])
+            #expect(help.status == 0)
+
+            // Its own Secret, holding exactly its role's and user's URLs.
+            let sources = container["envFrom"] as? [[String: Any]] ?? []
+            let secretNames = sources.compactMap { ($0["secretRef"] as? [String: Any])?["name"] as? String }
+            let secretName = try #require(secretNames.first, "\(name) takes no Secret")
+            let secret = try #require(resources["Secret/\(secretName)"]?["stringData"] as? [String: String], "no Secret \(secretName)")
+            for key in secret.keys { #expect(settings.contains(key), "\(secretName): \(key) is no setting") }
+            #expect(secret["ORDERSAGA_POSTGRES_URL"] == "postgresql://\(account.postgresRole):\(account.postgresPassword)@postgres:5432/\(account.database)_db")
+            #expect(secret["ORDERSAGA_AMQP_URL"] == "amqp://\(account.amqpUser):\(account.amqpPassword)@rabbitmq:5672/ordersaga")
+
+            // The port the code listens on; liveness on /health, readiness on /ready.
+            let port = name == SagaTopology.orderServiceUser ? OrderSagaSettings.port.defaultValue : WorkerHTTP.defaultPort(of: name)
+            #expect((container["ports"] as? [[String: Any]])?.first?["containerPort"] as? Int == port)
+            #expect(((container["livenessProbe"] as? [String: Any])?["httpGet"] as? [String: Any])?["path"] as? String == "/health")
+            #expect(((container["readinessProbe"] as? [String: Any])?["httpGet"] as? [String: Any])?["path"] as? String == "/ready")
+            let requests = (container["resources"] as? [String: Any])?["requests"] as? [String: Any]
+            #expect(requests?["cpu"] != nil && requests?["memory"] != nil, "\(name) has no resource requests")
+            #expect((pod["securityContext"] as? [String: Any])?["runAsNonRoot"] as? Bool == true)
+
+            if name != SagaTopology.orderServiceUser {
+                let target = ((resources["HorizontalPodAutoscaler/\(name)"]?["spec"] as? [String: Any])?["scaleTargetRef"] as? [String: Any])?["name"] as? String
+                #expect(target == name, "no HorizontalPodAutoscaler for \(name)")
+            }
+        }
+        let job = try #require(resources["Job/ordersaga-setup"])
+        let jobContainer = try #require(((((job["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
+        #expect(jobContainer["args"] as? [String] == ["setup", "--seed", "--skip-broker"])
+    }
+}
