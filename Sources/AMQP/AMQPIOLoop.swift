@@ -249,7 +249,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             try check(amqp_get_rpc_reply(connection), "\(verb) exchange \(exchange.name)")
         }
         for queue in topology.queues {
-            let arguments = queue.arguments.mapValues { AMQPHeaderValue.string($0) }
+            let arguments = queue.arguments
             amqp_queue_declare(connection, channel, arena.bytes(queue.name), passive, 1, 0, 0, topology.passive ? amqp_empty_table : arena.table(arguments))
             try check(amqp_get_rpc_reply(connection), "\(verb) queue \(queue.name)")
         }

@@ -16,22 +16,40 @@ public struct AMQPTopology: Sendable, Equatable {
     }
 
     public struct Queue: Sendable, Equatable {
+        /// `classic` lives on one node; `quorum` is replicated across a cluster's nodes (Raft), and
+        /// counts deliveries so a message redelivered too often can be dead-lettered.
+        public enum Kind: String, Sendable, CaseIterable { case classic, quorum }
+
         public var name: String
         /// Where rejected messages go (`x-dead-letter-exchange`).
         public var deadLetterExchange: String?
         /// The routing key they go with (`x-dead-letter-routing-key`).
         public var deadLetterRoutingKey: String?
-        public init(name: String, deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil) {
+        public var kind: Kind
+        /// A quorum queue's most deliveries of one message (`x-delivery-limit`); past it the message
+        /// is dead-lettered instead of redelivered (a message that kills its consumer every time).
+        public var deliveryLimit: Int?
+
+        public init(
+            name: String, deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil, kind: Kind = .classic,
+            deliveryLimit: Int? = nil
+        ) {
             self.name = name
             self.deadLetterExchange = deadLetterExchange
             self.deadLetterRoutingKey = deadLetterRoutingKey
+            self.kind = kind
+            self.deliveryLimit = deliveryLimit
         }
 
         /// The `x-` arguments it is declared with; RabbitMQ refuses to redeclare a queue with others.
-        public var arguments: [String: String] {
-            var arguments: [String: String] = [:]
-            if let deadLetterExchange { arguments["x-dead-letter-exchange"] = deadLetterExchange }
-            if let deadLetterRoutingKey { arguments["x-dead-letter-routing-key"] = deadLetterRoutingKey }
+        public var arguments: [String: AMQPHeaderValue] {
+            var arguments: [String: AMQPHeaderValue] = [:]
+            if let deadLetterExchange { arguments["x-dead-letter-exchange"] = .string(deadLetterExchange) }
+            if let deadLetterRoutingKey { arguments["x-dead-letter-routing-key"] = .string(deadLetterRoutingKey) }
+            if kind == .quorum {
+                arguments["x-queue-type"] = .string(kind.rawValue)
+                if let deliveryLimit { arguments["x-delivery-limit"] = .int(Int64(deliveryLimit)) }
+            }
             return arguments
         }
     }

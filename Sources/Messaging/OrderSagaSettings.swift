@@ -8,6 +8,11 @@ public enum OrderSagaSettings {
     public static let amqpMaxReconnectDelay = Setting.duration(
         "amqp.maxReconnectDelay", .seconds(5), minimum: .milliseconds(200), "longest wait between broker reconnect attempts")
 
+    public static let queueType = Setting.choice(
+        "amqp.queueType", "classic", ["classic", "quorum"],
+        "queues setup declares: classic (one node) or quorum (replicated on a cluster; setup, definitions)")
+    public static let deliveryLimit = Setting.integer(
+        "amqp.deliveryLimit", 20, in: 1...10_000, "deliveries of one message a quorum queue allows before dead-lettering it (setup, definitions)")
     public static let logFormat = Setting.choice(
         "log.format", "auto", ["auto", "json", "text"], "log lines on standard error: JSON objects, or text (auto: text on a terminal, JSON otherwise)")
 
@@ -60,7 +65,7 @@ public enum OrderSagaSettings {
             (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? setting.emptyDefaultLabel : setting.formattedDefault, setting.help)
         }
         return [
-            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(logFormat),
+            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),

@@ -50,13 +50,27 @@ public enum SagaTopology {
         all.queues.map(\.name).filter { $0.hasSuffix(".dlq") }
     }
 
-    /// Every exchange, queue and binding (what `ordersaga setup` declares).
-    public static var all: AMQPTopology {
+    /// Every exchange, queue and binding (what `ordersaga setup` declares), with classic queues.
+    public static var all: AMQPTopology { all(queues: .classic) }
+
+    /// Every exchange, queue and binding, with queues of `kind` (setting `amqp.queueType`); a quorum
+    /// queue dead-letters a message delivered more than `deliveryLimit` times (`amqp.deliveryLimit`).
+    public static func all(queues kind: AMQPTopology.Queue.Kind, deliveryLimit: Int = 20) -> AMQPTopology {
         var topology = AMQPTopology(exchanges: exchanges)
-        for participant in participants { topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant]) }
-        topology.addQueue(repliesQueue, exchange: repliesExchange, keys: [repliesQueue])
-        for subscription in subscriptions { topology.addQueue(subscription.queue, exchange: eventsExchange, keys: subscription.keys) }
+        let shape = QueueShape(kind: kind, deliveryLimit: kind == .quorum ? deliveryLimit : nil)
+        for participant in participants {
+            topology.addQueue(commandQueue(participant), exchange: commandsExchange, keys: [participant], shape: shape)
+        }
+        topology.addQueue(repliesQueue, exchange: repliesExchange, keys: [repliesQueue], shape: shape)
+        for subscription in subscriptions {
+            topology.addQueue(subscription.queue, exchange: eventsExchange, keys: subscription.keys, shape: shape)
+        }
         return topology
+    }
+
+    struct QueueShape {
+        var kind: AMQPTopology.Queue.Kind
+        var deliveryLimit: Int?
     }
 
     /// What the order service checks on connect: everything, since it sends to every queue.
@@ -84,10 +98,13 @@ public enum SagaTopology {
 
 extension AMQPTopology {
     /// A queue bound to `exchange` with each of `keys`, whose rejected messages go to `<queue>.dlq`.
-    mutating func addQueue(_ name: String, exchange: String, keys: [String]) {
+    /// A dead-letter queue has no limit of its own: what reaches it stays for an operator.
+    mutating func addQueue(_ name: String, exchange: String, keys: [String], shape: SagaTopology.QueueShape) {
         let dlq = SagaTopology.deadLetterQueue(name)
-        queues.append(.init(name: name, deadLetterExchange: SagaTopology.deadLetterExchange, deadLetterRoutingKey: dlq))
-        queues.append(.init(name: dlq))
+        queues.append(.init(
+            name: name, deadLetterExchange: SagaTopology.deadLetterExchange, deadLetterRoutingKey: dlq, kind: shape.kind,
+            deliveryLimit: shape.deliveryLimit))
+        queues.append(.init(name: dlq, kind: shape.kind))
         for key in keys { bindings.append(.init(queue: name, exchange: exchange, routingKey: key)) }
         bindings.append(.init(queue: dlq, exchange: SagaTopology.deadLetterExchange, routingKey: dlq))
     }

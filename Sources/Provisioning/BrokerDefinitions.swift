@@ -46,7 +46,7 @@ public struct BrokerDefinitions: Sendable {
         return Document(
             users: users, vhosts: [.init(name: vhost)], permissions: permissions,
             exchanges: topology.exchanges.map { Exchange(name: $0.name, vhost: vhost, type: $0.kind.rawValue) },
-            queues: topology.queues.map { Queue(name: $0.name, vhost: vhost, arguments: $0.arguments) },
+            queues: topology.queues.map { Queue(name: $0.name, vhost: vhost, arguments: $0.arguments.mapValues(Argument.init)) },
             bindings: topology.bindings.map { Binding(source: $0.exchange, vhost: vhost, destination: $0.queue, routing_key: $0.routingKey) })
     }
 
@@ -105,7 +105,21 @@ public struct BrokerDefinitions: Sendable {
         var vhost: String
         var durable = true
         var auto_delete = false
-        var arguments: [String: String]
+        var arguments: [String: Argument]
+    }
+
+    /// A queue argument as JSON: text, a number or a flag.
+    struct Argument: Encodable {
+        let value: AMQPHeaderValue
+        init(_ value: AMQPHeaderValue) { self.value = value }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch value {
+            case .string(let text): try container.encode(text)
+            case .int(let number): try container.encode(number)
+            case .bool(let flag): try container.encode(flag)
+            }
+        }
     }
 
     struct Binding: Encodable {

@@ -81,8 +81,8 @@ public struct Provisioner: Sendable {
 
     // MARK: RabbitMQ
 
-    /// Creates the vhost, each account's user with its rights in it, and declares the topology.
-    public func setUpBroker(_ accounts: [ServiceAccount]) async throws {
+    /// Creates the vhost, each account's user with its rights in it, and declares `topology`.
+    public func setUpBroker(_ accounts: [ServiceAccount], topology: AMQPTopology = SagaTopology.all) async throws {
         let management = RabbitMQManagement(baseURL: managementURL, user: amqpAdmin.user, password: amqpAdmin.password)
         try await management.putVhost(vhost)
         try await management.putPermissions(vhost: vhost, user: amqpAdmin.user, configure: ".*", write: ".*", read: ".*")
@@ -95,9 +95,13 @@ public struct Provisioner: Sendable {
                 vhost: vhost, user: account.amqpUser, configure: rights.configure, write: rights.write, read: rights.read)
         }
         do {
-            try await AMQPConnection.declare(SagaTopology.all, configuration: amqpAdmin)
+            try await AMQPConnection.declare(topology, configuration: amqpAdmin)
         } catch {
-            throw ProvisioningError("declaring the topology in vhost \(vhost) as \(amqpAdmin.user): \(error)")
+            var hint = ""
+            if "\(error)".contains("x-queue-type") {
+                hint = " (the queues exist with another type: a queue's type cannot change; delete the queues, or keep amqp.queueType)"
+            }
+            throw ProvisioningError("declaring the topology in vhost \(vhost) as \(amqpAdmin.user): \(error)\(hint)")
         }
     }
 

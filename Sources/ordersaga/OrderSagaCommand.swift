@@ -100,7 +100,27 @@ struct SettingsOptions: ParsableArguments {
     }
 }
 
+/// Which queues the topology declares: `amqp.queueType` and `amqp.deliveryLimit`.
+struct QueueOptions: ParsableArguments {
+    @Option(help: "classic, or quorum for a RabbitMQ cluster (amqp.queueType; default classic).") var queueType: String?
+    @Option(help: "Deliveries of one message a quorum queue allows before dead-lettering it (amqp.deliveryLimit; default 20).")
+    var deliveryLimit: Int?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        flags[OrderSagaSettings.queueType.key] = queueType
+        flags[OrderSagaSettings.deliveryLimit.key] = deliveryLimit.map(String.init)
+        return flags
+    }
+}
+
 extension SettingsReader {
+    /// The whole topology, with the queues the settings ask for.
+    func topology() throws -> AMQPTopology {
+        let kind = AMQPTopology.Queue.Kind(rawValue: try value(OrderSagaSettings.queueType)) ?? .classic
+        return SagaTopology.all(queues: kind, deliveryLimit: try value(OrderSagaSettings.deliveryLimit))
+    }
+
     /// A URL setting that has no default: given by `flag` or its environment variable.
     func required(_ setting: Setting<String>, flag: String) throws -> String {
         let value = try self.value(setting)
@@ -271,6 +291,7 @@ struct SetupCommand: AsyncParsableCommand {
     @Flag(help: "Also load the demo data (seed.sql).") var seed = false
     @Flag(help: "Set up only PostgreSQL: RabbitMQ loaded its definitions file itself (docker compose; see `ordersaga definitions`).")
     var skipBroker = false
+    @OptionGroup var queues: QueueOptions
 
     func run() async throws {
         typealias S = OrderSagaSettings
@@ -278,7 +299,7 @@ struct SetupCommand: AsyncParsableCommand {
         flags[S.postgresAdminURL.key] = postgresAdminURL
         flags[S.amqpAdminURL.key] = amqpAdminURL
         flags[S.managementURL.key] = managementURL
-        let settings = SettingsReader(overrides: flags)
+        let settings = SettingsReader(overrides: flags.merging(queues.flags) { $1 })
         let provisioner = Provisioner(
             postgresAdminURL: try settings.required(S.postgresAdminURL, flag: "--postgres-admin-url"),
             amqpAdmin: skipBroker ? AMQPConfiguration() : try settings.amqp(S.amqpAdminURL, flag: "--amqp-admin-url"),
@@ -290,8 +311,9 @@ struct SetupCommand: AsyncParsableCommand {
             print(applied.isEmpty ? "\(database): up to date" : "\(database): applied \(applied.joined(separator: ", "))")
         }
         if skipBroker { return }
-        try await provisioner.setUpBroker(accounts)
-        print("rabbitmq: vhost \(provisioner.vhost), users \(accounts.map(\.amqpUser).joined(separator: ", ")), topology declared")
+        let topology = try settings.topology()
+        try await provisioner.setUpBroker(accounts, topology: topology)
+        print("rabbitmq: vhost \(provisioner.vhost), users \(accounts.map(\.amqpUser).joined(separator: ", ")), topology declared (\(topology.queues[0].kind) queues)")
     }
 }
 
@@ -307,6 +329,7 @@ struct DefinitionsCommand: ParsableCommand {
 
             Examples:
               ordersaga definitions > deploy/rabbitmq/definitions.json
+              ordersaga definitions --queue-type quorum > definitions.json   # for a RabbitMQ cluster
               ordersaga definitions --admin-password "$ADMIN_PASSWORD" --output /etc/rabbitmq/definitions.json
             """)
 
@@ -314,10 +337,12 @@ struct DefinitionsCommand: ParsableCommand {
     @Option(help: "The administrator's user name.") var adminUser = "admin"
     @Option(help: "The administrator's password (the default is the local-development one).") var adminPassword = "ordersaga-admin"
     @Option(help: "Write to this file instead of standard output.") var output: String?
+    @OptionGroup var queues: QueueOptions
 
     func run() throws {
         let text = try BrokerDefinitions(
-            vhost: vhost, administrator: (adminUser, adminPassword), accounts: ServiceAccount.development
+            vhost: vhost, administrator: (adminUser, adminPassword), accounts: ServiceAccount.development,
+            topology: try SettingsReader(overrides: queues.flags).topology()
         ).json()
         if let output {
             try text.write(toFile: output, atomically: true, encoding: .utf8)

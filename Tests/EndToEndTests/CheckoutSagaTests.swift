@@ -14,8 +14,10 @@ import TestSupport
 /// the real RabbitMQ and PostgreSQL, each test in databases and a vhost of its own.
 @Suite struct CheckoutSagaTests {
     /// Runs `body` with the whole system up, then checks DESIGN.md's invariants.
-    func withSystem(_ body: @escaping @Sendable (CheckoutClient, TestSystem) async throws -> Void) async throws {
-        try await TestSystem.with { system in
+    func withSystem(
+        topology: AMQPTopology = SagaTopology.all, _ body: @escaping @Sendable (CheckoutClient, TestSystem) async throws -> Void
+    ) async throws {
+        try await TestSystem.with(topology: topology) { system in
             let initialStock = try await Invariants.stock(in: system)
             let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
             try await system.running(system.workerServices()) {
@@ -25,6 +27,25 @@ import TestSupport
             }
             let violations = try await Invariants.violations(in: system, initialStock: initialStock)
             #expect(violations == [])
+        }
+    }
+
+    /// `amqp.queueType=quorum`: the same saga runs on replicated queues, which dead-letter a
+    /// message past its delivery limit.
+    @Test func onQuorumQueuesACheckoutCompletesAndAFailedOneIsCompensated() async throws {
+        try await withSystem(topology: SagaTopology.all(queues: .quorum, deliveryLimit: 7)) { api, system in
+            let queues = try await TestInfrastructure.managementJSON("/api/queues/\(system.name)") as? [[String: Any]] ?? []
+            #expect(queues.count == SagaTopology.all.queues.count)
+            for queue in queues {
+                let name = queue["name"] as? String ?? ""
+                #expect(queue["type"] as? String == "quorum", "\(name)")
+                let limit = (queue["arguments"] as? [String: Any])?["x-delivery-limit"] as? Int
+                #expect(limit == (name.hasSuffix(".dlq") ? nil : 7), "\(name)")
+            }
+            let happy = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+            let failed = try await api.checkout(CheckoutClient.body(cart: "cart-ada-2", coupon: "EXPIRED5"))
+            #expect(try await api.finishedSaga(happy.sagaId).status == "COMPLETED")
+            #expect(try await api.finishedSaga(failed.sagaId).status == "COMPENSATED")
         }
     }
 

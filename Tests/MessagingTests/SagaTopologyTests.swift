@@ -26,6 +26,20 @@ import Testing
         #expect(!SagaTopology.all.passive)
     }
 
+    @Test func quorumQueuesAreDeclaredWithTheirTypeAndAWorkQueueWithItsDeliveryLimit() {
+        let quorum = SagaTopology.all(queues: .quorum, deliveryLimit: 9)
+        #expect(quorum.queues.map(\.name) == SagaTopology.all.queues.map(\.name))
+        #expect(quorum.bindings == SagaTopology.all.bindings)
+        for queue in quorum.queues {
+            #expect(queue.arguments["x-queue-type"] == .string("quorum"))
+            // What reaches a dead-letter queue stays there for an operator, however often it is read.
+            #expect(queue.arguments["x-delivery-limit"] == (queue.name.hasSuffix(".dlq") ? nil : .int(9)), "\(queue.name)")
+        }
+        // Classic queues are declared exactly as before: no type argument, no limit.
+        #expect(SagaTopology.all.queues.allSatisfy { $0.arguments["x-queue-type"] == nil && $0.arguments["x-delivery-limit"] == nil })
+        #expect(SagaTopology.all(queues: .classic, deliveryLimit: 9).queues == SagaTopology.all.queues)
+    }
+
     @Test func cancelledOrdersReachTheNotificationWorker() {
         #expect(SagaTopology.all.bindings.contains(
             .init(queue: "notification.events", exchange: SagaTopology.eventsExchange, routingKey: "order.cancelled")))

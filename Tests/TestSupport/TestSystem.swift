@@ -35,8 +35,8 @@ public final class TestSystem: Sendable {
         self.logger = logger
     }
 
-    /// Creates, migrates and seeds everything, runs `body`, then drops it all.
-    public static func with<T>(_ body: (TestSystem) async throws -> T) async throws -> T {
+    /// Creates, migrates and seeds everything (with `topology` on the broker), runs `body`, then drops it all.
+    public static func with<T>(topology: AMQPTopology = SagaTopology.all, _ body: (TestSystem) async throws -> T) async throws -> T {
         let name = TestInfrastructure.uniqueName("sys")
         var logger = Logger(label: name)
         logger.logLevel = ProcessInfo.processInfo.environment["ORDERSAGA_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
@@ -44,7 +44,7 @@ public final class TestSystem: Sendable {
         do {
             try await system.provisioner.setUpDatabases(
                 ServiceAccount.development, schemaDirectory: repositoryRoot.appendingPathComponent("schema"), seed: true)
-            try await system.provisioner.setUpBroker(ServiceAccount.development)
+            try await system.provisioner.setUpBroker(ServiceAccount.development, topology: topology)
             let result = try await body(system)
             await system.destroy()
             return result
