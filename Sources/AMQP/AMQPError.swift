@@ -26,6 +26,9 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable {
     static func unroutable(_ message: String) -> Self { .init(.unroutable, message) }
     static var shutdown: Self { .init(.shutdown, "the connection is shutting down") }
 
+    /// True when no connection could be opened (the node did not answer, or refused the login).
+    public var isConnectionFailure: Bool { code == .connectionFailed }
+
     /// True when the broker returned the message because no queue was bound for it.
     public var isUnroutable: Bool { code == .unroutable }
 

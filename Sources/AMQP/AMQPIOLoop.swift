@@ -73,8 +73,12 @@ final class AMQPIOLoop: @unchecked Sendable {
         self.consumers = consumers
         self.deliveries = deliveries
         self.logger = logger
-        self.logger[metadataKey: "amqp"] = "\(configuration.host):\(configuration.port)/\(configuration.vhost)"
+        self.logger[metadataKey: "amqp"] = "\(configuration.nodes.map(\.description).joined(separator: ","))/\(configuration.vhost)"
     }
+
+    /// The node the next connection tries: the first, then after each failure or lost
+    /// connection the next one of the cluster, round the list.
+    private var nodeIndex = 0
 
     // MARK: The loop
 
@@ -83,8 +87,9 @@ final class AMQPIOLoop: @unchecked Sendable {
         // The first failure is worth a warning; a broker that stays away, one line now and then.
         var failures = FailureLog(every: 20)
         while !shared.withLock({ $0.stopping }) {
+            let node = configuration.nodes[nodeIndex % configuration.nodes.count]
             do {
-                try connect()
+                try connect(to: node)
                 generation += 1
                 failures.succeeded()
                 let generation = self.generation
@@ -95,13 +100,16 @@ final class AMQPIOLoop: @unchecked Sendable {
                     return state.connectedWaiters
                 }
                 waiters.forEach { $0.resume() }
-                logger.info("AMQP connected", metadata: ["generation": "\(generation)"])
+                logger.info("AMQP connected", metadata: ["generation": "\(generation)", "node": "\(node)"])
                 try serve(shared: shared, wakeup: wakeup)
             } catch {
                 if failures.failed() {
-                    logger.warning("AMQP connection down; reconnecting", metadata: ["error": "\(error)", "attempt": "\(failures.failures)"])
+                    logger.warning("AMQP connection down; reconnecting", metadata: [
+                        "error": "\(error)", "attempt": "\(failures.failures)", "node": "\(node)",
+                    ])
                 }
             }
+            nodeIndex += 1
             disconnect(reason: .connectionLost("connection closed"), shared: shared)
             if shared.withLock({ $0.stopping }) { break }
             waitInterruptibly(reconnect.delay(afterAttempt: max(failures.failures, 1)), wakeup: wakeup)
@@ -159,10 +167,10 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: Connecting
 
-    private func connect() throws {
+    private func connect(to node: AMQPConfiguration.Node) throws {
         guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
         self.connection = connection
-        try Self.open(connection, configuration)
+        try Self.open(connection, configuration, node: node)
 
         let arena = CArena()
         amqp_channel_open(connection, Self.publishChannel)
@@ -212,24 +220,34 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
     }
 
-    /// Connects, opens a channel, runs `body`, and closes. Blocks its thread.
+    /// Connects (to the first node that answers), opens a channel, runs `body`, and closes. Blocks its thread.
     private static func once<T>(_ configuration: AMQPConfiguration, _ body: (OpaquePointer, CArena) throws -> T) throws -> T {
-        guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
-        defer { amqp_destroy_connection(connection) }
-        try open(connection, configuration)
-        defer { amqp_connection_close(connection, AMQP_REPLY_SUCCESS) }
-        amqp_channel_open(connection, publishChannel)
-        try check(amqp_get_rpc_reply(connection), "channel.open")
-        return try body(connection, CArena())
+        var unreachable: [String] = []
+        for node in configuration.nodes {
+            guard let connection = amqp_new_connection() else { throw AMQPError.connectionFailed("out of memory") }
+            defer { amqp_destroy_connection(connection) }
+            do {
+                try open(connection, configuration, node: node)
+            } catch let error as AMQPError where error.isConnectionFailure && configuration.nodes.count > 1 {
+                unreachable.append(error.message)
+                continue
+            }
+            defer { amqp_connection_close(connection, AMQP_REPLY_SUCCESS) }
+            amqp_channel_open(connection, publishChannel)
+            try check(amqp_get_rpc_reply(connection), "channel.open")
+            return try body(connection, CArena())
+        }
+        throw AMQPError.connectionFailed("no node answered: \(unreachable.joined(separator: "; "))")
     }
 
-    /// Opens the socket and logs in.
-    private static func open(_ connection: OpaquePointer, _ configuration: AMQPConfiguration) throws {
+    /// Opens the socket to `node` (the first one unless told) and logs in.
+    private static func open(_ connection: OpaquePointer, _ configuration: AMQPConfiguration, node: AMQPConfiguration.Node? = nil) throws {
+        let node = node ?? configuration.nodes[0]
         guard let socket = amqp_tcp_socket_new(connection) else { throw AMQPError.connectionFailed("could not create a socket") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let status = amqp_socket_open_noblock(socket, node.host, Int32(node.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError.connectionFailed("\(configuration.host):\(configuration.port): \(String(cString: amqp_error_string2(status)))")
+            throw AMQPError.connectionFailed("\(node): \(String(cString: amqp_error_string2(status)))")
         }
         try Self.check(
             ordersaga_amqp_login_plain(

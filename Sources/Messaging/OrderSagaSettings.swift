@@ -3,7 +3,8 @@
 public enum OrderSagaSettings {
     // Connections (every process).
     public static let postgresURL = Setting.text("postgres.url", "", "this process's own PostgreSQL database (postgresql://user:password@host:port/db)")
-    public static let amqpURL = Setting.text("amqp.url", "", "RabbitMQ (amqp://user:password@host:port/vhost; vhost %2F is /)")
+    public static let amqpURL = Setting.text(
+        "amqp.url", "", "RabbitMQ (amqp://user:password@host:port/vhost; vhost %2F is /; a cluster: host1:port1,host2:port2,… tried in turn)")
     public static let amqpHeartbeat = Setting.duration("amqp.heartbeat", .seconds(30), minimum: .seconds(1), "heartbeat interval agreed with the broker")
     public static let amqpMaxReconnectDelay = Setting.duration(
         "amqp.maxReconnectDelay", .seconds(5), minimum: .milliseconds(200), "longest wait between broker reconnect attempts")

@@ -213,3 +213,43 @@ import TestSupport
         await TestInfrastructure.deleteVhost(vhost)
     }
 }
+
+/// A cluster's nodes in one URL: a node that does not answer is passed over for the next one,
+/// both by a long-lived connection and by the one-off connections of setup.
+@Suite struct AMQPNodeFailoverTests {
+    @Test func aNodeThatDoesNotAnswerIsPassedOverForTheNext() async throws {
+        let vhost = TestInfrastructure.uniqueName("amqp")
+        var configuration = try await TestInfrastructure.createVhost(vhost)
+        let live = AMQPConfiguration.Node(host: configuration.host, port: configuration.port)
+        // Port 1 on loopback: nothing listens, the connect is refused at once.
+        configuration.host = "127.0.0.1"
+        configuration.port = 1
+        configuration.otherNodes = [live]
+        configuration.maxReconnectDelay = 0.5
+        try await AMQPConnection.declare(AMQPConnectionTests.topology, configuration: configuration)
+
+        let connection = AMQPConnection(
+            configuration: configuration, topology: AMQPConnectionTests.topology, consumers: [AMQPConsumer(queue: "work")],
+            logger: Logger(label: "failover-test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await connection.run() }
+            await connection.waitUntilConnected()
+            try await connection.publish(AMQPOutgoingMessage(
+                exchange: "test.direct", routingKey: "work", body: Array("x".utf8), properties: AMQPProperties(messageID: "on-the-second-node")))
+            var deliveries = connection.deliveries.makeAsyncIterator()
+            #expect(await deliveries.next()?.properties.messageID == "on-the-second-node")
+            group.cancelAll()
+        }
+        await TestInfrastructure.deleteVhost(vhost)
+    }
+
+    @Test func noNodeAnsweringNamesEveryOne() async throws {
+        var configuration = AMQPConfiguration(host: "127.0.0.1", port: 1, vhost: "x")
+        configuration.otherNodes = [.init(host: "127.0.0.1", port: 2)]
+        await #expect {
+            try await AMQPConnection.declare(AMQPConnectionTests.topology, configuration: configuration)
+        } throws: { error in
+            "\(error)".contains("127.0.0.1:1") && "\(error)".contains("127.0.0.1:2")
+        }
+    }
+}
