@@ -35,6 +35,9 @@ profile() {
     # service may listen, and the 20000-29999 range the tests pick HTTP ports from.
     dev)  PG_PORT=${PG_PORT:-15430}; AMQP_PORT=${AMQP_PORT:-15660}; MGMT_PORT=${MGMT_PORT:-15680}; DIST_PORT=${DIST_PORT:-15690}; HTTP_PORT=${HTTP_PORT:-8080} ;;
     test) PG_PORT=${PG_PORT:-15431}; AMQP_PORT=${AMQP_PORT:-15661}; MGMT_PORT=${MGMT_PORT:-15681}; DIST_PORT=${DIST_PORT:-15691}; HTTP_PORT=${HTTP_PORT:-8081} ;;
+    # scripts/cluster: the system on a three-node RabbitMQ cluster (its first node here; the
+    # others on the next AMQP, management and distribution ports), beside dev and test.
+    cluster) PG_PORT=${PG_PORT:-15432}; AMQP_PORT=${AMQP_PORT:-15662}; MGMT_PORT=${MGMT_PORT:-15682}; DIST_PORT=${DIST_PORT:-15692}; HTTP_PORT=${HTTP_PORT:-8090} ;;
     *) die "unknown profile $PROFILE" ;;
   esac
   STATE_DIR="$ROOT/.local/$PROFILE"
@@ -45,6 +48,11 @@ profile() {
   fi
   RMQ_DIR="$STATE_DIR/rabbitmq"
   RMQ_NODE="ordersaga-$PROFILE@localhost"
+  # The broker's pid and log file name under $STATE_DIR (scripts/cluster's other nodes: rabbitmq2, rabbitmq3).
+  RMQ_NAME=rabbitmq
+  # Each worker's /health, /ready and /metrics port: catalog at the base … notification at base + 4.
+  WORKER_PORT_BASE=9101
+  [ "$PROFILE" = cluster ] && WORKER_PORT_BASE=9201
   PG_SUPERPASS=ordersaga-admin
   PG_MAX_CONNECTIONS=300
   [ "$PROFILE" = test ] && PG_MAX_CONNECTIONS=600
@@ -192,17 +200,17 @@ CONF
     # The broker keeps none of its caller's descriptors: a caller that waits for a pipe to close
     # (Foundation's Process does) would otherwise wait for the broker to exit.
     close_inherited_fds
-    nohup setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE_DIR/logs/rabbitmq.log" 2>&1 &
-    echo $! >"$STATE_DIR/pids/rabbitmq"
+    nohup setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE_DIR/logs/$RMQ_NAME.log" 2>&1 &
+    echo $! >"$STATE_DIR/pids/$RMQ_NAME"
   )
   # await_startup fails at once while the node has not yet registered with epmd: retry it.
   local i started=no
   for i in $(seq 1 60); do
     if rmqctl await_startup --timeout 60 >/dev/null 2>&1; then started=yes; break; fi
-    kill -0 "$(cat "$STATE_DIR/pids/rabbitmq")" 2>/dev/null || break
+    kill -0 "$(cat "$STATE_DIR/pids/$RMQ_NAME")" 2>/dev/null || break
     sleep 1
   done
-  [ $started = yes ] || { tail -n 30 "$STATE_DIR/logs/rabbitmq.log" >&2; die "RabbitMQ did not start"; }
+  [ $started = yes ] || { tail -n 30 "$STATE_DIR/logs/$RMQ_NAME.log" >&2; die "RabbitMQ did not start"; }
   for i in $(seq 1 60); do
     curl -fsS -o /dev/null "http://127.0.0.1:$MGMT_PORT/" 2>/dev/null && break
     sleep 1
@@ -215,10 +223,10 @@ stop_rabbitmq() {
     rmqctl stop >/dev/null 2>&1 || true
   fi
   local pid
-  if [ -f "$STATE_DIR/pids/rabbitmq" ]; then
-    pid=$(cat "$STATE_DIR/pids/rabbitmq")
+  if [ -f "$STATE_DIR/pids/$RMQ_NAME" ]; then
+    pid=$(cat "$STATE_DIR/pids/$RMQ_NAME")
     kill "$pid" 2>/dev/null || true
-    rm -f "$STATE_DIR/pids/rabbitmq"
+    rm -f "$STATE_DIR/pids/$RMQ_NAME"
   fi
 }
 
