@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         // SHA-256 for RabbitMQ's password hashes; already built for Hummingbird's dependencies.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -36,17 +37,25 @@ let package = Package(
         // Safe Swift clients over them: no C type in their public API, blocking calls on own threads.
         .target(
             name: "Postgres",
-            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "AMQP",
-            dependencies: ["CRabbitMQ", "Retry", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRabbitMQ", "Retry", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
 
-        // How every process writes its log: JSON lines, or text on a terminal (swift-log handler).
-        .target(name: "Logs", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        // How every process writes its log (JSON lines, or text on a terminal) and where its
+        // swift-metrics go (the Prometheus registry it serves at /metrics).
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings),
 
         // One retry rule (backoff with jitter) and one failure-log rule, for every loop. Pure.
         .target(name: "Retry", swiftSettings: swiftSettings),
@@ -69,6 +78,7 @@ let package = Package(
                 "AMQP", "Postgres", "SagaCore", "Retry", "CheckoutContracts",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -126,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Logs",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,8 +158,9 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants", "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
@@ -160,7 +171,7 @@ let package = Package(
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
         .testTarget(
             name: "ComponentTests",
-            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Logs"],
+            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability"],
             swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(

@@ -1,6 +1,7 @@
 internal import CRabbitMQ
 import Foundation
 import Logging
+import Metrics
 import Retry
 import Synchronization
 
@@ -79,6 +80,8 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// The node the next connection tries: the first, then after each failure or lost
     /// connection the next one of the cluster, round the list.
     private var nodeIndex = 0
+    /// Connections made again after the first (swift-metrics; see `ProcessMetrics`).
+    private let reconnects = Counter(label: "ordersaga_amqp_reconnects_total")
 
     // MARK: The loop
 
@@ -91,6 +94,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             do {
                 try connect(to: node)
                 generation += 1
+                if generation > 1 { reconnects.increment() }
                 failures.succeeded()
                 let generation = self.generation
                 let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import Metrics
 import Postgres
 import ServiceLifecycle
 
@@ -23,6 +24,8 @@ public struct OutboxRelay: Service {
     let batchSize: Int
     let logger: Logger
     private let loop: RoundLoop
+    /// How long a round's messages took from publish to the broker's confirms (swift-metrics).
+    private let publishLatency = Metrics.Timer(label: "ordersaga_outbox_publish_seconds")
 
     /// `settings`: ``MessagingSettings/relayBatchSize`` and ``MessagingSettings/relayPollInterval``.
     public init(pool: PostgresPool, connection: AMQPConnection, settings: MessagingSettings = MessagingSettings(), logger: Logger) {
@@ -62,7 +65,9 @@ public struct OutboxRelay: Service {
                     ids.append(Int64(try row.int("id")))
                     messages.append(try Self.message(from: row, at: now))
                 }
+                let publishing = ContinuousClock.now
                 let results = await publishWithCrashPoints(messages)
+                if !messages.isEmpty { publishLatency.record(duration: ContinuousClock.now - publishing) }
                 var published: [Int64] = []
                 var failed: [Int64] = []
                 var errors: [String] = []

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Messaging
 import Postgres
+import Prometheus
 import SagaCore
 import ServiceLifecycle
 
@@ -29,6 +30,8 @@ public struct OrderServiceConfiguration: Sendable {
     public var maxInFlight: Int
     /// Consuming replies, publishing, pruning.
     public var messaging: MessagingSettings
+    /// Where `GET /metrics` reads from; the process sends its swift-metrics here too (`ProcessMetrics`).
+    public var metricsRegistry = PrometheusCollectorRegistry()
 
     public init(
         host: String = OrderSagaSettings.host.defaultValue, port: Int = OrderSagaSettings.port.defaultValue,
@@ -73,7 +76,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
     // Every dead-letter queue's depth, by a passive declare each (which needs no right on it).
-    let metrics = OrderServiceMetrics { [amqp = configuration.amqp] in
+    let metrics = OrderServiceMetrics(registry: configuration.metricsRegistry) { [amqp = configuration.amqp] in
         let queues = SagaTopology.deadLetterQueues
         guard let counts = try? await AMQPConnection.messageCounts(of: queues, configuration: amqp) else { return nil }
         return Dictionary(uniqueKeysWithValues: zip(queues, counts))
@@ -106,6 +109,9 @@ func buildRouter(
     brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
 ) -> Router<BasicRequestContext> {
     let router = Router()
+    // Requests by route, method and status, with their duration (swift-metrics; `ProcessMetrics`
+    // sends them to the registry /metrics serves). Outermost, so refused requests count too.
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
     OrderServiceAPI(engine: engine, store: store, admission: admission, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)

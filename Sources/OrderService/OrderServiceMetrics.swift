@@ -4,7 +4,7 @@ import SagaCore
 /// What the order service counts, served at `GET /metrics` in Prometheus' text format. One
 /// registry per application (no global bootstrap), so several can run in one process.
 final class OrderServiceMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
+    let registry: PrometheusCollectorRegistry
 
     let checkoutsAccepted: Counter
     let checkoutsReplayed: Counter
@@ -13,6 +13,8 @@ final class OrderServiceMetrics: Sendable {
     let repliesHandled: Counter
     let repliesDuplicate: Counter
     let replyHandling: DurationHistogram
+    /// Sagas started, by type (the definition's name).
+    let sagasStarted: Counter
     private let finished: [SagaStatus: Counter]
     private let sagasNow: [SagaStatus: Gauge]
     private let outboxBacklog: Gauge
@@ -21,7 +23,8 @@ final class OrderServiceMetrics: Sendable {
     /// not known, the broker being away).
     private let deadLetterDepths: @Sendable () async -> [String: Int]?
 
-    init(deadLetterDepths: @escaping @Sendable () async -> [String: Int]? = { nil }) {
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), deadLetterDepths: @escaping @Sendable () async -> [String: Int]? = { nil }) {
+        self.registry = registry
         self.deadLetterDepths = deadLetterDepths
         let checkouts = Self.name("checkouts", unit: "total", "Checkout requests by result: accepted, replayed (same Idempotency-Key), refused (invalid), shed (too many sagas in flight)")
         checkoutsAccepted = registry.makeCounter(descriptor: checkouts, labels: [("result", "accepted")])
@@ -36,6 +39,8 @@ final class OrderServiceMetrics: Sendable {
             labels: [],
             buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                       .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        sagasStarted = registry.makeCounter(
+            descriptor: Self.name("sagas_started", unit: "total", "Sagas started, by type"), labels: [("type", CreateOrderSaga.name)])
         let sagasFinished = Self.name("sagas_finished", unit: "total", "Sagas that reached a final status, by status")
         let sagas = Self.name("sagas", unit: "", "Sagas not finished, and those parked as FAILED, by status")
         var finished: [SagaStatus: Counter] = [:]

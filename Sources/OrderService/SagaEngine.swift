@@ -56,6 +56,7 @@ struct SagaEngine: Sendable {
         case .created:
             CrashPoint.sagaAfterCommit.reach()
             metrics.checkoutsAccepted.increment()
+            metrics.sagasStarted.increment()
             outboxWritten()
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, replayed: false)
         case .replayed(let orderID, let sagaID):

@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 /// A small pool of PostgreSQL connections. Each connection has a thread of its own, and the
@@ -15,9 +16,10 @@ public final class PostgresPool: Sendable {
         deinit { thread.stop() }
 
         /// The open connection, reopened if the server dropped it. Runs on `thread`.
-        func open(conninfo: String) throws -> PostgresConnection {
+        func open(conninfo: String, reconnects: Counter) throws -> PostgresConnection {
             if let connection, connection.isHealthy { return connection }
             if let connection {
+                reconnects.increment()
                 try connection.reconnect()
                 return connection
             }
@@ -37,6 +39,10 @@ public final class PostgresPool: Sendable {
     private let size: Int
     private let label: String
     private let state = Mutex(State())
+    /// How long a caller waited for a free connection (swift-metrics; see `ProcessMetrics`).
+    private let waits: Metrics.Timer
+    /// Connections reopened after the server dropped them.
+    let reconnects: Counter
 
     /// - Parameters:
     ///   - conninfo: a libpq connection string or URI.
@@ -46,6 +52,8 @@ public final class PostgresPool: Sendable {
         self.conninfo = conninfo
         self.size = size
         self.label = label
+        self.waits = Metrics.Timer(label: "ordersaga_postgres_pool_wait_seconds", dimensions: [("pool", label)])
+        self.reconnects = Counter(label: "ordersaga_postgres_reconnects_total", dimensions: [("pool", label)])
     }
 
     /// Runs `body` with a connection of its own, on that connection's thread.
@@ -58,9 +66,11 @@ public final class PostgresPool: Sendable {
     /// Lends one connection for several steps with awaits between them (a transaction that holds
     /// row locks while a publish is confirmed). Each step still runs on the connection's thread.
     public func withSession<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        let asked = ContinuousClock.now
         let slot = await acquire()
+        waits.record(duration: ContinuousClock.now - asked)
         defer { release(slot) }
-        return try await body(PostgresSession(slot: slot, conninfo: conninfo))
+        return try await body(PostgresSession(slot: slot, conninfo: conninfo, reconnects: reconnects))
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
@@ -121,15 +131,17 @@ public struct PostgresSession: Sendable {
 
     let slot: PostgresPool.Slot
     let conninfo: String
+    let reconnects: Counter
 
     /// Runs blocking work on the connection's own thread.
     public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let slot = self.slot
         let conninfo = self.conninfo
+        let reconnects = self.reconnects
         return try await withCheckedThrowingContinuation { continuation in
             slot.thread.submit {
                 continuation.resume(with: Result {
-                    let connection = try slot.open(conninfo: conninfo)
+                    let connection = try slot.open(conninfo: conninfo, reconnects: reconnects)
                     return try body(connection)
                 })
             }

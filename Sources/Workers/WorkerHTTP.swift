@@ -11,7 +11,8 @@ import Synchronization
 /// and copies dropped by type, messages dead-lettered by queue, how many messages each
 /// transaction handled (group commit), the outbox backlog and whether the broker is connected.
 public final class WorkerMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
+    /// What `GET /metrics` serves; the process sends its swift-metrics here too (`ProcessMetrics`).
+    public let registry = PrometheusCollectorRegistry()
     private let batchSize: ValueHistogram
     private let outboxBacklog: Gauge
     private let brokerConnected: Gauge

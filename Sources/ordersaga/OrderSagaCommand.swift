@@ -5,7 +5,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Logging
-import Logs
+import Observability
 import Messaging
 import OrderService
 import Postgres
@@ -169,7 +169,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             S.host.key: host, S.port.key: port.map(String.init), S.sagasDirectory.key: sagas, S.orderPoolSize.key: poolSize.map(String.init),
         ])
         let logger = try options.logger("order-service", settings: settings)
-        let configuration = OrderServiceConfiguration(
+        var configuration = OrderServiceConfiguration(
             host: try settings.value(S.host), port: try settings.value(S.port),
             postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),
@@ -177,6 +177,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
             retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
+        ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
         let app = try await buildOrderService(configuration, logger: logger)
         try await app.runService()
     }
@@ -215,6 +216,7 @@ struct WorkerCommand: AsyncParsableCommand {
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
         let metrics = WorkerMetrics()
+        ProcessMetrics.bootstrap(metrics.registry)  // before any pool or connection exists
         let runtime = CommandWorker.build(configuration: configuration, handler: handler, logger: logger, events: metrics.events)
         var services = runtime.services
         let port = try settings.value(S.workerHTTPPort)

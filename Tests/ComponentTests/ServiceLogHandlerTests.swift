@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Logs
+import Observability
 import Synchronization
 import Testing
 
@@ -67,5 +67,16 @@ import Testing
         #expect(lines.all.count == 1)
         #expect(LogFormat.auto.resolved != .auto)
         #expect(LogFormat.json.resolved == .json)
+    }
+}
+
+/// Metric names from swift-metrics (Hummingbird's among them) as Prometheus accepts them.
+@Suite struct ProcessMetricsTests {
+    @Test func dotsBecomeUnderscoresAndHummingbirdsCountersGetTheUsualNames() {
+        #expect(ProcessMetrics.prometheusName("hb.requests") == "http_requests_total")
+        #expect(ProcessMetrics.prometheusName("hb.request.errors") == "http_request_errors_total")
+        #expect(ProcessMetrics.prometheusName("http.server.request.duration") == "http_server_request_duration_seconds")
+        #expect(ProcessMetrics.prometheusName("http.response.status_code") == "http_response_status_code")
+        #expect(ProcessMetrics.prometheusName("ordersaga_postgres_pool_wait_seconds") == "ordersaga_postgres_pool_wait_seconds")
     }
 }

@@ -30,6 +30,12 @@ import TestSupport
         return (response as? HTTPURLResponse)?.statusCode == 200
     }
 
+    /// The text of `GET /metrics`, or "" when it did not answer.
+    func metrics(_ port: Int) async -> String {
+        guard let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Posts a checkout; true when it was accepted.
     func checkout(_ port: Int, cart: String) async -> Bool {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
@@ -65,6 +71,13 @@ import TestSupport
         let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
             (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0
         }
+        // The process's swift-metrics reach its /metrics: requests by route and status, pool waits, publishes.
+        let metrics = await self.metrics(port)
+        #expect(metrics.contains(#"http_requests_total{http_route="/api/v1/checkout",http_request_method="POST",http_response_status_code="202"}"#), "\(metrics.prefix(3000))")
+        #expect(metrics.contains("http_server_request_duration_seconds_bucket"))
+        #expect(metrics.contains(#"ordersaga_postgres_pool_wait_seconds_count{pool="order-service"}"#))
+        #expect(metrics.contains("ordersaga_outbox_publish_seconds_count"))
+        #expect(metrics.contains("ordersaga_amqp_reconnects_total"))
         await second.stop()
         #expect(finished)
         #expect(accepted == carts.count)

@@ -72,5 +72,9 @@ import TestSupport
         #expect(metrics.contains("ordersaga_consumer_batch_size_bucket"))
         #expect(metrics.contains("ordersaga_broker_connected 1"))
         #expect(metrics.contains("ordersaga_outbox_unpublished"))
+        // The process's swift-metrics: the pool's waits, the relay's publishes (the replies), the broker's reconnects.
+        #expect(metrics.contains(#"ordersaga_postgres_pool_wait_seconds_count{pool="catalog"}"#), "\(metrics)")
+        #expect(metrics.contains("ordersaga_outbox_publish_seconds_count"))
+        #expect(metrics.contains("ordersaga_amqp_reconnects_total 0"))
     }
 }

@@ -69,6 +69,12 @@ import TestSupport
         worker.events.deadLettered("catalog.commands")
         worker.events.batch(3)
         served += String(decoding: await worker.render(runtime: runtime), as: UTF8.self)
+        // What every process reports through swift-metrics: the pool's, the relay's, the broker connection's.
+        let registry = TestMetrics.registry
+        let pool = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:1/none", size: 1, label: "monitoring-test")
+        let connection = AMQPConnection(configuration: AMQPConfiguration(port: 1), topology: AMQPTopology(), logger: Logger(label: "test"))
+        _ = OutboxRelay(pool: pool, connection: connection, logger: Logger(label: "test"))
+        served += String(decoding: registry.emitToBuffer(), as: UTF8.self)
         return Set(served.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
     }
 
