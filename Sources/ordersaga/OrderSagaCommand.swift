@@ -281,6 +281,13 @@ struct SetupCommand: AsyncParsableCommand {
                 --postgres-admin-url postgresql://postgres:secret@127.0.0.1:5432/postgres \\
                 --amqp-admin-url amqp://admin:secret@127.0.0.1:5672/ordersaga \\
                 --management-url http://127.0.0.1:15672
+
+              # On a RabbitMQ cluster: replicated quorum queues, and any node of the list.
+              ordersaga setup --queue-type quorum \\
+                --amqp-admin-url amqp://admin:secret@node1:5672,node2:5672,node3:5672/ordersaga …
+
+              # Docker compose: RabbitMQ loaded deploy/rabbitmq/definitions.json; PostgreSQL only.
+              ordersaga setup --seed --skip-broker --postgres-admin-url …
             """)
 
     @Option(name: .customLong("postgres-admin-url"), help: "A PostgreSQL superuser's URL (or ORDERSAGA_POSTGRES_ADMIN_URL).")
