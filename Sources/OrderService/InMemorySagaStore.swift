@@ -175,7 +175,7 @@ final class InMemorySagaStore: SagaStore {
     private static func loaded(_ id: UUID, _ row: SagaRow, now: SagaTime) -> LoadedSaga {
         LoadedSaga(
             id: id, machine: SagaStateMachine(definition: row.definition, state: row.state), data: row.data,
-            traceparent: row.traceparent, version: row.version, now: now)
+            traceparent: row.traceparent, version: row.version, now: now, startedAt: row.created)
     }
 
     private static func store(_ write: SagaWrite, sagaID: UUID, in state: inout State) {

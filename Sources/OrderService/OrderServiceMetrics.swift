@@ -16,6 +16,8 @@ final class OrderServiceMetrics: Sendable {
     /// Sagas started, by type (the definition's name).
     let sagasStarted: Counter
     private let finished: [SagaStatus: Counter]
+    /// From creation to the final status, by type and status.
+    private let durations: [SagaStatus: DurationHistogram]
     private let sagasNow: [SagaStatus: Gauge]
     private let outboxBacklog: Gauge
     private let oldestIdle: Gauge
@@ -55,6 +57,15 @@ final class OrderServiceMetrics: Sendable {
         }
         self.finished = finished
         self.sagasNow = sagasNow
+        let duration = Self.name("saga_duration", unit: "seconds", "From a saga's creation to its final status, by type and status")
+        var durations: [SagaStatus: DurationHistogram] = [:]
+        for status in SagaStatus.allCases where status.isFinal {
+            durations[status] = registry.makeDurationHistogram(
+                descriptor: duration, labels: [("type", CreateOrderSaga.name), ("status", status.rawValue)],
+                buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
+                          .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(1800)])
+        }
+        self.durations = durations
         oldestIdle = registry.makeGauge(
             descriptor: Self.name(
                 "saga_oldest_idle", unit: "seconds", "How long the RUNNING or COMPENSATING saga changed longest ago has not changed (0 with none)"),
@@ -77,8 +88,9 @@ final class OrderServiceMetrics: Sendable {
         ).increment()
     }
 
-    func sagaFinished(_ status: SagaStatus) {
+    func sagaFinished(_ status: SagaStatus, after duration: Duration?) {
         finished[status]?.increment()
+        if let duration { durations[status]?.record(duration) }
     }
 
     /// Reads what the store knows (sagas not finished or parked, outbox backlog) and renders everything.

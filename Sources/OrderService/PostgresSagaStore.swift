@@ -138,7 +138,7 @@ struct PostgresSagaStore: SagaStore {
 
     static let sagaColumns = """
         state::text AS state, data::text AS data, definition_name, definition_version, traceparent, version,
-        floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+        floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms, floor(extract(epoch FROM created_at) * 1000)::bigint AS started_ms
         """
 
     private func saga(_ id: UUID, from row: PostgresRow) throws -> LoadedSaga {
@@ -149,7 +149,8 @@ struct PostgresSagaStore: SagaStore {
             data: try row.json("data", as: CreateOrderData.self),
             traceparent: try row.string("traceparent"),
             version: try row.int("version"),
-            now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))))
+            now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))),
+            startedAt: SagaTime(millisecondsSince1970: Int64(try row.int("started_ms"))))
     }
 
     /// The saga's row, its history, its messages and (when it ended) its order, in one statement.

@@ -48,7 +48,8 @@ struct SagaEngine: Sendable {
                 definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(
-                id: new.sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), version: 0, now: now)
+                id: new.sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), version: 0, now: now,
+                startedAt: now)
             let write = try SagaRunner.run(transition, on: &saga)
             return (saga, write)
         }
@@ -99,7 +100,7 @@ struct SagaEngine: Sendable {
                 written = true
                 metrics.repliesHandled.increment()
                 metrics.replyHandling.record(ContinuousClock.now - started)
-                if let status = write.finished { finished(reply.sagaID, status) }
+                finished(reply.sagaID, write)
             }
         }
         if written { outboxWritten() }
@@ -144,7 +145,7 @@ struct SagaEngine: Sendable {
                 "saga_id": "\(id.uuidString.lowercased())", "operator": "\(note.actor)", "reason": "\(note.reason ?? "")",
                 "status": "\(write.state.status.rawValue)",
             ])
-            if let status = write.finished { finished(id, status) }
+            finished(id, write)
             return write
         }
     }
@@ -159,7 +160,7 @@ struct SagaEngine: Sendable {
             guard let write else { continue }  // taken by another instance, or no longer due
             Self.committed(write)
             outboxWritten()
-            if let status = write.finished { finished(id, status) }
+            finished(id, write)
         }
         return due.count
     }
@@ -171,8 +172,9 @@ struct SagaEngine: Sendable {
     }
 
     /// After the commit that ended a saga: count it, and tell the operator about a parked one.
-    private func finished(_ id: UUID, _ status: SagaStatus) {
-        metrics.sagaFinished(status)
+    private func finished(_ id: UUID, _ write: SagaWrite) {
+        guard let status = write.finished else { return }
+        metrics.sagaFinished(status, after: write.ranFor)
         if status == .failed {
             logger.error("saga parked as FAILED: a compensation or a step after the pivot exhausted its retries; an operator must act", metadata: [
                 "saga_id": "\(id.uuidString.lowercased())",

@@ -12,7 +12,7 @@ enum SagaRunner {
     static func run(_ transition: SagaTransition, on saga: inout LoadedSaga, reply: [UInt8]? = nil) throws -> SagaWrite {
         var write = SagaWrite(
             state: saga.machine.state, data: saga.data, deadline: nil, history: transition.history, messages: [],
-            orderStatus: nil, finished: nil)
+            orderStatus: nil, finished: nil, ranFor: nil)
         for action in transition.actions {
             switch action {
             case .acceptResult(_, let command):
@@ -29,6 +29,7 @@ enum SagaRunner {
                 write.messages.append(try self.event(event, saga: saga))
             case .finish(let status, let committed):
                 write.finished = status
+                write.ranFor = .milliseconds(max(0, saga.now.millisecondsSince1970 - saga.startedAt.millisecondsSince1970))
                 write.orderStatus = orderStatus(status, committed: committed)
             }
         }

@@ -100,6 +100,8 @@ struct LoadedSaga: Sendable {
     let version: Int
     /// The store's clock, read in the same transaction.
     let now: SagaTime
+    /// When the saga was created, by the same clock.
+    let startedAt: SagaTime
 
     var idText: String { id.uuidString.lowercased() }
 }
@@ -116,6 +118,8 @@ struct SagaWrite: Sendable, Equatable {
     var orderStatus: String?
     /// The saga's final status, when the input ended it.
     var finished: SagaStatus?
+    /// From its creation to the input that ended it, when one did.
+    var ranFor: Duration?
 
 }
 

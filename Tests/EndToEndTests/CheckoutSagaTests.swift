@@ -85,6 +85,7 @@ import TestSupport
             #expect(metrics.contains(#"ordersaga_checkouts_total{result="accepted"} 1"#))
             #expect(metrics.contains(#"ordersaga_sagas_finished_total{status="COMPLETED"} 1"#))
             #expect(metrics.contains(#"ordersaga_sagas_started_total{type="create_order"} 1"#))
+            #expect(metrics.contains(#"ordersaga_saga_duration_seconds_count{type="create_order",status="COMPLETED"} 1"#))
             #expect(metrics.contains(#"ordersaga_replies_total{result="handled"} 5"#))
             #expect(metrics.contains(#"ordersaga_sagas{status="RUNNING"} 0"#))
             #expect(metrics.contains("ordersaga_reply_handling_seconds_count 5"))

@@ -184,6 +184,21 @@ import Testing
         }
     }
 
+    /// Sagas started by type, and how long each took from creation to its end, by the store's clock.
+    @Test func metricsCountSagasStartedAndTimeThemToTheirEnd() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            _ = try await post(client, Harness.checkout())
+            harness.store.advance(milliseconds: 1500)
+            _ = try await harness.play()
+            let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(text.contains(#"ordersaga_sagas_started_total{type="create_order"} 1"#))
+            #expect(text.contains(#"ordersaga_saga_duration_seconds_count{type="create_order",status="COMPLETED"} 1"#), "\(text)")
+            #expect(text.contains(#"ordersaga_saga_duration_seconds_bucket{type="create_order",status="COMPLETED",le="1.0"} 0"#))
+            #expect(text.contains(#"ordersaga_saga_duration_seconds_bucket{type="create_order",status="COMPLETED",le="2.5"} 1"#))
+        }
+    }
+
     @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
         let harness = try Harness(maxInFlight: 2)
         try await harness.app.test(.router) { client in
