@@ -32,7 +32,7 @@ public struct ChaosTarget: Sendable {
         guard let control else { throw ChaosError("this fault needs --control") }
         // Its output goes to a file, not a pipe: a server it starts may keep a pipe open for ever.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("saga-chaos-control-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         return try await withCheckedThrowingContinuation { continuation in
             let process = Process()

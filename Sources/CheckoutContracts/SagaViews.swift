@@ -66,3 +66,46 @@ public struct SagaListView: Codable, Sendable, Equatable {
     public var sagas: [Item]
     public init(sagas: [Item]) { self.sagas = sagas }
 }
+
+/// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window, by status now; those in
+/// flight by the step and phase they wait on; and how long the ones that ended took.
+public struct SagaStatsView: Codable, Sendable, Equatable {
+    public struct Waiting: Codable, Sendable, Equatable {
+        public var step: String
+        public var phase: String
+        public var count: Int
+        public init(step: String, phase: String, count: Int) {
+            self.step = step; self.phase = phase; self.count = count
+        }
+    }
+
+    public struct Ended: Codable, Sendable, Equatable {
+        public var count: Int
+        /// From creation to the final status, in milliseconds (0 with none ended).
+        public var p50Ms: Double
+        public var p99Ms: Double
+        public init(count: Int, p50Ms: Double, p99Ms: Double) {
+            self.count = count; self.p50Ms = p50Ms; self.p99Ms = p99Ms
+        }
+    }
+
+    /// The window, as asked (`1h`).
+    public var window: String
+    public var started: Int
+    /// Every status, 0 included, of the sagas started in the window.
+    public var byStatus: [String: Int]
+    /// RUNNING and COMPENSATING sagas started in the window, most first.
+    public var waiting: [Waiting]
+    public var ended: Ended
+
+    public init(window: String, started: Int, byStatus: [String: Int], waiting: [Waiting], ended: Ended) {
+        self.window = window; self.started = started; self.byStatus = byStatus; self.waiting = waiting; self.ended = ended
+    }
+}
+
+extension SagaStatsView {
+    /// Most waiting first, then by step and phase, so equal counts list the same way every time.
+    public static func sortedWaiting(_ waiting: [Waiting]) -> [Waiting] {
+        waiting.sorted { ($1.count, $0.step, $0.phase) < ($0.count, $1.step, $1.phase) }
+    }
+}

@@ -74,7 +74,7 @@ extension Setting where Value == String {
 }
 
 /// `250ms`, `5s`, `2m`, `1h`, `7d` as a duration.
-func parseDuration(_ text: String) -> Duration? {
+public func parseDuration(_ text: String) -> Duration? {
     let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
         guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }

@@ -241,6 +241,40 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
+    func stats(window: Duration, label: String) async throws -> SagaStatsView {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            let since = state.now.millisecondsSince1970 - Int64(window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000)
+            var byStatus = Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 0) })
+            var waiting: [String: Int] = [:]
+            var durations: [Double] = []
+            for row in state.sagas.values where row.created.millisecondsSince1970 >= since {
+                byStatus[row.state.status.rawValue, default: 0] += 1
+                if [.running, .compensating].contains(row.state.status), let deadline = row.state.deadline {
+                    waiting["\(deadline.step) \(deadline.phase.rawValue)", default: 0] += 1
+                }
+                if row.state.status.isFinal {
+                    durations.append(Double(row.updated.millisecondsSince1970 - row.created.millisecondsSince1970))
+                }
+            }
+            durations.sort()
+            // percentile_cont, as PostgreSQL computes it: interpolated between the nearest two.
+            func percentile(_ p: Double) -> Double {
+                guard !durations.isEmpty else { return 0 }
+                let position = p * Double(durations.count - 1)
+                let lower = Int(position.rounded(.down)), upper = Int(position.rounded(.up))
+                return durations[lower] + (durations[upper] - durations[lower]) * (position - Double(lower))
+            }
+            return SagaStatsView(
+                window: label, started: byStatus.values.reduce(0, +), byStatus: byStatus,
+                waiting: SagaStatsView.sortedWaiting(waiting.map { key, count in
+                    let parts = key.split(separator: " ")
+                    return .init(step: String(parts[0]), phase: String(parts[1]), count: count)
+                }),
+                ended: .init(count: durations.count, p50Ms: percentile(0.5), p99Ms: percentile(0.99)))
+        }
+    }
+
     func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int, oldestIdleSeconds: Double) {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }

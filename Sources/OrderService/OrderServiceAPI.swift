@@ -3,6 +3,7 @@ import CheckoutContracts
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Messaging
 import SagaCore
 
 /// The REST API: checkout, orders, sagas, health and readiness. It talks to the engine and the store, never to SQL.
@@ -21,6 +22,7 @@ struct OrderServiceAPI: Sendable {
         api.post("checkout", use: checkout)
         api.get("orders/:id", use: order)
         api.get("sagas", use: sagas)
+        api.get("sagas/stats", use: stats)
         api.get("sagas/:id", use: saga)
         for name in OperatorAction.names {
             api.post("sagas/:id/\(name)") { request, context in try await operate(name, request, context: context) }
@@ -186,6 +188,16 @@ struct OrderServiceAPI: Sendable {
         }
         if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
         return try json(try await store.sagas(status: status.flatMap(SagaStatus.init(rawValue:)), limit: limit))
+    }
+
+    /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window (default 1h, at most 30d).
+    @Sendable func stats(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let label = request.uri.queryParameters.get("window").map { String($0) } ?? "1h"
+        guard let window = parseDuration(label), window > .zero, window <= .seconds(30 * 86_400) else {
+            throw ProblemDetails.invalid(
+                [.init(field: "window", problem: "must be a duration like 90s, 15m, 1h or 7d, from 1s to 30d")], what: "The query")
+        }
+        return try json(try await store.stats(window: window, label: label))
     }
 
     // MARK: Health

@@ -276,6 +276,41 @@ struct PostgresSagaStore: SagaStore {
         })
     }
 
+    /// Reads only the window's sagas, through order_sagas_created.
+    func stats(window: Duration, label: String) async throws -> SagaStatsView {
+        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        return try await pool.withConnection { connection in
+            var byStatus = Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 0) })
+            var waiting: [SagaStatsView.Waiting] = []
+            let rows = try connection.query(
+                """
+                SELECT status, state->'deadline'->>'step' AS step, state->'deadline'->>'phase' AS phase, count(*) AS n
+                FROM order_sagas WHERE created_at >= now() - make_interval(secs => $1)
+                GROUP BY 1, 2, 3
+                """, [seconds])
+            for row in rows {
+                let status = try row.string("status")
+                let count = try row.int("n")
+                byStatus[status, default: 0] += count
+                if status == SagaStatus.running.rawValue || status == SagaStatus.compensating.rawValue,
+                   let step = try row.optionalString("step"), let phase = try row.optionalString("phase") {
+                    waiting.append(.init(step: step, phase: phase, count: count))
+                }
+            }
+            let ended = try connection.query(
+                """
+                SELECT count(*) AS n,
+                       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)), 0) * 1000 AS p50,
+                       coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at)), 0) * 1000 AS p99
+                FROM order_sagas WHERE created_at >= now() - make_interval(secs => $1) AND status IN ('COMPLETED', 'COMPENSATED', 'FAILED')
+                """, [seconds]).first!
+            return SagaStatsView(
+                window: label, started: byStatus.values.reduce(0, +), byStatus: byStatus,
+                waiting: SagaStatsView.sortedWaiting(waiting),
+                ended: .init(count: try ended.int("n"), p50Ms: try ended.double("p50"), p99Ms: try ended.double("p99")))
+        }
+    }
+
     /// Every figure uses a partial or status index, not a table scan.
     func gauges() async throws -> (sagas: [SagaStatus: Int], outboxBacklog: Int, oldestIdleSeconds: Double) {
         try await pool.withConnection { connection in

@@ -43,6 +43,9 @@ protocol SagaStore: Sendable {
     func order(_ id: UUID) async throws -> OrderView?
     func saga(_ id: UUID) async throws -> SagaView?
     func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView
+    /// The sagas created in the last `window`: by status, in flight by what they wait on, and the
+    /// durations of those that ended. `label` is the window as asked, for the view.
+    func stats(window: Duration, label: String) async throws -> SagaStatsView
     /// Sagas RUNNING, COMPENSATING and FAILED now, and the unpublished outbox rows.
     /// `oldestIdleSeconds`: how long the in-flight saga changed longest ago has not changed
     /// (0 with none in flight), what an alert on stuck sagas watches.

@@ -111,7 +111,7 @@ extension SagaStateMachine {
     /// the saga runs, and for a saga parked after its pivot (the order is then cancelled).
     public mutating func compensate(by note: OperatorNote, at now: SagaTime) throws(OperatorRefusal) -> SagaTransition {
         switch (state.status, stopped) {
-        case (.running, let stopped?), (.failed, let stopped?) where stopped.phase == .command:
+        case (.failed, let stopped?) where stopped.phase == .command, (.running, let stopped?):
             // (A RUNNING saga's stopped step is always in its command phase.)
             var transition = SagaTransition()
             let name = state.steps[stopped.index].name

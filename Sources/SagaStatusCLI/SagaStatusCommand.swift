@@ -15,6 +15,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
               saga-status list --status FAILED --limit 50
               saga-status list --json | jq '.sagas[].id'
+              saga-status stats --window 15m
               saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
               saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
               saga-status dlq list
@@ -26,7 +27,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
             since it was read, by a reply or another operator (nothing changed: look again);
             64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
+        subcommands: [Show.self, List.self, Stats.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
     public init() {}
 }
@@ -164,6 +165,37 @@ extension SagaStatusCommand {
                     print(String(decoding: data, as: UTF8.self))
                 } else {
                     print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListView.self, from: data)))
+                }
+            }
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Count the sagas started lately by status, show what those in flight wait on, and how long the ended ones took.",
+            discussion: """
+                Examples:
+                  saga-status stats                 # the last hour
+                  saga-status stats --window 15m
+                  saga-status stats --window 7d --json | jq .waiting
+                """)
+
+        @Option(help: "How far back: a duration like 90s, 15m, 1h or 7d (at most 30d).") var window = "1h"
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            guard window.wholeMatch(of: /[0-9]+(ms|s|m|h|d)/) != nil else {
+                throw ValidationError("--window must be a duration like 90s, 15m, 1h or 7d, not \"\(window)\"")
+            }
+        }
+
+        func run() async throws {
+            try await reporting {
+                let data = try await api.get("/api/v1/sagas/stats?window=\(window)")
+                if api.json {
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaStatsView.self, from: data)))
                 }
             }
         }

@@ -43,6 +43,33 @@ public enum SagaStatusFormatter {
         return lines.joined(separator: "\n")
     }
 
+    /// `saga-status stats`: the counts, what the sagas in flight wait on, the durations.
+    public static func render(_ stats: SagaStatsView) -> String {
+        var lines = ["SAGAS STARTED IN THE LAST \(stats.window.uppercased()): \(stats.started)"]
+        for status in ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"] {
+            lines.append("  \(pad(status, 13)) \(stats.byStatus[status] ?? 0)")
+        }
+        lines.append("")
+        lines.append("IN FLIGHT, BY WHAT THEY WAIT ON")
+        if stats.waiting.isEmpty { lines.append("  (none)") }
+        let width = stats.waiting.map { $0.step.count + $0.phase.count + 3 }.max() ?? 0
+        for waiting in stats.waiting {
+            lines.append("  \(pad("\(waiting.step) (\(waiting.phase))", width)) \(waiting.count)")
+        }
+        lines.append("")
+        lines.append(stats.ended.count == 0
+            ? "ENDED  none yet"
+            : "ENDED  \(stats.ended.count), creation to end p50 \(milliseconds(stats.ended.p50Ms)), p99 \(milliseconds(stats.ended.p99Ms))")
+        return lines.map(trimmed).joined(separator: "\n")
+    }
+
+    /// `68 ms`, `1.4 s`, `3.2 min`.
+    static func milliseconds(_ value: Double) -> String {
+        if value < 1000 { return "\(Int(value.rounded())) ms" }
+        if value < 60_000 { return "\((value / 100).rounded() / 10) s" }
+        return "\((value / 6000).rounded() / 10) min"
+    }
+
     private static func stepLabel(_ entry: SagaView.Entry) -> String {
         guard let step = entry.step else { return "" }
         return entry.attempt.map { "\(step) #\($0)" } ?? step

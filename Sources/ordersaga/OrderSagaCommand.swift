@@ -169,7 +169,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             S.host.key: host, S.port.key: port.map(String.init), S.sagasDirectory.key: sagas, S.orderPoolSize.key: poolSize.map(String.init),
         ])
         let logger = try options.logger("order-service", settings: settings)
-        var configuration = OrderServiceConfiguration(
+        let configuration = OrderServiceConfiguration(
             host: try settings.value(S.host), port: try settings.value(S.port),
             postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),

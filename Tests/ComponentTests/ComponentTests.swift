@@ -48,4 +48,27 @@ import Testing
               2026-01-01T00:00:01.000Z  operator_retry  validate-coupon       by alice: fixed
             """)
     }
+
+    @Test func statsAreOneReadableScreen() {
+        let stats = SagaStatsView(
+            window: "15m", started: 7, byStatus: ["RUNNING": 3, "COMPLETED": 4],
+            waiting: [.init(step: "payment", phase: "command", count: 2), .init(step: "reserve-inventory", phase: "compensation", count: 1)],
+            ended: .init(count: 4, p50Ms: 68.4, p99Ms: 1412))
+        #expect(SagaStatusFormatter.render(stats) == """
+            SAGAS STARTED IN THE LAST 15M: 7
+              RUNNING       3
+              COMPENSATING  0
+              COMPLETED     4
+              COMPENSATED   0
+              FAILED        0
+
+            IN FLIGHT, BY WHAT THEY WAIT ON
+              payment (command)                2
+              reserve-inventory (compensation) 1
+
+            ENDED  4, creation to end p50 68 ms, p99 1.4 s
+            """)
+        let none = SagaStatsView(window: "1h", started: 0, byStatus: [:], waiting: [], ended: .init(count: 0, p50Ms: 0, p99Ms: 0))
+        #expect(SagaStatusFormatter.render(none).contains("(none)") && SagaStatusFormatter.render(none).hasSuffix("ENDED  none yet"))
+    }
 }

@@ -52,7 +52,8 @@ import Yams
     func checkLoaded(vhost: String, admin: (user: String, password: String)) async throws {
 
         let user = try await TestInfrastructure.managementJSON("/api/users/\(admin.user)") as? [String: Any]
-        #expect("\(user?["tags"] ?? "")".contains("administrator"))
+        let tags = "\(user?["tags"] ?? "")"
+        #expect(tags.contains("administrator"), "\(tags)")
         var configuration = TestInfrastructure.adminConfiguration(vhost: vhost)
         configuration.user = admin.user
         configuration.password = admin.password

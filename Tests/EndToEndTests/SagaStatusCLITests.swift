@@ -46,6 +46,17 @@ import TestSupport
                     let (listStatus, list) = try await sagaStatus(["list", "--status", "compensated", "--url", url])
                     #expect(listStatus == 0)
                     #expect(list.contains("\(accepted.sagaId)  COMPENSATED"))
+                    // The window's counts and durations, from PostgreSQL's clock.
+                    let (statsStatus, statsJSON) = try await sagaStatus(["stats", "--url", url, "--json"])
+                    #expect(statsStatus == 0, "\(statsJSON)")
+                    let stats = try JSONDecoder().decode(SagaStatsView.self, from: Data(statsJSON.utf8))
+                    #expect(stats.started == 1 && stats.byStatus["COMPENSATED"] == 1 && stats.waiting.isEmpty)
+                    #expect(stats.ended.count == 1 && stats.ended.p50Ms > 0 && stats.ended.p99Ms >= stats.ended.p50Ms)
+                    let (_, statsText) = try await sagaStatus(["stats", "--window", "15m", "--url", url])
+                    #expect(statsText.contains("SAGAS STARTED IN THE LAST 15M: 1") && statsText.contains("ENDED  1, creation to end p50"), "\(statsText)")
+                    let (badWindow, badText) = try await sagaStatus(["stats", "--window", "soon", "--url", url])
+                    #expect(badWindow == 64 && badText.contains("--window must be a duration"))
+
                     let (_, none) = try await sagaStatus(["list", "--status", "RUNNING", "--url", url])
                     #expect(none == "no sagas\n")
 

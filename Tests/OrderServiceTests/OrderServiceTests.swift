@@ -199,6 +199,35 @@ import Testing
         }
     }
 
+    /// `GET /api/v1/sagas/stats`: the window's sagas by status, what those in flight wait on, and
+    /// how long the ended ones took, by the store's clock.
+    @Test func sagaStatsCountShowWhatSagasWaitOnAndTimeTheEnded() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            _ = try await post(client, Harness.checkout())
+            harness.store.advance(milliseconds: 1500)
+            _ = try await harness.play()  // the first completes, 1.5 s after it started
+            _ = try await post(client, Harness.checkout(cart: "cart-ada-2"))  // the second waits on its first command
+            let stats = try await get(client, "/api/v1/sagas/stats", as: SagaStatsView.self)
+            #expect(stats.window == "1h" && stats.started == 2)
+            #expect(stats.byStatus == ["RUNNING": 1, "COMPENSATING": 0, "COMPLETED": 1, "COMPENSATED": 0, "FAILED": 0])
+            #expect(stats.waiting == [.init(step: "reserve-inventory", phase: "command", count: 1)])
+            #expect(stats.ended == .init(count: 1, p50Ms: 1500, p99Ms: 1500))
+
+            harness.store.advance(milliseconds: 2 * 3_600_000)
+            let later = try await get(client, "/api/v1/sagas/stats?window=1h", as: SagaStatsView.self)
+            #expect(later.started == 0 && later.ended.count == 0)
+            #expect(try await get(client, "/api/v1/sagas/stats?window=3h", as: SagaStatsView.self).started == 2)
+
+            for bad in ["soon", "0s", "31d"] {
+                try await client.execute(uri: "/api/v1/sagas/stats?window=\(bad)", method: .get) { response in
+                    #expect(response.status == .unprocessableContent, "\(bad)")
+                    #expect(String(buffer: response.body).contains("window"))
+                }
+            }
+        }
+    }
+
     @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
         let harness = try Harness(maxInFlight: 2)
         try await harness.app.test(.router) { client in
