@@ -230,11 +230,17 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
-    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView {
+    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            let newestFirst = state.sagaOrder.reversed().compactMap { id in state.sagas[id].map { (id, $0) } }
-            return SagaListView(sagas: newestFirst.filter { status == nil || $0.1.state.status == status }.prefix(limit).map { id, row in
+            var rows = state.sagaOrder.reversed().compactMap { id in state.sagas[id].map { (id, $0) } }
+            if let idleFor {
+                let before = state.now.millisecondsSince1970 - Int64(idleFor.components.seconds * 1000 + idleFor.components.attoseconds / 1_000_000_000_000_000)
+                let statuses: [SagaStatus] = status.map { [$0] } ?? [.running, .compensating]
+                rows = rows.filter { statuses.contains($0.1.state.status) && $0.1.updated.millisecondsSince1970 <= before }
+                    .sorted { $0.1.updated < $1.1.updated }
+            }
+            return SagaListView(sagas: rows.filter { status == nil || $0.1.state.status == status }.prefix(limit).map { id, row in
                 .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, status: row.state.status.rawValue,
                       createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
             })

@@ -173,7 +173,8 @@ struct OrderServiceAPI: Sendable {
         return try await saga(request, context: context)
     }
 
-    /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first.
+    /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first. With `stuckFor=30s`: the RUNNING
+    /// and COMPENSATING sagas unchanged for at least that long, longest first.
     @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var problems: [ProblemDetails.FieldProblem] = []
         let status = request.uri.queryParameters.get("status")
@@ -186,8 +187,17 @@ struct OrderServiceAPI: Sendable {
                 problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
             }
         }
+        var idleFor: Duration?
+        if let text = request.uri.queryParameters.get("stuckFor") {
+            if let value = parseDuration(String(text)), value > .zero, value <= .seconds(30 * 86_400) { idleFor = value } else {
+                problems.append(.init(field: "stuckFor", problem: "must be a duration like 30s, 15m, 1h or 7d, from 1s to 30d"))
+            }
+            if let status, status != SagaStatus.running.rawValue, status != SagaStatus.compensating.rawValue {
+                problems.append(.init(field: "status", problem: "with stuckFor must be RUNNING or COMPENSATING: only those can be stuck"))
+            }
+        }
         if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
-        return try json(try await store.sagas(status: status.flatMap(SagaStatus.init(rawValue:)), limit: limit))
+        return try json(try await store.sagas(status: status.flatMap(SagaStatus.init(rawValue:)), idleFor: idleFor, limit: limit))
     }
 
     /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window (default 1h, at most 30d).

@@ -261,15 +261,28 @@ struct PostgresSagaStore: SagaStore {
             createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"), version: try row.int("version"))
     }
 
-    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView {
-        // Two plain statements rather than `$1 IS NULL OR status = $1`, which no index serves:
-        // with a status it reads order_sagas_status, newest first, and stops at the limit.
+    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView {
+        // Plain statements rather than `$1 IS NULL OR status = $1`, which no index serves: with a
+        // status it reads order_sagas_status, newest first, and stops at the limit; the idle ones
+        // are among the few RUNNING and COMPENSATING sagas, found through the same index.
         let columns = "id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at"
-        let rows = try await pool.query(
-            status == nil
-                ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
-                : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
-            status.map { [limit, $0.rawValue] } ?? [limit])
+        let rows: PostgresRows
+        if let idleFor {
+            let seconds = Double(idleFor.components.seconds) + Double(idleFor.components.attoseconds) / 1e18
+            let statuses = status.map { [$0.rawValue] } ?? [SagaStatus.running.rawValue, SagaStatus.compensating.rawValue]
+            rows = try await pool.query(
+                """
+                SELECT \(columns) FROM order_sagas
+                WHERE status = ANY($2::text[]) AND updated_at <= now() - make_interval(secs => $3)
+                ORDER BY updated_at LIMIT $1
+                """, [limit, statuses, seconds] as [any PostgresParameter])
+        } else {
+            rows = try await pool.query(
+                status == nil
+                    ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
+                    : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
+                status.map { [limit, $0.rawValue] } ?? [limit])
+        }
         return SagaListView(sagas: try rows.map { row in
             .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
                   createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))

@@ -42,7 +42,9 @@ protocol SagaStore: Sendable {
 
     func order(_ id: UUID) async throws -> OrderView?
     func saga(_ id: UUID) async throws -> SagaView?
-    func sagas(status: SagaStatus?, limit: Int) async throws -> SagaListView
+    /// Newest first; with `idleFor`, only RUNNING and COMPENSATING sagas unchanged for that long,
+    /// longest idle first (`status`, if given, is one of those two).
+    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView
     /// The sagas created in the last `window`: by status, in flight by what they wait on, and the
     /// durations of those that ended. `label` is the window as asked, for the view.
     func stats(window: Duration, label: String) async throws -> SagaStatsView

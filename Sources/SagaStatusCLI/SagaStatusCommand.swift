@@ -15,6 +15,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
               saga-status list --status FAILED --limit 50
               saga-status list --json | jq '.sagas[].id'
+              saga-status stuck --for 5m
               saga-status stats --window 15m
               saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
               saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
@@ -27,7 +28,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
             since it was read, by a reply or another operator (nothing changed: look again);
             64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self, Stats.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
+        subcommands: [Show.self, List.self, Stuck.self, Stats.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
     public init() {}
 }
@@ -54,6 +55,11 @@ struct APIOptions: ParsableArguments {
     /// GETs `path`; a problem answer becomes an error with the API's words.
     func get(_ path: String) async throws -> Data {
         try await send(URLRequest(url: URL(string: baseURL + path)!))
+    }
+
+    /// Prints what the API answered: as it came with `--json`, else decoded and rendered for a person.
+    func print<T: Decodable>(_ data: Data, as type: T.Type, _ render: (T) -> String) throws {
+        Swift.print(json ? String(decoding: data, as: UTF8.self) : render(try JSONDecoder().decode(T.self, from: data)))
     }
 
     /// POSTs `body` (JSON) to `path`, only if the resource is still at `version` when one is given.
@@ -129,12 +135,7 @@ extension SagaStatusCommand {
 
         func run() async throws {
             try await reporting {
-                let data = try await api.get("/api/v1/sagas/\(sagaID.lowercased())")
-                if api.json {
-                    print(String(decoding: data, as: UTF8.self))
-                } else {
-                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data)))
-                }
+                try api.print(try await api.get("/api/v1/sagas/\(sagaID.lowercased())"), as: SagaView.self, SagaStatusFormatter.render)
             }
         }
     }
@@ -160,11 +161,44 @@ extension SagaStatusCommand {
             try await reporting {
                 var path = "/api/v1/sagas?limit=\(limit)"
                 if let status { path += "&status=\(status.uppercased())" }
-                let data = try await api.get(path)
-                if api.json {
-                    print(String(decoding: data, as: UTF8.self))
-                } else {
-                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaListView.self, from: data)))
+                try api.print(try await api.get(path), as: SagaListView.self, SagaStatusFormatter.render)
+            }
+        }
+    }
+
+    struct Stuck: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the RUNNING and COMPENSATING sagas that have not changed for a while, longest first.",
+            discussion: """
+                A saga waiting on a step longer than that step's timeout and retries should have moved on:
+                look at it with `saga-status show`, at the worker's log, and at the dead-letter queues.
+
+                Examples:
+                  saga-status stuck --for 5m
+                  saga-status stuck --for 30s --status COMPENSATING --json | jq '.sagas | length'
+                """)
+
+        @Option(name: .customLong("for"), help: "Unchanged for at least this long: a duration like 30s, 15m, 1h or 7d.") var idle: String
+        @Option(help: "Only RUNNING or only COMPENSATING sagas.") var status: String?
+        @Option(help: "How many at most (1 to 500).") var limit = 20
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            guard idle.wholeMatch(of: /[0-9]+(ms|s|m|h|d)/) != nil else {
+                throw ValidationError("--for must be a duration like 30s, 15m, 1h or 7d, not \"\(idle)\"")
+            }
+            if let status, !["RUNNING", "COMPENSATING"].contains(status.uppercased()) {
+                throw ValidationError("--status must be RUNNING or COMPENSATING: only those can be stuck")
+            }
+            guard (1...500).contains(limit) else { throw ValidationError("--limit must be from 1 to 500") }
+        }
+
+        func run() async throws {
+            try await reporting {
+                var path = "/api/v1/sagas?stuckFor=\(idle)&limit=\(limit)"
+                if let status { path += "&status=\(status.uppercased())" }
+                try api.print(try await api.get(path), as: SagaListView.self) { list in
+                    list.sagas.isEmpty ? "no saga has been waiting for \(idle) or more" : SagaStatusFormatter.render(list)
                 }
             }
         }
@@ -191,12 +225,7 @@ extension SagaStatusCommand {
 
         func run() async throws {
             try await reporting {
-                let data = try await api.get("/api/v1/sagas/stats?window=\(window)")
-                if api.json {
-                    print(String(decoding: data, as: UTF8.self))
-                } else {
-                    print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaStatsView.self, from: data)))
-                }
+                try api.print(try await api.get("/api/v1/sagas/stats?window=\(window)"), as: SagaStatsView.self, SagaStatusFormatter.render)
             }
         }
     }

@@ -68,6 +68,34 @@ import TestSupport
         }
     }
 
+    /// With the catalog worker away, a checkout waits on its first step: `stuck` finds it once it
+    /// has waited longer than asked, and not before.
+    @Test func stuckListsASagaWaitingOnAWorkerThatIsAway() async throws {
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.port = 0
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices(["promotion", "identity", "cart", "notification"])) {
+                try await app.test(.live) { client in
+                    let api = CheckoutClient(client: client)
+                    let url = "http://127.0.0.1:\(client.port!)"
+                    let accepted = try await api.checkout(CheckoutClient.body())
+                    let (_, none) = try await sagaStatus(["stuck", "--for", "1h", "--url", url])
+                    #expect(none.contains("no saga has been waiting for 1h or more"), "\(none)")
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let (status, json) = try await sagaStatus(["stuck", "--for", "1s", "--url", url, "--json"])
+                    #expect(status == 0, "\(json)")
+                    let stuck = try JSONDecoder().decode(SagaListView.self, from: Data(json.utf8))
+                    #expect(stuck.sagas.map(\.id) == [accepted.sagaId])
+                    let (_, text) = try await sagaStatus(["stuck", "--for", "1s", "--url", url])
+                    #expect(text.contains(accepted.sagaId) && text.contains("RUNNING"))
+                    let (badStatus, bad) = try await sagaStatus(["stuck", "--for", "1s", "--status", "FAILED", "--url", url])
+                    #expect(badStatus == 64 && bad.contains("only those can be stuck"))
+                }
+            }
+        }
+    }
+
     @Test func badArgumentsAreRefusedBeforeAnyRequest() async throws {
         let (status, output) = try await sagaStatus(["show", "not-a-uuid"])
         #expect(status == 64)

@@ -228,6 +228,30 @@ import Testing
         }
     }
 
+    /// `?stuckFor=`: the sagas in flight that have not changed for that long, longest first.
+    @Test func stuckSagasAreTheOnesInFlightUnchangedLongestFirst() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (_, first) = try await post(client, Harness.checkout())
+            harness.store.advance(milliseconds: 1000)
+            let (_, second) = try await post(client, Harness.checkout(cart: "cart-ada-2"))
+            harness.store.advance(milliseconds: 60_000)
+            let (_, fresh) = try await post(client, Harness.checkout(cart: "cart-ada-3"))
+            let ids = try [first, second, fresh].map { try JSONDecoder().decode(Accepted.self, from: $0).sagaId }
+            let stuck = try await get(client, "/api/v1/sagas?stuckFor=30s", as: SagaListView.self)
+            #expect(stuck.sagas.map(\.id) == [ids[0], ids[1]])
+            #expect(try await get(client, "/api/v1/sagas?stuckFor=30s&status=RUNNING&limit=1", as: SagaListView.self).sagas.map(\.id) == [ids[0]])
+            #expect(try await get(client, "/api/v1/sagas?stuckFor=2m", as: SagaListView.self).sagas.isEmpty)
+            #expect(try await get(client, "/api/v1/sagas?stuckFor=30s&status=COMPENSATING", as: SagaListView.self).sagas.isEmpty)
+            for (query, field) in [("stuckFor=soon", "stuckFor"), ("stuckFor=30s&status=COMPLETED", "status")] {
+                try await client.execute(uri: "/api/v1/sagas?\(query)", method: .get) { response in
+                    #expect(response.status == .unprocessableContent, "\(query)")
+                    #expect(String(buffer: response.body).contains(field))
+                }
+            }
+        }
+    }
+
     @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
         let harness = try Harness(maxInFlight: 2)
         try await harness.app.test(.router) { client in
