@@ -128,7 +128,7 @@ let package = Package(
         ),
         .target(
             name: "SagaStatusCLI",
-            dependencies: ["CheckoutContracts", "DeadLetters", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CheckoutContracts", "DeadLetters", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 
@@ -171,7 +171,7 @@ let package = Package(
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
         .testTarget(
             name: "ComponentTests",
-            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability"],
+            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore"],
             swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(

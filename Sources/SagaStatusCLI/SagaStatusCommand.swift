@@ -1,6 +1,7 @@
 import CheckoutContracts
 import ArgumentParser
 import Foundation
+import SagaCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -17,6 +18,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status list --json | jq '.sagas[].id'
               saga-status stuck --for 5m
               saga-status stats --window 15m
+              saga-status describe create_order
               saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
               saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
               saga-status dlq list
@@ -28,7 +30,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
             since it was read, by a reply or another operator (nothing changed: look again);
             64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self, Stuck.self, Stats.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
+        subcommands: [Show.self, List.self, Stuck.self, Stats.self, Describe.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
     public init() {}
 }
@@ -201,6 +203,57 @@ extension SagaStatusCommand {
                     list.sagas.isEmpty ? "no saga has been waiting for \(idle) or more" : SagaStatusFormatter.render(list)
                 }
             }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a saga definition from sagas/: its steps as a table with how many sagas wait on each now, or as a Mermaid diagram.",
+            discussion: """
+                The live counts come from the order service (`/api/v1/sagas/stats`, the last 30 days);
+                when it cannot be reached the table still prints, with `-` in that column.
+
+                Examples:
+                  saga-status describe create_order
+                  saga-status describe create_order --sagas /etc/ordersaga/sagas --url http://orders:8080
+                  saga-status describe create_order --mermaid > create_order.mmd
+                """)
+
+        @Argument(help: "The saga's name: the file <name>.yaml in the sagas folder.") var name = "create_order"
+        @Option(help: "The folder of saga definitions (default: $ORDERSAGA_SAGAS_DIRECTORY or sagas).") var sagas: String?
+        @Flag(help: "Print a Mermaid flowchart instead of the table.") var mermaid = false
+        @OptionGroup var api: APIOptions
+
+        func validate() throws {
+            guard name.wholeMatch(of: /[A-Za-z0-9_-]+/) != nil else { throw ValidationError("\"\(name)\" is not a saga name (letters, digits, _ and -)") }
+        }
+
+        func run() async throws {
+            let folder = sagas ?? ProcessInfo.processInfo.environment["ORDERSAGA_SAGAS_DIRECTORY"] ?? "sagas"
+            let file = URL(fileURLWithPath: folder).appendingPathComponent("\(name).yaml")
+            let definition: SagaDefinition
+            do {
+                definition = try SagaDefinition(yaml: try String(contentsOf: file, encoding: .utf8), file: file.path)
+            } catch let error as SagaDefinitionError {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                throw ExitCode(1)
+            } catch {
+                FileHandle.standardError.write(Data("Error: cannot read \(file.path): \(error.localizedDescription) (see --sagas)\n".utf8))
+                throw ExitCode(1)
+            }
+            if mermaid {
+                print(SagaDescription.mermaid(definition))
+                return
+            }
+            if api.json {  // the definition as the order service reads it
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(definition), as: UTF8.self))
+                return
+            }
+            let stats = try? JSONDecoder().decode(SagaStatsView.self, from: await api.get("/api/v1/sagas/stats?window=30d"))
+            print(SagaDescription.table(definition, waiting: stats?.waiting))
+            if stats == nil { print("\n(no live counts: the order service at \(api.baseURL) did not answer; see --url)") }
         }
     }
 

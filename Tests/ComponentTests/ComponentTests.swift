@@ -1,5 +1,7 @@
+import Foundation
 import CartWorker
 import CheckoutContracts
+import SagaCore
 import SagaStatusCLI
 import Testing
 
@@ -70,5 +72,42 @@ import Testing
             """)
         let none = SagaStatsView(window: "1h", started: 0, byStatus: [:], waiting: [], ended: .init(count: 0, p50Ms: 0, p99Ms: 0))
         #expect(SagaStatusFormatter.render(none).contains("(none)") && SagaStatusFormatter.render(none).hasSuffix("ENDED  none yet"))
+    }
+}
+
+/// `saga-status describe`, from the shipped definition.
+@Suite struct SagaDescriptionTests {
+    static func shipped() throws -> SagaDefinition {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("sagas/create_order.yaml")
+        return try SagaDefinition(yaml: try String(contentsOf: file, encoding: .utf8), file: file.path)
+    }
+
+    @Test func theTableNamesEachStepsKindAndWhatWaitsOnIt() throws {
+        let table = SagaDescription.table(try Self.shipped(), waiting: [
+            .init(step: "payment", phase: "command", count: 2), .init(step: "reserve-inventory", phase: "compensation", count: 1),
+        ])
+        let lines = table.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "create_order v2: 5 steps, pivot cart-convert")
+        let rows = Dictionary(uniqueKeysWithValues: lines.compactMap { line -> (String, [String])? in
+            let cells = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            return cells.count >= 8 ? (cells[0], cells) : nil
+        })
+        #expect(rows["payment"]?[1] == "compensable" && rows["payment"]?.last == "2")
+        #expect(rows["cart-convert"]?[1] == "pivot" && rows["cart-convert"]?[4] == "cart.restore_cart")
+        #expect(rows["notify"]?[1] == "retriable" && rows["notify"]?[4] == "-" && rows["notify"]?[6] == "30")
+        #expect(table.contains("0 (+1 undoing)"))
+        #expect(SagaDescription.table(try Self.shipped(), waiting: nil).contains("5s       3         -"))
+    }
+
+    @Test func theDiagramRunsToCompletedAndFailuresUndoNewestFirst() throws {
+        let diagram = SagaDescription.mermaid(try Self.shipped())
+        #expect(diagram.hasPrefix("flowchart LR\n"))
+        #expect(diagram.contains("s_notify --> done([COMPLETED])"))
+        #expect(diagram.contains("s_cart_convert{{\"cart-convert<br/>cart: cart.convert_cart\"}}"))  // the pivot's shape
+        #expect(diagram.contains("s_payment -. fails .-> u_validate_coupon"))
+        #expect(diagram.contains("u_validate_coupon --> u_reserve_inventory"))
+        #expect(diagram.contains("u_reserve_inventory --> compensated([COMPENSATED])"))
+        #expect(diagram.contains("s_notify -. operator compensates .-> u_cart_convert"))
     }
 }

@@ -91,6 +91,15 @@ import TestSupport
                     #expect(text.contains(accepted.sagaId) && text.contains("RUNNING"))
                     let (badStatus, bad) = try await sagaStatus(["stuck", "--for", "1s", "--status", "FAILED", "--url", url])
                     #expect(badStatus == 64 && bad.contains("only those can be stuck"))
+
+                    // describe: the shipped definition, with the one saga waiting on its first step.
+                    let sagas = TestSystem.repositoryRoot.appendingPathComponent("sagas").path
+                    let (describeStatus, table) = try await sagaStatus(["describe", "create_order", "--sagas", sagas, "--url", url])
+                    #expect(describeStatus == 0, "\(table)")
+                    let first = table.split(separator: "\n").first { $0.hasPrefix("reserve-inventory ") }.map(String.init) ?? ""
+                    #expect(first.hasSuffix(" 1"), "\(table)")
+                    let (missingStatus, missing) = try await sagaStatus(["describe", "cancel_order", "--sagas", sagas, "--url", url])
+                    #expect(missingStatus == 1 && missing.contains("cancel_order.yaml"), "\(missing)")
                 }
             }
         }
