@@ -69,11 +69,13 @@ import TestSupport
     }
 
     /// With the catalog worker away, a checkout waits on its first step: `stuck` finds it once it
-    /// has waited longer than asked, and not before.
+    /// has waited longer than asked, and not before. The step's timeout is long, so no retry
+    /// touches the saga while the test looks (a loaded machine can take many seconds here).
     @Test func stuckListsASagaWaitingOnAWorkerThatIsAway() async throws {
         try await TestSystem.with { system in
             var configuration = system.orderServiceConfiguration
             configuration.port = 0
+            configuration.definition = try BrokerRestartTests.withoutRetries(system)
             let app = try await buildOrderService(configuration, logger: system.logger)
             try await system.running(system.workerServices(["promotion", "identity", "cart", "notification"])) {
                 try await app.test(.live) { client in
