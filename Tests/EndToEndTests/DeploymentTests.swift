@@ -133,6 +133,53 @@ import Yams
         #expect(conf.contains("load_definitions = /etc/rabbitmq/definitions.json"))
     }
 
+    /// `docker compose --profile monitoring`: Prometheus scrapes every service by name with the
+    /// jobs the alert rules expect and loads those rules; Grafana gets it as its data source and
+    /// the repository's dashboard.
+    @Test(.enabled(if: findTool("promtool") != nil, "needs promtool (Debian's prometheus), which scripts/test installs"))
+    func theMonitoringProfileScrapesEveryServiceAndLoadsTheRulesAndTheDashboard() async throws {
+        let compose = try #require(try Yams.load(yaml: String(contentsOf: Self.root.appendingPathComponent("docker-compose.yml"), encoding: .utf8)) as? [String: Any])
+        let services = try #require(compose["services"] as? [String: [String: Any]])
+        let prometheusVolumes = services["prometheus"]?["volumes"] as? [String] ?? []
+        #expect(prometheusVolumes.contains("./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"))
+        #expect(prometheusVolumes.contains("./monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro"))
+        #expect(services["prometheus"]?["profiles"] as? [String] == ["monitoring"] && services["grafana"]?["profiles"] as? [String] == ["monitoring"])
+
+        // promtool accepts the configuration with the rules beside it, as they are mounted.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-prometheus-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (from, to) in [("deploy/prometheus/prometheus.yml", "prometheus.yml"), ("monitoring/alerts.yml", "alerts.yml")] {
+            try FileManager.default.copyItem(at: Self.root.appendingPathComponent(from), to: folder.appendingPathComponent(to))
+        }
+        let (status, output) = try await Process.output(of: Self.findTool("promtool")!, ["check", "config", "prometheus.yml"], in: folder)
+        #expect(status == 0, "\(output)")
+
+        // The same jobs as monitoring/prometheus.yml (the rules select on them), by service name and the code's ports.
+        func jobs(_ path: String) throws -> [String: [String]] {
+            let config = try #require(try Yams.load(yaml: String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8)) as? [String: Any])
+            var jobs: [String: [String]] = [:]
+            for job in config["scrape_configs"] as? [[String: Any]] ?? [] {
+                jobs[job["job_name"] as? String ?? "?"] = (job["static_configs"] as? [[String: Any]] ?? []).flatMap { $0["targets"] as? [String] ?? [] }
+            }
+            return jobs
+        }
+        let inCompose = try jobs("deploy/prometheus/prometheus.yml")
+        #expect(Set(inCompose.keys) == Set(try jobs("monitoring/prometheus.yml").keys))
+        #expect(inCompose["ordersaga-order-service"] == ["order-service:\(OrderSagaSettings.port.defaultValue)"])
+        #expect(inCompose["ordersaga-workers"] == SagaTopology.participants.map { "\($0):\(WorkerHTTP.defaultPort(of: $0))" })
+
+        // Grafana: Prometheus by its service name, and the dashboard in the folder its provider reads.
+        let datasources = try #require(try Yams.load(yaml: String(contentsOf: Self.root.appendingPathComponent("deploy/grafana/datasources.yml"), encoding: .utf8)) as? [String: Any])
+        #expect((datasources["datasources"] as? [[String: Any]])?.first?["url"] as? String == "http://prometheus:9090")
+        let providers = try #require(try Yams.load(yaml: String(contentsOf: Self.root.appendingPathComponent("deploy/grafana/dashboards.yml"), encoding: .utf8)) as? [String: Any])
+        let path = try #require(((providers["providers"] as? [[String: Any]])?.first?["options"] as? [String: Any])?["path"] as? String)
+        let grafanaVolumes = services["grafana"]?["volumes"] as? [String] ?? []
+        #expect(grafanaVolumes.contains("./monitoring/grafana-dashboard.json:\(path)/ordersaga.json:ro"))
+        #expect(grafanaVolumes.contains("./deploy/grafana/datasources.yml:/etc/grafana/provisioning/datasources/ordersaga.yml:ro"))
+        #expect(grafanaVolumes.contains("./deploy/grafana/dashboards.yml:/etc/grafana/provisioning/dashboards/ordersaga.yml:ro"))
+    }
+
     // MARK: Dockerfile
 
     /// Two stages: a release build on the Swift version the README names, and a slim runtime with
