@@ -104,11 +104,11 @@ let package = Package(
         .target(name: "Workload", dependencies: ["Postgres", "SagaInvariants"], swiftSettings: swiftSettings),
         .target(
             name: "Bench",
-            dependencies: ["Postgres", "SagaInvariants", "Workload", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: swiftSettings),
         .target(
             name: "Chaos",
-            dependencies: ["AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -128,7 +128,7 @@ let package = Package(
         ),
         .target(
             name: "SagaStatusCLI",
-            dependencies: ["CheckoutContracts", "DeadLetters", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CheckoutContracts", "DeadLetters", "Messaging", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 
@@ -136,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability", "Retry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

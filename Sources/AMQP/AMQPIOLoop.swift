@@ -164,8 +164,7 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     private func waitInterruptibly(_ duration: Duration, wakeup: WakePipe) {
         var descriptor = pollfd(fd: wakeup.readFD, events: Int16(POLLIN), revents: 0)
-        let (seconds, attoseconds) = duration.components
-        _ = poll(&descriptor, 1, Int32(seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        _ = poll(&descriptor, 1, Int32(duration.inMilliseconds))
         wakeup.drain()
     }
 

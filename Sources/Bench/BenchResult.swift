@@ -1,4 +1,5 @@
 import Foundation
+import Retry
 
 /// A benchmark's figures, printed as one JSON line.
 public struct BenchResult: Sendable {
@@ -48,7 +49,7 @@ public struct BenchResult: Sendable {
         case .closed(let concurrency): object["model"] = ["closed": ["concurrency": concurrency]]
         case .open(let rate): object["model"] = ["open": ["perSecond": rate]]
         }
-        if let duration { object["durationSeconds"] = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+        if let duration { object["durationSeconds"] = duration.inSeconds }
         if valid {
             object["checkoutsPerSecond"] = (checkoutsPerSecond * 10).rounded() / 10
             object["sagasEndedPerSecond"] = (sagasEndedPerSecond * 10).rounded() / 10

@@ -8,6 +8,7 @@ import FoundationNetworking
 import Logging
 import Messaging
 import Postgres
+import Retry
 import SagaInvariants
 import Synchronization
 import Workload
@@ -402,7 +403,7 @@ public struct ChaosRun: Sendable {
         report.crashPointsHit = state.crashPointsHit
         report.http5xx = state.http5xx
         report.operatorRetries = operatorRetries
-        report.quiesceSeconds = Double(quiesce.components.seconds) + Double(quiesce.components.attoseconds) / 1e18
+        report.quiesceSeconds = quiesce.inSeconds
         if !quiet { report.violations.append("not quiet within \(options.quiesceTimeout): sagas still running, outbox rows unsent or work queues not empty") }
 
         // Every accepted checkout's saga exists and ended.

@@ -1,5 +1,6 @@
 import Logging
 import Postgres
+import Retry
 import ServiceLifecycle
 
 /// Keeps a service's `outbox` and `inbox` from growing without bound.
@@ -63,10 +64,9 @@ public struct MessageRetention: Service {
     }
 
     private func delete(_ select: String, from table: String, key: String, olderThan retention: Duration) async throws -> Int {
-        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
-        return try await pool.query(
+        try await pool.query(
             "WITH gone AS (DELETE FROM \(table) WHERE \(key) IN (\(select)) RETURNING 1) SELECT count(*) AS n FROM gone",
-            [seconds, batchSize]
+            [retention.inSeconds, batchSize]
         ).first!.int("n")
     }
 }

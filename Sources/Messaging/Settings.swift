@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Retry
 
 /// One tunable of OrderSaga. Its value comes from the command line (`--set relay.batchSize=200`,
 /// or the flag a command has for it), then from the environment variable named after its key
@@ -84,8 +85,7 @@ public func parseDuration(_ text: String) -> Duration? {
 }
 
 func formatDuration(_ duration: Duration) -> String {
-    let (seconds, attoseconds) = duration.components
-    let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    let milliseconds = duration.inMilliseconds
     for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds >= size && milliseconds % size == 0 {
         return "\(milliseconds / size)\(suffix)"
     }

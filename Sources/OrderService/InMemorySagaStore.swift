@@ -235,7 +235,7 @@ final class InMemorySagaStore: SagaStore {
             guard !state.unavailable else { throw Unavailable() }
             var rows = state.sagaOrder.reversed().compactMap { id in state.sagas[id].map { (id, $0) } }
             if let idleFor {
-                let before = state.now.millisecondsSince1970 - Int64(idleFor.components.seconds * 1000 + idleFor.components.attoseconds / 1_000_000_000_000_000)
+                let before = state.now.millisecondsSince1970 - idleFor.inMilliseconds
                 let statuses: [SagaStatus] = status.map { [$0] } ?? [.running, .compensating]
                 rows = rows.filter { statuses.contains($0.1.state.status) && $0.1.updated.millisecondsSince1970 <= before }
                     .sorted { $0.1.updated < $1.1.updated }
@@ -250,14 +250,14 @@ final class InMemorySagaStore: SagaStore {
     func stats(window: Duration, label: String) async throws -> SagaStatsView {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            let since = state.now.millisecondsSince1970 - Int64(window.components.seconds * 1000 + window.components.attoseconds / 1_000_000_000_000_000)
+            let since = state.now.millisecondsSince1970 - window.inMilliseconds
             var byStatus = Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 0) })
-            var waiting: [String: Int] = [:]
+            var waiting: [[String]: Int] = [:]  // by [step, phase]
             var durations: [Double] = []
             for row in state.sagas.values where row.created.millisecondsSince1970 >= since {
                 byStatus[row.state.status.rawValue, default: 0] += 1
                 if [.running, .compensating].contains(row.state.status), let deadline = row.state.deadline {
-                    waiting["\(deadline.step) \(deadline.phase.rawValue)", default: 0] += 1
+                    waiting[[deadline.step, deadline.phase.rawValue], default: 0] += 1
                 }
                 if row.state.status.isFinal {
                     durations.append(Double(row.updated.millisecondsSince1970 - row.created.millisecondsSince1970))
@@ -273,10 +273,7 @@ final class InMemorySagaStore: SagaStore {
             }
             return SagaStatsView(
                 window: label, started: byStatus.values.reduce(0, +), byStatus: byStatus,
-                waiting: SagaStatsView.sortedWaiting(waiting.map { key, count in
-                    let parts = key.split(separator: " ")
-                    return .init(step: String(parts[0]), phase: String(parts[1]), count: count)
-                }),
+                waiting: SagaStatsView.sortedWaiting(waiting.map { .init(step: $0.key[0], phase: $0.key[1], count: $0.value) }),
                 ended: .init(count: durations.count, p50Ms: percentile(0.5), p99Ms: percentile(0.99)))
         }
     }

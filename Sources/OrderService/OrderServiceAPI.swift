@@ -189,9 +189,8 @@ struct OrderServiceAPI: Sendable {
         }
         var idleFor: Duration?
         if let text = request.uri.queryParameters.get("stuckFor") {
-            if let value = parseDuration(String(text)), value > .zero, value <= .seconds(30 * 86_400) { idleFor = value } else {
-                problems.append(.init(field: "stuckFor", problem: "must be a duration like 30s, 15m, 1h or 7d, from 1s to 30d"))
-            }
+            idleFor = Self.window(String(text))
+            if idleFor == nil { problems.append(.init(field: "stuckFor", problem: Self.windowProblem)) }
             if let status, status != SagaStatus.running.rawValue, status != SagaStatus.compensating.rawValue {
                 problems.append(.init(field: "status", problem: "with stuckFor must be RUNNING or COMPENSATING: only those can be stuck"))
             }
@@ -203,12 +202,19 @@ struct OrderServiceAPI: Sendable {
     /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window (default 1h, at most 30d).
     @Sendable func stats(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let label = request.uri.queryParameters.get("window").map { String($0) } ?? "1h"
-        guard let window = parseDuration(label), window > .zero, window <= .seconds(30 * 86_400) else {
-            throw ProblemDetails.invalid(
-                [.init(field: "window", problem: "must be a duration like 90s, 15m, 1h or 7d, from 1s to 30d")], what: "The query")
+        guard let window = Self.window(label) else {
+            throw ProblemDetails.invalid([.init(field: "window", problem: Self.windowProblem)], what: "The query")
         }
         return try json(try await store.stats(window: window, label: label))
     }
+
+    /// How far back a saga query looks (`stuckFor`, `window`): a duration from 1 s to 30 d.
+    static func window(_ text: String) -> Duration? {
+        guard let value = parseDuration(text), value >= .seconds(1), value <= .seconds(30 * 86_400) else { return nil }
+        return value
+    }
+
+    static let windowProblem = "must be a duration like 90s, 15m, 1h or 7d, from 1s to 30d"
 
     // MARK: Health
 

@@ -268,14 +268,13 @@ struct PostgresSagaStore: SagaStore {
         let columns = "id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at"
         let rows: PostgresRows
         if let idleFor {
-            let seconds = Double(idleFor.components.seconds) + Double(idleFor.components.attoseconds) / 1e18
             let statuses = status.map { [$0.rawValue] } ?? [SagaStatus.running.rawValue, SagaStatus.compensating.rawValue]
             rows = try await pool.query(
                 """
                 SELECT \(columns) FROM order_sagas
                 WHERE status = ANY($2::text[]) AND updated_at <= now() - make_interval(secs => $3)
                 ORDER BY updated_at LIMIT $1
-                """, [limit, statuses, seconds] as [any PostgresParameter])
+                """, [limit, statuses, idleFor.inSeconds] as [any PostgresParameter])
         } else {
             rows = try await pool.query(
                 status == nil
@@ -291,7 +290,7 @@ struct PostgresSagaStore: SagaStore {
 
     /// Reads only the window's sagas, through order_sagas_created.
     func stats(window: Duration, label: String) async throws -> SagaStatsView {
-        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        let seconds = window.inSeconds
         return try await pool.withConnection { connection in
             var byStatus = Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 0) })
             var waiting: [SagaStatsView.Waiting] = []

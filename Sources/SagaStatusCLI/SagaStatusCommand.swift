@@ -1,6 +1,7 @@
 import CheckoutContracts
 import ArgumentParser
 import Foundation
+import Messaging
 import SagaCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -186,7 +187,7 @@ extension SagaStatusCommand {
         @OptionGroup var api: APIOptions
 
         func validate() throws {
-            guard idle.wholeMatch(of: /[0-9]+(ms|s|m|h|d)/) != nil else {
+            guard parseDuration(idle) != nil else {  // the server checks the range
                 throw ValidationError("--for must be a duration like 30s, 15m, 1h or 7d, not \"\(idle)\"")
             }
             if let status, !["RUNNING", "COMPENSATING"].contains(status.uppercased()) {
@@ -271,7 +272,7 @@ extension SagaStatusCommand {
         @OptionGroup var api: APIOptions
 
         func validate() throws {
-            guard window.wholeMatch(of: /[0-9]+(ms|s|m|h|d)/) != nil else {
+            guard parseDuration(window) != nil else {  // the server checks the range
                 throw ValidationError("--window must be a duration like 90s, 15m, 1h or 7d, not \"\(window)\"")
             }
         }

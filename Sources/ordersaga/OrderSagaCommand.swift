@@ -5,11 +5,12 @@ import Foundation
 import FoundationNetworking
 #endif
 import Logging
-import Observability
 import Messaging
+import Observability
 import OrderService
 import Postgres
 import Provisioning
+import Retry
 import ServiceLifecycle
 import Workers
 
@@ -138,7 +139,7 @@ extension SettingsReader {
         }
         configuration.heartbeat = Int(try value(OrderSagaSettings.amqpHeartbeat).components.seconds)
         let delay = try value(OrderSagaSettings.amqpMaxReconnectDelay)
-        configuration.maxReconnectDelay = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        configuration.maxReconnectDelay = delay.inSeconds
         return configuration
     }
 }
