@@ -355,7 +355,17 @@ struct DefinitionsCommand: ParsableCommand {
             topology: try SettingsReader(overrides: queues.flags).topology()
         ).json()
         if let output {
-            try text.write(toFile: output, atomically: true, encoding: .utf8)
+            // Written whole or not at all (atomically), with the reason a person can act on.
+            let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError("--output \(output): the folder \(folder) does not exist")
+            }
+            do {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                throw ValidationError("--output \(output): cannot write it (\(error.localizedDescription))")
+            }
         } else {
             print(text, terminator: "")
         }
