@@ -77,6 +77,10 @@ public struct StepState: Sendable, Equatable, Codable {
     public var attempt: Int
     /// Compensation attempts made (0 before the first).
     public var compensationAttempt: Int
+    /// When its first command attempt was sent (`nil` before, and in states saved before this was kept).
+    public var startedAt: SagaTime?
+    /// When its first compensation attempt was sent (`nil` before, and in states saved before this was kept).
+    public var compensationStartedAt: SagaTime?
 
     public init(name: String, status: StepStatus = .pending, attempt: Int = 0, compensationAttempt: Int = 0) {
         self.name = name

@@ -74,6 +74,31 @@ public enum SagaEvent: Sendable, Equatable {
     case cancelled(reason: String?)
 }
 
+/// A step's command or compensation that ended, from its first attempt to the input that ended
+/// it: what the step duration metric and the step's trace span report.
+public struct StepEnd: Sendable, Equatable {
+    public var step: String
+    public var phase: StepPhase
+    /// SUCCEEDED, FAILED or TIMED_OUT for a command; COMPENSATED or FAILED for a compensation.
+    public var outcome: StepStatus
+    public var attempts: Int
+    /// When its first attempt was sent (`nil` for a state saved before this was kept).
+    public var startedAt: SagaTime?
+    public var endedAt: SagaTime
+
+    public init(step: String, phase: StepPhase, outcome: StepStatus, attempts: Int, startedAt: SagaTime?, endedAt: SagaTime) {
+        self.step = step
+        self.phase = phase
+        self.outcome = outcome
+        self.attempts = attempts
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+    }
+
+    /// From the first attempt to the end, when the start is known.
+    public var milliseconds: Int64? { startedAt.map { max(0, endedAt.millisecondsSince1970 - $0.millisecondsSince1970) } }
+}
+
 /// One line of a saga's timeline.
 public struct SagaHistoryEntry: Sendable, Equatable {
     public enum Event: String, Sendable {
@@ -120,6 +145,9 @@ public struct SagaHistoryEntry: Sendable, Equatable {
 public struct SagaTransition: Sendable, Equatable {
     public var actions: [SagaAction] = []
     public var history: [SagaHistoryEntry] = []
+    /// The steps whose command or compensation ended by this input: by a reply, or by running out
+    /// of attempts (an operator's inputs end none).
+    public var ended: [StepEnd] = []
 
     public init(actions: [SagaAction] = [], history: [SagaHistoryEntry] = []) {
         self.actions = actions
@@ -182,6 +210,7 @@ public struct SagaStateMachine: Sendable {
             switch reply.outcome {
             case .succeeded:
                 state.steps[index].status = .succeeded
+                ended(index, .command, at: now, into: &transition)
                 transition.actions.append(.acceptResult(step: step.name, command: definition.steps[index].command))
                 transition.history.append(SagaHistoryEntry(.stepSucceeded, step: step.name, attempt: reply.attempt))
                 advance(from: index + 1, at: now, into: &transition)
@@ -191,6 +220,7 @@ public struct SagaStateMachine: Sendable {
                 retryOrPark(index: index, phase: .command, reason: reason, at: now, into: &transition)
             case .failed(let reason):
                 state.steps[index].status = .failed
+                ended(index, .command, at: now, into: &transition)
                 transition.history.append(SagaHistoryEntry(.stepFailed, step: step.name, attempt: reply.attempt, detail: reason))
                 beginCompensation(reason: "\(step.name) failed: \(reason)", at: now, into: &transition)
             }
@@ -204,6 +234,7 @@ public struct SagaStateMachine: Sendable {
             switch reply.outcome {
             case .succeeded:
                 state.steps[index].status = .compensated
+                ended(index, .compensation, at: now, into: &transition)
                 transition.history.append(SagaHistoryEntry(.stepCompensated, step: step.name, attempt: reply.attempt))
                 compensateNext(at: now, into: &transition)
             case .failed(let reason):
@@ -283,11 +314,13 @@ public struct SagaStateMachine: Sendable {
         switch phase {
         case .command:
             state.steps[index].attempt = attempt
+            if state.steps[index].startedAt == nil { state.steps[index].startedAt = now }
             type = definition.command
             transition.history.append(SagaHistoryEntry(.commandSent, step: definition.name, attempt: attempt, detail: type))
         case .compensation:
             guard let compensation = definition.compensation else { preconditionFailure("\(definition.name) has no compensation") }
             state.steps[index].compensationAttempt = attempt
+            if state.steps[index].compensationStartedAt == nil { state.steps[index].compensationStartedAt = now }
             type = compensation
             transition.history.append(SagaHistoryEntry(.compensationSent, step: definition.name, attempt: attempt, detail: type))
         }
@@ -316,6 +349,7 @@ public struct SagaStateMachine: Sendable {
         case .command where self.definition.kind(ofStepAt: index) == .retriable:
             // The order stands, so nothing is undone: the saga waits for an operator, visible.
             state.steps[index].status = .failed
+            ended(index, .command, at: now, into: &transition)
             state.status = .failed
             state.failureReason = "\(definition.name) did not succeed after \(attempts(attempt)) (last: \(reason)); "
                 + "the steps before it stand, so the saga is parked for an operator instead of compensated"
@@ -326,9 +360,11 @@ public struct SagaStateMachine: Sendable {
             transition.history.append(SagaHistoryEntry(.sagaFailed, step: definition.name, attempt: attempt, detail: state.failureReason))
         case .command:
             state.steps[index].status = .timedOut
+            ended(index, .command, at: now, into: &transition)
             transition.history.append(SagaHistoryEntry(.stepTimedOut, step: definition.name, attempt: attempt, detail: reason))
             beginCompensation(reason: "\(definition.name) timed out after \(attempts(attempt))", at: now, into: &transition)
         case .compensation:
+            ended(index, .compensation, outcome: .failed, at: now, into: &transition)
             state.status = .failed
             state.failureReason = "compensation of \(definition.name) failed after \(attempts(attempt)): \(reason)"
             state.deadline = nil
@@ -376,6 +412,15 @@ public struct SagaStateMachine: Sendable {
         guard state.commitAnnounced != true else { return }
         state.commitAnnounced = true
         transition.actions.append(.emit(.committed))
+    }
+
+    /// Notes that the step at `index` ended its `phase` with `outcome` (by default its status now).
+    func ended(_ index: Int, _ phase: StepPhase, outcome: StepStatus? = nil, at now: SagaTime, into transition: inout SagaTransition) {
+        let step = state.steps[index]
+        transition.ended.append(StepEnd(
+            step: step.name, phase: phase, outcome: outcome ?? step.status,
+            attempts: phase == .command ? step.attempt : step.compensationAttempt,
+            startedAt: phase == .command ? step.startedAt : step.compensationStartedAt, endedAt: now))
     }
 
     mutating func schedule(_ deadline: SagaDeadline, into transition: inout SagaTransition) {

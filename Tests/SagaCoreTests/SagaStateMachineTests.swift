@@ -26,11 +26,13 @@ import Testing
         /// Every action, in order, for checks on what comes before what.
         var actions: [SagaAction] = []
         var history: [SagaHistoryEntry] = []
+        var ended: [StepEnd] = []
         /// When the message in flight was sent; the broker confirms it at once.
         var sentAt = SagaTime(millisecondsSince1970: 0)
 
         mutating func record(_ transition: SagaTransition) -> [StepMessage] {
             history += transition.history
+            ended += transition.ended
             if transition.actions.contains(where: { if case .send = $0 { true } else { false } }) { sentAt = now }
             var messages: [StepMessage] = []
             actions += transition.actions
@@ -138,6 +140,45 @@ import Testing
         #expect(driver.finished == [.compensated])
         #expect(driver.history.contains { $0.event == .stepTimedOut && $0.step == silent })
         #expect(driver.machine.state.failureReason == "\(silent) timed out after 2 attempts")
+    }
+
+    @Test func eachStepThatEndsSaysHowAndHowLongFromItsFirstAttempt() {
+        var driver = Driver()
+        let sagaStart = driver.now
+        driver.run { message in message.phase == .command && message.step == "payment" ? .silence : .succeed }
+        // The two steps before payment succeed at once (replies come without time passing).
+        #expect(driver.ended.prefix(2) == [
+            StepEnd(step: "reserve-inventory", phase: .command, outcome: .succeeded, attempts: 1, startedAt: sagaStart, endedAt: sagaStart),
+            StepEnd(step: "validate-coupon", phase: .command, outcome: .succeeded, attempts: 1, startedAt: sagaStart, endedAt: sagaStart),
+        ])
+        // Payment times out after two attempts: from its first send to the last deadline.
+        let payment = driver.ended[2]
+        #expect(payment.step == "payment" && payment.phase == .command && payment.outcome == .timedOut && payment.attempts == 2)
+        #expect(payment.startedAt == sagaStart)
+        #expect(payment.milliseconds == payment.endedAt.millisecondsSince1970 - sagaStart.millisecondsSince1970)
+        #expect((payment.milliseconds ?? 0) >= 2 * 1000)  // two attempts of a 1 s timeout, and a backoff between
+        // Then each compensation ends COMPENSATED, newest first, timed from its own first attempt.
+        #expect(driver.ended.dropFirst(3).map { "\($0.step) \($0.phase.rawValue) \($0.outcome.rawValue)" } == [
+            "payment compensation COMPENSATED", "validate-coupon compensation COMPENSATED", "reserve-inventory compensation COMPENSATED",
+        ])
+        #expect(driver.ended.dropFirst(3).allSatisfy { $0.startedAt == payment.endedAt && $0.milliseconds == 0 })
+        // The state keeps when each step began (stored with it: see stateSurvivesAJSONRoundTrip).
+        #expect(driver.machine.state.steps[2].startedAt == sagaStart)
+        #expect(driver.machine.state.steps[2].compensationStartedAt == payment.endedAt)
+        #expect(driver.machine.state.steps[4].startedAt == nil)
+    }
+
+    @Test func aCompensationThatGivesUpEndsFailed() {
+        var driver = Driver()
+        driver.run { message in
+            if message.phase == .command { return message.step == "payment" ? .fail : .succeed }
+            return message.step == "reserve-inventory" ? .fail : .succeed
+        }
+        #expect(driver.ended.map { "\($0.step) \($0.phase.rawValue) \($0.outcome.rawValue) \($0.attempts)" } == [
+            "reserve-inventory command SUCCEEDED 1", "validate-coupon command SUCCEEDED 1", "payment command FAILED 1",
+            "validate-coupon compensation COMPENSATED 1",
+            "reserve-inventory compensation FAILED \(Self.definition.steps[0].compensationRetry.attempts)",
+        ])
     }
 
     @Test func failureReasonCountsASingleAttemptInTheSingular() {
