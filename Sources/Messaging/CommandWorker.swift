@@ -94,12 +94,15 @@ public enum CommandWorker {
             connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
             deadLettered: events.deadLettered, batchSize: settings.batchSize,
             batchHandler: { deliveries in
-                if try await process(deliveries, commandQueue: commandQueue, handler: handler, pool: pool, events: events) { relay.wake() }
+                if try await process(
+                    deliveries, participant: configuration.participant, handler: handler, pool: pool, events: events) { relay.wake() }
                 events.batch(deliveries.count)
             }
         ) { delivery in
             if delivery.queue == commandQueue {
-                if try await process(delivery, handler: handler, pool: pool, events: events) { relay.wake() }
+                if try await process(delivery, participant: configuration.participant, handler: handler, pool: pool, events: events) {
+                    relay.wake()
+                }
             } else {
                 try await processEvent(delivery, handler: handler, pool: pool, events: events)
             }
@@ -113,19 +116,30 @@ public enum CommandWorker {
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.
     /// Returns whether it wrote a reply to the outbox.
-    static func process(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents) async throws -> Bool {
+    static func process(
+        _ delivery: AMQPDelivery, participant: String, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents
+    ) async throws -> Bool {
         let command = try IncomingCommand(delivery)
         guard handler.commandTypes.contains(command.type) else {
             throw MalformedMessage("unknown command type \(command.type)")
         }
-        let wrote = try await pool.transaction { transaction in
-            guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
-            let outcome = try handler.handle(command, in: transaction)
-            try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome)], on: transaction)
-            return true
+        let span = MessageTracing.handling(command, participant: participant)
+        defer { span.end() }
+        let traceparent = MessageTracing.traceparent(of: span, or: command.traceparent)
+        do {
+            let wrote = try await pool.transaction { transaction in
+                guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
+                let outcome = try handler.handle(command, in: transaction)
+                try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome, traceparent: traceparent)], on: transaction)
+                return true
+            }
+            span.attributes["saga.duplicate"] = !wrote
+            events.handled(command.type, !wrote)
+            return wrote
+        } catch {
+            span.recordError(error)
+            throw error
         }
-        events.handled(command.type, !wrote)
-        return wrote
     }
 
     /// Several commands and events in one transaction (group commit): the inbox claims in one
@@ -133,12 +147,12 @@ public enum CommandWorker {
     /// Throws when any of them cannot be handled, with nothing written: the consumer then handles
     /// them one by one. Returns whether it wrote a reply to the outbox.
     static func process(
-        _ deliveries: [AMQPDelivery], commandQueue: String, handler: any CommandHandler, pool: PostgresPool, events observer: WorkerEvents
+        _ deliveries: [AMQPDelivery], participant: String, handler: any CommandHandler, pool: PostgresPool, events observer: WorkerEvents
     ) async throws -> Bool {
         var commands: [IncomingCommand] = []
         var events: [(id: String, type: String, delivery: AMQPDelivery)] = []
         for delivery in deliveries {
-            if delivery.queue == commandQueue {
+            if delivery.queue == SagaTopology.commandQueue(participant) {
                 let command = try IncomingCommand(delivery)
                 guard handler.commandTypes.contains(command.type) else { throw MalformedMessage("unknown command type \(command.type)") }
                 commands.append(command)
@@ -149,19 +163,36 @@ public enum CommandWorker {
                 events.append((id, type, delivery))
             }
         }
-        let handled = try await pool.transaction { [commands, events] transaction -> Set<String> in
-            let claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
-            var unhandled = claimed
-            let fresh = commands.filter { unhandled.remove($0.messageID) != nil }
-            try handler.lockShared(by: fresh, in: transaction)
-            let replies = try fresh.map { command in try SagaMessages.reply(to: command, outcome: try handler.handle(command, in: transaction)) }
-            for event in events where unhandled.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
-            try Outbox.insert(replies, on: transaction)
-            return claimed
+        // One span per command; a batch that fails ends them with its error, and each command
+        // then gets a span of its own when it is handled alone.
+        let spans = commands.map { MessageTracing.handling($0, participant: participant) }
+        defer { for span in spans { span.end() } }
+        let traceparents = zip(commands, spans).map { command, span in MessageTracing.traceparent(of: span, or: command.traceparent) }
+        let handled: Set<String>
+        do {
+            handled = try await pool.transaction { [commands, events] transaction -> Set<String> in
+                let claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
+                var unhandled = claimed
+                let fresh = zip(commands, traceparents).filter { command, _ in unhandled.remove(command.messageID) != nil }
+                try handler.lockShared(by: fresh.map(\.0), in: transaction)
+                let replies = try fresh.map { command, traceparent in
+                    try SagaMessages.reply(to: command, outcome: try handler.handle(command, in: transaction), traceparent: traceparent)
+                }
+                for event in events where unhandled.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
+                try Outbox.insert(replies, on: transaction)
+                return claimed
+            }
+        } catch {
+            for span in spans { span.recordError(error) }
+            throw error
         }
         // A message given twice in one batch is handled once and dropped once.
         var counted = handled
-        for command in commands { observer.handled(command.type, counted.remove(command.messageID) == nil) }
+        for (command, span) in zip(commands, spans) {
+            let duplicate = counted.remove(command.messageID) == nil
+            span.attributes["saga.duplicate"] = duplicate
+            observer.handled(command.type, duplicate)
+        }
         for event in events { observer.handled(event.type, counted.remove(event.id) == nil) }
         return commands.contains { handled.contains($0.messageID) }
     }

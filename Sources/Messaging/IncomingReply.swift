@@ -14,6 +14,8 @@ public struct IncomingReply: Sendable {
     public let outcome: StepReply.Outcome
     /// The body as it came, for the step's typed result (`SagaAction.acceptResult`).
     public let body: [UInt8]
+    /// The span of the worker that handled the command, if the reply says.
+    public let traceparent: String?
 
     public init(_ delivery: AMQPDelivery) throws {
         try self.init(properties: delivery.properties, body: delivery.body)
@@ -37,6 +39,7 @@ public struct IncomingReply: Sendable {
         self.phase = envelope.phase
         self.attempt = envelope.attempt
         self.body = bytes
+        self.traceparent = envelope.traceparent
         switch body.outcome {
         case .succeeded: outcome = .succeeded
         case .failed: outcome = .failed(reason: [body.reason, body.detail].compactMap { $0 }.joined(separator: ": "))

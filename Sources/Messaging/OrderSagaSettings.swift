@@ -16,6 +16,9 @@ public enum OrderSagaSettings {
         "amqp.deliveryLimit", 20, in: 1...10_000, "deliveries of one message a quorum queue allows before dead-lettering it (setup, definitions)")
     public static let logFormat = Setting.choice(
         "log.format", "auto", ["auto", "json", "text"], "log lines on standard error: JSON objects, or text (auto: text on a terminal, JSON otherwise)")
+    public static let tracingEndpoint = Setting.httpURL(
+        "tracing.endpoint", empty: "(off)",
+        "OTLP/HTTP collector spans are exported to, e.g. http://127.0.0.1:4318 (OTEL_* variables tune the rest)")
 
     // Consuming and publishing (every process).
     public static let prefetch = Setting.integer("consumer.prefetch", 64, in: 1...65_535, "unacknowledged messages the broker sends ahead")
@@ -66,7 +69,7 @@ public enum OrderSagaSettings {
             (setting.key, setting.environmentVariable, setting.formattedDefault.isEmpty ? setting.emptyDefaultLabel : setting.formattedDefault, setting.help)
         }
         return [
-            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat),
+            row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),

@@ -33,8 +33,9 @@ public enum SagaMessages {
             body: payload)
     }
 
-    /// The reply to `command` with `outcome`.
-    public static func reply(to command: IncomingCommand, outcome: CommandOutcome) throws -> OutboxMessage {
+    /// The reply to `command` with `outcome`, carrying `traceparent` (the span that handled it;
+    /// by default the command's own).
+    public static func reply(to command: IncomingCommand, outcome: CommandOutcome, traceparent: String? = nil) throws -> OutboxMessage {
         OutboxMessage(
             messageID: command.messageID + ":reply",
             exchange: SagaTopology.repliesExchange,
@@ -43,7 +44,7 @@ public enum SagaMessages {
             correlationID: command.sagaID,
             headers: [
                 "step": .string(command.step), "phase": .string(command.phase.rawValue),
-                "attempt": .int(Int64(command.attempt)), "traceparent": .string(command.traceparent),
+                "attempt": .int(Int64(command.attempt)), "traceparent": .string(traceparent ?? command.traceparent),
             ],
             body: try outcome.replyJSON())
     }

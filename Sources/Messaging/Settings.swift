@@ -66,6 +66,22 @@ extension Setting where Value == String {
 }
 
 extension Setting where Value == String {
+    /// An `http://` or `https://` URL with a host, or empty; `empty` says what empty means.
+    public static func httpURL(_ key: String, empty: String, _ help: String) -> Setting {
+        var setting = Setting(
+            key: key, help: help, defaultValue: "", expected: "an http:// or https:// URL with a host, or nothing",
+            parse: { text in
+                guard !text.isEmpty else { return text }
+                guard let url = URLComponents(string: text), url.scheme == "http" || url.scheme == "https",
+                    let host = url.host, !host.isEmpty
+                else { return nil }
+                return text
+            },
+            format: { $0 })
+        setting.emptyDefaultLabel = empty
+        return setting
+    }
+
     /// One of `choices`.
     public static func choice(_ key: String, _ defaultValue: String, _ choices: [String], _ help: String) -> Setting {
         Setting(

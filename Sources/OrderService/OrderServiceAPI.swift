@@ -18,7 +18,9 @@ struct OrderServiceAPI: Sendable {
     let bodyLimit: Int
 
     func addRoutes(to router: Router<BasicRequestContext>) {
-        let api = router.group("api/v1")
+        // A span per API request (not per probe or scrape), child of the caller's `traceparent`
+        // if it sent one: a checkout's saga is part of the request's trace (``SagaTracing``).
+        let api = router.group("api/v1").add(middleware: TracingMiddleware())
         api.post("checkout", use: checkout)
         api.get("orders/:id", use: order)
         api.get("sagas", use: sagas)

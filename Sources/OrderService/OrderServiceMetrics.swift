@@ -88,6 +88,20 @@ final class OrderServiceMetrics: Sendable {
         ).increment()
     }
 
+    /// A step's command or compensation that ended: from its first attempt to its end, by type,
+    /// step, phase and outcome.
+    func stepEnded(_ end: StepEnd, type: String) {
+        guard let milliseconds = end.milliseconds else { return }
+        registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "step_duration", unit: "seconds",
+                "From a step's first command (or compensation) attempt to its end, by type, step, phase and outcome"),
+            labels: [("type", type), ("step", end.step), ("phase", end.phase.rawValue), ("outcome", end.outcome.rawValue)],
+            buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120), .seconds(600)]
+        ).record(.milliseconds(milliseconds))
+    }
+
     func sagaFinished(_ status: SagaStatus, after duration: Duration?) {
         finished[status]?.increment()
         if let duration { durations[status]?.record(duration) }

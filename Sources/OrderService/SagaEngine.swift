@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Messaging
 import SagaCore
+import Tracing
 
 /// Runs create_order sagas. Every input (checkout, reply, deadline) is one store transaction: the
 /// saga loaded and locked, fed to the pure state machine, its actions run by ``SagaRunner``, and the
@@ -40,6 +41,13 @@ struct SagaEngine: Sendable {
     /// (``IdempotencyConflict``).
     func start(_ checkout: Checkout, idempotencyKey: String?, request: String) async throws -> Accepted {
         let new = NewOrder(orderID: UUID(), sagaID: UUID(), checkout: checkout)
+        // Under the request's span: the saga's trace is the request's, and this span is the
+        // parent of every step's span.
+        let span = startSpan("start \(definition.name)", ofKind: .internal)
+        defer { span.end() }
+        span.attributes["saga.id"] = new.sagaID.uuidString.lowercased()
+        span.attributes["saga.type"] = definition.name
+        let traceparent = MessageTracing.traceparent(of: span.context) ?? SagaMessages.newTraceparent()
         let outcome = try await store.start(new, idempotencyKey: idempotencyKey, request: request) { [definition] now in
             let data = CreateOrderData(
                 orderId: new.orderID, customerId: checkout.customerId, cartId: checkout.cartId, couponCode: checkout.couponCode,
@@ -48,7 +56,7 @@ struct SagaEngine: Sendable {
                 definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
             let transition = machine.start(skipping: CreateOrderSaga.skippedSteps(data), at: now)
             var saga = LoadedSaga(
-                id: new.sagaID, machine: machine, data: data, traceparent: SagaMessages.newTraceparent(), version: 0, now: now,
+                id: new.sagaID, machine: machine, data: data, traceparent: traceparent, version: 0, now: now,
                 startedAt: now)
             let write = try SagaRunner.run(transition, on: &saga)
             return (saga, write)
@@ -61,6 +69,8 @@ struct SagaEngine: Sendable {
             outboxWritten()
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, replayed: false)
         case .replayed(let orderID, let sagaID):
+            span.attributes["saga.id"] = sagaID.uuidString.lowercased()
+            span.attributes["checkout.replayed"] = true
             metrics.checkoutsReplayed.increment()
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: true)
         case .conflict:
@@ -80,20 +90,32 @@ struct SagaEngine: Sendable {
         // Locked in saga id order, so two transactions never wait for each other in a cycle.
         let replies = replies.sorted { $0.sagaID.uuidString < $1.sagaID.uuidString }
         let started = ContinuousClock.now
-        let outcomes = try await store.update(replies.map { reply in
-            SagaUpdate(sagaID: reply.sagaID, messageID: reply.messageID, messageType: reply.type) { saga in
-                let transition = saga.machine.replyReceived(
-                    StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
-                return try SagaRunner.run(transition, on: &saga, reply: reply.body)
-            }
-        })
+        // One span per reply, child of the worker's; the commands it causes carry it on.
+        let spans = replies.map(SagaTracing.handling)
+        defer { for span in spans { span.end() } }
+        let traceparents = spans.map { MessageTracing.traceparent(of: $0.context) }
+        let outcomes: [UpdateOutcome]
+        do {
+            outcomes = try await store.update(zip(replies, traceparents).map { reply, traceparent in
+                SagaUpdate(sagaID: reply.sagaID, messageID: reply.messageID, messageType: reply.type) { saga in
+                    let transition = saga.machine.replyReceived(
+                        StepReply(step: reply.step, phase: reply.phase, attempt: reply.attempt, outcome: reply.outcome), at: saga.now)
+                    return try SagaRunner.run(transition, on: &saga, reply: reply.body, traceparent: traceparent)
+                }
+            })
+        } catch {
+            for span in spans { span.recordError(error) }
+            throw error
+        }
         var unknown: [UUID] = []
         var written = false
-        for (reply, outcome) in zip(replies, outcomes) {
+        for (reply, (outcome, span)) in zip(replies, zip(outcomes, spans)) {
             switch outcome {
             case .unknownSaga:
+                span.recordError(MalformedMessage("reply for unknown saga"))
                 unknown.append(reply.sagaID)
             case .duplicate:
+                span.attributes["saga.duplicate"] = true
                 metrics.repliesDuplicate.increment()  // a copy of a reply already handled
             case .applied(let write):
                 Self.committed(write)
@@ -171,8 +193,13 @@ struct SagaEngine: Sendable {
         if write.state.status == .compensating { CrashPoint.sagaMidCompensation.reach() }
     }
 
-    /// After the commit that ended a saga: count it, and tell the operator about a parked one.
+    /// After an input's commit: time the steps it ended (a metric and a span each), count the
+    /// saga if it ended, and tell the operator about a parked one.
     private func finished(_ id: UUID, _ write: SagaWrite) {
+        for end in write.ended {
+            metrics.stepEnded(end, type: definition.name)
+            SagaTracing.record(end, sagaID: id, traceparent: write.traceparent)
+        }
         guard let status = write.finished else { return }
         metrics.sagaFinished(status, after: write.ranFor)
         if status == .failed {

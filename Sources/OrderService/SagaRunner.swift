@@ -7,12 +7,15 @@ import SagaCore
 /// to store: it merges a reply's data, builds the commands it sends and the events it emits, moves
 /// the deadline and sets the order's final status. No I/O: the store writes the result.
 enum SagaRunner {
-    /// - Parameter reply: the body of the reply that caused the transition, for
-    ///   ``SagaAction/acceptResult(step:command:)``.
-    static func run(_ transition: SagaTransition, on saga: inout LoadedSaga, reply: [UInt8]? = nil) throws -> SagaWrite {
+    /// - Parameters:
+    ///   - reply: the body of the reply that caused the transition, for ``SagaAction/acceptResult(step:command:)``.
+    ///   - traceparent: the trace context the messages it sends carry (the span that handled the
+    ///     input); by default the saga's own.
+    static func run(_ transition: SagaTransition, on saga: inout LoadedSaga, reply: [UInt8]? = nil, traceparent: String? = nil) throws -> SagaWrite {
+        let traceparent = traceparent ?? saga.traceparent
         var write = SagaWrite(
             state: saga.machine.state, data: saga.data, deadline: nil, history: transition.history, messages: [],
-            orderStatus: nil, finished: nil, ranFor: nil)
+            orderStatus: nil, finished: nil, ranFor: nil, ended: transition.ended, traceparent: saga.traceparent)
         for action in transition.actions {
             switch action {
             case .acceptResult(_, let command):
@@ -20,13 +23,13 @@ enum SagaRunner {
                 try CreateOrderSaga.merge(reply: reply, command: command, into: &saga.data)
             case .send(let message):
                 let payload = try CreateOrderSaga.payload(for: message, data: saga.data)
-                write.messages.append(SagaMessages.command(sagaID: saga.idText, message: message, payload: payload, traceparent: saga.traceparent))
+                write.messages.append(SagaMessages.command(sagaID: saga.idText, message: message, payload: payload, traceparent: traceparent))
             case .scheduleDeadline(let next):
                 write.deadline = .some(next.at)
             case .cancelDeadline:
                 write.deadline = .some(nil)
             case .emit(let event):
-                write.messages.append(try self.event(event, saga: saga))
+                write.messages.append(try self.event(event, saga: saga, traceparent: traceparent))
             case .finish(let status, let committed):
                 write.finished = status
                 write.ranFor = .milliseconds(max(0, saga.now.millisecondsSince1970 - saga.startedAt.millisecondsSince1970))
@@ -49,7 +52,7 @@ enum SagaRunner {
     }
 
     /// A saga event as the order event on `ordersaga.events` that it means.
-    static func event(_ event: SagaEvent, saga: LoadedSaga) throws -> OutboxMessage {
+    static func event(_ event: SagaEvent, saga: LoadedSaga, traceparent: String) throws -> OutboxMessage {
         var body = OrderEvent(orderId: saga.data.orderIdText, sagaId: saga.idText, customerId: saga.data.customerId)
         let name: String
         switch event {
@@ -67,7 +70,7 @@ enum SagaRunner {
         encoder.outputFormatting = [.sortedKeys]
         return OutboxMessage(
             messageID: "\(saga.idText):\(name)", exchange: SagaTopology.eventsExchange, routingKey: name, type: name,
-            correlationID: saga.idText, mandatory: false, headers: ["traceparent": .string(saga.traceparent)],
+            correlationID: saga.idText, mandatory: false, headers: ["traceparent": .string(traceparent)],
             body: String(decoding: try encoder.encode(body), as: UTF8.self))
     }
 }

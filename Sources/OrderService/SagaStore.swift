@@ -125,6 +125,10 @@ struct SagaWrite: Sendable, Equatable {
     var finished: SagaStatus?
     /// From its creation to the input that ended it, when one did.
     var ranFor: Duration?
+    /// The steps whose command or compensation this input ended (a metric and a span each).
+    var ended: [StepEnd] = []
+    /// The saga's own trace context, made when it began: the parent of its steps' spans.
+    var traceparent: String = ""
 
 }
 

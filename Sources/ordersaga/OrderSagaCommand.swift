@@ -99,6 +99,14 @@ struct SettingsOptions: ParsableArguments {
         ServiceLogHandler.bootstrap(service: service, format: format, level: logLevel)
         return Logger(label: service)
     }
+
+    /// Sets up this process's tracer (``OrderSagaSettings/tracingEndpoint``) and returns the
+    /// exporter to run first, so it stops last and flushes every span; `nil` when tracing is off.
+    func tracing(_ service: String, settings: SettingsReader, logger: Logger) throws -> (any Service)? {
+        try ProcessTracing.bootstrap(
+            service: service, endpoint: try settings.value(OrderSagaSettings.tracingEndpoint),
+            environment: ProcessInfo.processInfo.environment, logger: logger)
+    }
 }
 
 /// Which queues the topology declares: `amqp.queueType` and `amqp.deliveryLimit`.
@@ -179,8 +187,10 @@ struct OrderServiceCommand: AsyncParsableCommand {
             retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
         ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
+        let tracing = try options.tracing("order-service", settings: settings, logger: logger)
         let app = try await buildOrderService(configuration, logger: logger)
-        try await app.runService()
+        let group = ServiceGroup(services: [tracing].compactMap { $0 } + [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
     }
 }
 
@@ -218,8 +228,9 @@ struct WorkerCommand: AsyncParsableCommand {
         try options.armCrashPoint(settings)
         let metrics = WorkerMetrics()
         ProcessMetrics.bootstrap(metrics.registry)  // before any pool or connection exists
+        let tracing = try options.tracing(participant, settings: settings, logger: logger)
         let runtime = CommandWorker.build(configuration: configuration, handler: handler, logger: logger, events: metrics.events)
-        var services = runtime.services
+        var services = [tracing].compactMap { $0 } + runtime.services
         let port = try settings.value(S.workerHTTPPort)
         if port >= 0 {
             let host = try settings.value(S.host)

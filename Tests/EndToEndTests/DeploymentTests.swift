@@ -121,7 +121,11 @@ import Yams
             let depends = service["depends_on"] as? [String: [String: String]] ?? [:]
             #expect(depends["setup"]?["condition"] == "service_completed_successfully")
             #expect(depends["rabbitmq"]?["condition"] == "service_healthy")
+            // Tracing is off unless the one who runs it names a collector (the tracing profile's Jaeger).
+            #expect(environment["ORDERSAGA_TRACING_ENDPOINT"] as? String == "", "\(name) must pass ORDERSAGA_TRACING_ENDPOINT through")
         }
+        #expect(services["jaeger"]?["profiles"] as? [String] == ["tracing"])
+        #expect("\(services["jaeger"]?["expose"] ?? [])".contains("4318"), "Jaeger takes OTLP/HTTP on 4318")
         let published = services["order-service"]?["ports"] as? [Any] ?? []
         #expect("\(published)".contains("8080"))
 

@@ -41,6 +41,19 @@ import Testing
         #expect(error?.description.contains("\"\(value)\"") == true)
     }
 
+    /// Tracing is off unless a collector's http(s) URL is given; anything else is refused by name.
+    @Test func theTracingEndpointIsAnHTTPURLOrNothing() throws {
+        let setting = OrderSagaSettings.tracingEndpoint
+        #expect(try SettingsReader(environment: [:]).value(setting) == "")
+        #expect(try SettingsReader(environment: ["ORDERSAGA_TRACING_ENDPOINT": "http://127.0.0.1:4318"]).value(setting) == "http://127.0.0.1:4318")
+        #expect(try SettingsReader(environment: ["ORDERSAGA_TRACING_ENDPOINT": "https://otel.example.com/v1/traces"]).value(setting)
+            == "https://otel.example.com/v1/traces")
+        for bad in ["127.0.0.1:4318", "ftp://host", "http://"] {
+            let error = #expect(throws: SettingsError.self) { try SettingsReader(environment: ["ORDERSAGA_TRACING_ENDPOINT": bad]).value(setting) }
+            #expect(error?.description.contains("ORDERSAGA_TRACING_ENDPOINT") == true, "\(bad): \(String(describing: error))")
+        }
+    }
+
     @Test func messagingSettingsDefaultToTheDocumentedValues() throws {
         #expect(try MessagingSettings(SettingsReader(environment: [:])) == MessagingSettings())
         let settings = MessagingSettings()

@@ -4,6 +4,7 @@ import Logging
 @testable import Messaging
 @testable import OrderService
 import Postgres
+import SagaCore
 import Testing
 import TestSupport
 @testable import Workers
@@ -59,6 +60,10 @@ import TestSupport
         let harness = try Harness()
         let metrics = OrderServiceMetrics { ["catalog.commands.dlq": 1] }  // as the broker would answer
         metrics.deadLettered(from: "catalog.commands")
+        metrics.stepEnded(
+            StepEnd(step: "payment", phase: .command, outcome: .succeeded, attempts: 1,
+                    startedAt: SagaTime(millisecondsSince1970: 0), endedAt: SagaTime(millisecondsSince1970: 40)),
+            type: "create_order")
         var served = String(decoding: try await metrics.render(store: harness.store), as: UTF8.self)
         let runtime = WorkerRuntime(
             services: [], pool: PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:1/none", size: 1),

@@ -196,6 +196,12 @@ import Testing
             #expect(text.contains(#"ordersaga_saga_duration_seconds_count{type="create_order",status="COMPLETED"} 1"#), "\(text)")
             #expect(text.contains(#"ordersaga_saga_duration_seconds_bucket{type="create_order",status="COMPLETED",le="1.0"} 0"#))
             #expect(text.contains(#"ordersaga_saga_duration_seconds_bucket{type="create_order",status="COMPLETED",le="2.5"} 1"#))
+            // Each step from its command to its reply: the first waited the 1.5 s, the others none.
+            let first = #"ordersaga_step_duration_seconds_bucket{type="create_order",step="reserve-inventory",phase="command",outcome="SUCCEEDED""#
+            #expect(text.contains(first + #",le="1.0"} 0"#), "\(text)")
+            #expect(text.contains(first + #",le="5.0"} 1"#))
+            let payment = #"ordersaga_step_duration_seconds_bucket{type="create_order",step="payment",phase="command",outcome="SUCCEEDED""#
+            #expect(text.contains(payment + #",le="0.005"} 1"#))
         }
     }
 
