@@ -187,6 +187,7 @@ let package = Package(
             dependencies: [
                 "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP", "Postgres", "Workers", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

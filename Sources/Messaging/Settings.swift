@@ -94,7 +94,8 @@ extension Setting where Value == String {
 public func parseDuration(_ text: String) -> Duration? {
     let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
-        guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }
+        let digits = text.dropLast(suffix.count)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int64(digits) else { return nil }
         return .milliseconds(value * milliseconds)
     }
     return nil

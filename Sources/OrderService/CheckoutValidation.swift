@@ -33,10 +33,11 @@ enum CheckoutValidation {
         let paymentCardId = identifier(object, "paymentCardId", problem)
         var couponCode: String?
         if let value = object["couponCode"], !(value is NSNull) {
-            if let text = value as? String, (1...32).contains(text.count), text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+            if let text = value as? String, (1...32).contains(text.count),
+               text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
                 couponCode = text
             } else {
-                problem("couponCode", "must be 1 to 32 letters, digits, - or _, or be left out")
+                problem("couponCode", "must be 1 to 32 ASCII letters, digits, - or _, or be left out")
             }
         }
 
@@ -117,7 +118,8 @@ enum CheckoutValidation {
     }
 
     private static func text(_ object: [String: Any], _ key: String, _ maxLength: Int, _ problem: (String, String) -> Void, prefix: String) -> String? {
-        guard let value = object[key] as? String, !value.allSatisfy(\.isWhitespace), value.count <= maxLength else {
+        // Counted in Unicode code points, as JSON Schema (openapi.yaml) counts them.
+        guard let value = object[key] as? String, !value.allSatisfy(\.isWhitespace), value.unicodeScalars.count <= maxLength else {
             problem(prefix + key, "must be text of 1 to \(maxLength) characters")
             return nil
         }

@@ -78,7 +78,8 @@ enum OperatorRequestValidation {
             if required { problem(field, "is required") }
             return nil
         }
-        guard let text = value as? String, (1...limit).contains(text.trimmingCharacters(in: .whitespaces).count) else {
+        // Not blank, and counted in Unicode code points, as JSON Schema (openapi.yaml) counts them.
+        guard let text = value as? String, !text.allSatisfy(\.isWhitespace), text.unicodeScalars.count <= limit else {
             problem(field, "must be text of 1 to \(limit) characters")
             return nil
         }

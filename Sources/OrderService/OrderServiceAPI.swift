@@ -60,8 +60,9 @@ struct OrderServiceAPI: Sendable {
             throw error
         }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
-        if let key, key.isEmpty || key.count > 200 {
-            throw ProblemDetails.invalid([.init(field: "Idempotency-Key", problem: "must be 1 to 200 characters")], what: "The request")
+        if let key, !(1...200).contains(key.utf8.count) || !key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            throw ProblemDetails.invalid(
+                [.init(field: "Idempotency-Key", problem: "must be 1 to 200 visible ASCII characters (a UUID, say)")], what: "The request")
         }
         guard admission.admits() else {
             metrics.checkoutsShed.increment()
@@ -144,9 +145,7 @@ struct OrderServiceAPI: Sendable {
         }
         var expectedVersion: Int?
         if let ifMatch = request.headers[.ifMatch] {
-            let digits = ifMatch.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "W/", with: "")
-                .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            guard let version = Int(digits), version >= 0 else {
+            guard let version = Self.version(ifMatch: ifMatch) else {
                 throw ProblemDetails.invalid([.init(field: "If-Match", problem: "must be a saga version as its ETag gave it (\"7\")")], what: "The request")
             }
             expectedVersion = version
@@ -175,6 +174,15 @@ struct OrderServiceAPI: Sendable {
         return try await saga(request, context: context)
     }
 
+    /// The version an `If-Match` names: `"7"`, `W/"7"` or `7` (1 to 9 digits).
+    static func version(ifMatch: String) -> Int? {
+        var text = Substring(ifMatch)
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
+        guard (1...9).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(text)
+    }
+
     /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first. With `stuckFor=30s`: the RUNNING
     /// and COMPENSATING sagas unchanged for at least that long, longest first.
     @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -185,7 +193,7 @@ struct OrderServiceAPI: Sendable {
         }
         var limit = 20
         if let text = request.uri.queryParameters.get("limit") {
-            if let value = Int(text), (1...500).contains(value) { limit = value } else {
+            if text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), (1...500).contains(value) { limit = value } else {
                 problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
             }
         }

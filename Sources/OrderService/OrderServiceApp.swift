@@ -116,5 +116,6 @@ func buildRouter(
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
     OrderServiceAPI(engine: engine, store: store, admission: admission, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
         .addRoutes(to: router)
+    router.add(middleware: UnroutedMiddleware(router.routes))
     return router
 }

@@ -20,3 +20,36 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// Answers a request that no route takes as a problem: `405` with `Allow` when the path is served
+/// with other methods, else `404`. (Hummingbird answers both with a bare `404`.) Added after the
+/// routes, so it knows them all.
+struct UnroutedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Each route's path components (`nil`: a parameter, which matches any one component) and its methods.
+    let routes: [(components: [Substring?], methods: [String])]
+
+    init(_ routes: [Router<Context>.RouteDescription]) {
+        var byPath: [String: [String]] = [:]
+        for route in routes { byPath[route.path.description, default: []].append(route.method.rawValue) }
+        self.routes = byPath.map { path, methods in
+            (path.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }, methods.sorted())
+        }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path.split(separator: "/")
+            let allowed = routes.filter { route in
+                route.components.count == path.count && zip(route.components, path).allSatisfy { $0 == nil || $0 == $1 }
+            }.flatMap(\.methods)
+            guard !allowed.isEmpty else { throw ProblemDetails.notFound("no route \(request.uri.path)") }
+            var headers = HTTPFields()
+            headers[.allow] = allowed.joined(separator: ", ")
+            throw ProblemDetails(
+                status: .methodNotAllowed, type: "https://ordersaga.dev/problems/method-not-allowed", title: "Method not allowed",
+                detail: "\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method.rawValue)", headers: headers)
+        }
+    }
+}

@@ -18,6 +18,8 @@ struct Harness {
     let engine: SagaEngine
     let metrics = OrderServiceMetrics()
     let app: Application<RouterResponder<BasicRequestContext>>
+    /// The operations `app` serves, as `METHOD /path/{param}` (the contract test compares them).
+    let routes: Set<String>
 
     let admission: Admission
 
@@ -30,6 +32,7 @@ struct Harness {
         admission = Admission(limit: maxInFlight, store: store, logger: Logger(label: "test"))
         let router = buildRouter(
             engine: engine, store: store, metrics: metrics, admission: admission, brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
+        routes = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         app = Application(router: router)
     }
 
