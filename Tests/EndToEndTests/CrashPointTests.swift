@@ -11,33 +11,24 @@ import TestSupport
 @Suite struct CrashPointTests {
     let kills = ProcessKillTests()
 
-    func start(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = ProcessKillTests.binary
-        process.arguments = arguments + ["--log-level", "error"]
-        try process.run()
-        return process
-    }
-
     func orderService(_ system: TestSystem, port: Int, crashAt: String?) throws -> Process {
-        try start([
-            "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
-            "--postgres-url", system.url("order"), "--amqp-url", system.amqpURL(of: "order"), "--pool-size", "3",
-        ] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []))
+        try system.launch(
+            ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path, "--pool-size", "3"]
+                + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []),
+            as: "order")
     }
 
     func worker(_ system: TestSystem, _ participant: String, crashAt: String?) throws -> Process {
-        try start([
-            "worker", participant, "--postgres-url", system.url(participant), "--amqp-url", system.amqpURL(of: participant),
-            "--pool-size", "2", "--set", "worker.httpPort=-1",
-        ] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []))
+        try system.launch(
+            ["worker", participant, "--pool-size", "2", "--set", "worker.httpPort=-1"] + (crashAt.map { ["--set", "fault.crashAt=\($0)"] } ?? []),
+            as: participant)
     }
 
     /// Places `carts.count` checkouts (every third with an expired coupon, so it compensates) while
     /// `victim` runs armed; expects it to die of SIGKILL, restarts it unarmed, and waits for every saga.
     func crashAndRecover(_ system: TestSystem, carts: [String], victim: (String?) throws -> Process, port: Int, orderService: Process?) async throws {
         let armed = try victim("armed")
-        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
+        #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         var accepted = Set<Int>()
         for (index, cart) in carts.enumerated() {
             if await checkout(port, cart: cart, coupon: coupon(index)) { accepted.insert(index) }
@@ -62,7 +53,7 @@ import TestSupport
     func recover(_ system: TestSystem, carts: [String], accepted: Set<Int>, port: Int) async throws {
         let order = system.pool("order")
         var accepted = accepted
-        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await kills.isHealthy(port) })
+        #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         // Every one not accepted yet: one whose answer the crash swallowed is answered now by its
         // Idempotency-Key, the same checkout as before.
         for (index, cart) in carts.enumerated() where !accepted.contains(index) {

@@ -99,7 +99,7 @@ import Yams
         let accounts = Dictionary(uniqueKeysWithValues: ServiceAccount.development.map { ($0.service, $0) })
         for (name, service) in ours {
             let command = try #require(service["command"] as? [String], "\(name) has no command")
-            let help = try await Process.output(of: ProcessKillTests.binary, [command[0], "--help"])
+            let help = try await Process.output(of: TestSystem.binary, [command[0], "--help"])
             #expect(help.status == 0, "\(name): `ordersaga \(command[0])` is not a command")
             for flag in command.filter({ $0.hasPrefix("--") }) {
                 #expect(help.output.contains(flag), "\(name): `ordersaga \(command[0])` has no \(flag)")
@@ -262,7 +262,7 @@ import Yams
             let container = try #require((pod["containers"] as? [[String: Any]])?.first)
             let args = try #require(container["args"] as? [String])
             #expect(args == (name == SagaTopology.orderServiceUser ? ["order-service"] : ["worker", name]))
-            let help = try await Process.output(of: ProcessKillTests.binary, [args[0], "--help"])
+            let help = try await Process.output(of: TestSystem.binary, [args[0], "--help"])
             #expect(help.status == 0)
 
             // Its own Secret, holding exactly its role's and user's URLs.

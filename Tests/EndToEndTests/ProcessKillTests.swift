@@ -9,25 +9,10 @@ import TestSupport
 /// The order service as a real process, killed with SIGKILL while sagas are in flight: after a
 /// restart every saga ends, and nothing happened twice.
 @Suite struct ProcessKillTests {
-    static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/ordersaga")
-
     func startOrderService(_ system: TestSystem, port: Int) throws -> Process {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = [
-            "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
-            "--postgres-url", system.url("order"),
-            "--amqp-url", system.amqpURL(of: "order"),
-            "--pool-size", "3",
-            "--log-level", "error",
-        ]
-        try process.run()
-        return process
-    }
-
-    func isHealthy(_ port: Int) async -> Bool {
-        guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 200
+        try system.launch(
+            ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path, "--pool-size", "3"],
+            as: "order")
     }
 
     /// The text of `GET /metrics`, or "" when it did not answer.
@@ -51,7 +36,7 @@ import TestSupport
         let port = Int.random(in: 20_000..<30_000)
         let order = system.pool("order")
         let first = try startOrderService(system, port: port)
-        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await isHealthy(port) })
+        #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         var accepted = 0
         for cart in carts[..<15] {
             if await checkout(port, cart: cart) { accepted += 1 }
@@ -64,7 +49,7 @@ import TestSupport
         #expect(unfinished > 0, "no saga was in flight when the process was killed")
 
         let second = try startOrderService(system, port: port)
-        #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await isHealthy(port) })
+        #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         for cart in carts[15...] {
             if await checkout(port, cart: cart) { accepted += 1 }
         }
@@ -86,7 +71,7 @@ import TestSupport
     }
 
     @Test func orderServiceKilledMidFlightFinishesEverySagaAfterRestart() async throws {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the package first: \(Self.binary.path)")
+        #expect(FileManager.default.isExecutableFile(atPath: TestSystem.binary.path), "build the package first: \(TestSystem.binary.path)")
         try await TestSystem.with { system in
             let initialStock = try await Invariants.stock(in: system)
             let carts = (1...30).map { "cart-kill-\($0)" }

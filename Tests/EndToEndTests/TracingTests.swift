@@ -13,8 +13,6 @@ import TestSupport
 /// as the shipped binary, export their spans over OTLP/HTTP (swift-otel) to a small collector in
 /// the test, and every span of the saga shares the trace id of the caller's `traceparent`.
 @Suite struct TracingTests {
-    static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/ordersaga")
-
     /// The spans a collector received, as OTLP/HTTP JSON has them.
     final class Collector: Sendable {
         struct Span: Sendable, Equatable {
@@ -75,39 +73,17 @@ import TestSupport
         }
     }
 
-    /// `ordersaga <arguments>` as a process of `system`, exporting its spans to the collector.
-    func start(_ arguments: [String], database: String, system: TestSystem, collectorPort: Int) throws -> Process {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments + [
-            "--postgres-url", system.url(database), "--amqp-url", system.amqpURL(of: database), "--log-level", "error",
-            "--set", "tracing.endpoint=http://127.0.0.1:\(collectorPort)",
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/json"
-        environment["OTEL_BSP_SCHEDULE_DELAY"] = "200"
-        process.environment = environment
-        try process.run()
-        return process
-    }
-
     @Test(.timeLimit(.minutes(3)))
     func oneCheckoutIsOneTraceAcrossTheSixProcesses() async throws {
         try await TestSystem.with { system in
             try await withCollector { collector, collectorPort in
                 let port = Int.random(in: 20_000..<30_000)
-                var processes = [try start(
-                    ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path],
-                    database: "order", system: system, collectorPort: collectorPort)]
-                for participant in ["catalog", "promotion", "identity", "cart", "notification"] {
-                    processes.append(try start(
-                        ["worker", participant, "--set", "worker.httpPort=-1"], database: participant, system: system, collectorPort: collectorPort))
-                }
+                // Each exports its spans to the collector, in JSON, every 200 ms.
+                let processes = try system.launchAll(
+                    port: port, extra: ["--set", "tracing.endpoint=http://127.0.0.1:\(collectorPort)"],
+                    environment: ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "200"])
                 defer { for process in processes where process.isRunning { process.terminate() } }
-                #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(100)) {
-                    guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
-                    return (response as? HTTPURLResponse)?.statusCode == 200
-                })
+                #expect(await TestSystem.becomesReady(port: port))
 
                 // The caller's own trace: the checkout joins it.
                 let traceID = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()

@@ -20,7 +20,7 @@ import TestSupport
         try await TestSystem.with { system in
             let port = Int.random(in: 30_000..<40_000)
             let worker = Process()
-            worker.executableURL = ProcessKillTests.binary
+            worker.executableURL = TestSystem.binary
             let arguments = [
                 "worker", "catalog", "--postgres-url", system.url("catalog"), "--amqp-url", system.amqpURL(of: "catalog"),
                 "--pool-size", "2", "--set", "worker.httpPort=\(port)",
@@ -46,7 +46,7 @@ import TestSupport
 
         // A second worker on the same port stops at once, saying why and which setting to change.
         let started = ContinuousClock.now
-        let (status, text) = try await Process.output(of: ProcessKillTests.binary, arguments + ["--log-level", "info"])
+        let (status, text) = try await Process.output(of: TestSystem.binary, arguments + ["--log-level", "info"])
         #expect(status != 0)
         #expect(ContinuousClock.now - started < .seconds(20), "it hung after its HTTP server failed")
         #expect(text.contains("Address already in use"), "\(text)")

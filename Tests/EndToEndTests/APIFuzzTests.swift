@@ -1,0 +1,51 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+import TestSupport
+
+/// schemathesis fuzzes every operation of `openapi.yaml` against the live order service (the
+/// shipped binary, with its workers): valid and invalid bodies, headers, paths and queries. No
+/// request may end in a server error, and every response must be one the document describes —
+/// its status, content type, headers and body schema — and invalid input must be refused.
+@Suite struct APIFuzzTests {
+    static let schemathesis = DeploymentTests.findTool("schemathesis")
+
+    @Test(
+        .enabled(if: schemathesis != nil, "needs schemathesis (PyPI), which scripts/test installs"),
+        .timeLimit(.minutes(5)))
+    func everyOperationAnswersAsDocumentedUnderFuzzing() async throws {
+        try await TestSystem.with { system in
+            let port = Int.random(in: 20_000..<30_000)
+            let processes = try system.launchAll(port: port, logLevel: "critical")
+            defer { for process in processes where process.isRunning { process.terminate() } }
+            #expect(await TestSystem.becomesReady(port: port))
+
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-fuzz-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let report = folder.appendingPathComponent("report.json")
+            let (status, output) = try await Process.output(
+                of: Self.schemathesis!,
+                [
+                    "run", TestSystem.repositoryRoot.appendingPathComponent("openapi.yaml").path, "--url", "http://127.0.0.1:\(port)",
+                    // Every check but the credentials' (none yet) and positive_data_acceptance: some
+                    // valid-looking input is refused on purpose (a product listed twice, a blank address
+                    // line), which JSON Schema cannot say. The stateful phase follows the checkout's
+                    // links to its order and saga. One worker: CPython 3.11's parser is not thread-safe.
+                    "--checks", "all", "--exclude-checks", "positive_data_acceptance,ignored_auth,object_level_authorization",
+                    "--max-examples", "25", "--seed", "20261125", "--workers", "1",
+                    "--generation-database", "none", "--request-timeout", "10", "--no-color",
+                    "--report", "json", "--report-json-path", report.path,
+                ],
+                in: folder)
+            for process in processes { await process.stop() }
+            #expect(status == 0, "\(output.suffix(8000))")
+            // The figures, for the log (and the note).
+            let summary = output.split(separator: "\n").filter { $0.count < 200 && ($0.contains("generated") || $0.contains("passed")) }
+            print("schemathesis:", summary.joined(separator: " | "))
+            #expect(output.contains("generated"), "schemathesis printed no summary: \(output.suffix(2000))")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Messaging
+
+/// The services of a ``TestSystem`` as the shipped binary runs them: each its own process with its
+/// own credentials, as `scripts/run` starts them.
+extension TestSystem {
+    public static let binary = repositoryRoot.appendingPathComponent(".build/debug/ordersaga")
+
+    /// `ordersaga <arguments>` connected as the service that owns `database`, with `environment`
+    /// added to the test's own.
+    public func launch(_ arguments: [String], as database: String, logLevel: String = "error", environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments + ["--postgres-url", url(database), "--amqp-url", amqpURL(of: database), "--log-level", logLevel]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        try process.run()
+        return process
+    }
+
+    /// The order service on `port` and the five workers (without their HTTP ports), as processes.
+    public func launchAll(port: Int, extra: [String] = [], logLevel: String = "error", environment: [String: String] = [:]) throws -> [Process] {
+        var processes = [try launch(
+            ["order-service", "--port", String(port), "--sagas", Self.repositoryRoot.appendingPathComponent("sagas").path] + extra,
+            as: "order", logLevel: logLevel, environment: environment)]
+        for participant in SagaTopology.participants {
+            processes.append(try launch(
+                ["worker", participant, "--set", "worker.httpPort=-1"] + extra, as: participant, logLevel: logLevel, environment: environment))
+        }
+        return processes
+    }
+
+    /// Whether `http://127.0.0.1:<port>/ready` answered 200 within `timeout`.
+    public static func becomesReady(port: Int, timeout: Duration = .seconds(60)) async -> Bool {
+        await eventually(timeout: timeout, interval: .milliseconds(100)) {
+            guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
+            return (response as? HTTPURLResponse)?.statusCode == 200
+        }
+    }
+}
