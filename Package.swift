@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // OTLP over HTTP only: the gRPC exporter's packages would double a clean build.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // HTTP streaming for `saga-status watch`; already built for swift-otel's exporter.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries, wrapped once.
@@ -136,7 +138,10 @@ let package = Package(
         ),
         .target(
             name: "SagaStatusCLI",
-            dependencies: ["CheckoutContracts", "DeadLetters", "Messaging", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "CheckoutContracts", "DeadLetters", "Messaging", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
 

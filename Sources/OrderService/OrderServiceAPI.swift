@@ -16,6 +16,8 @@ struct OrderServiceAPI: Sendable {
     let metrics: OrderServiceMetrics
     /// The largest checkout body, in bytes.
     let bodyLimit: Int
+    /// How often a saga's event stream reads the saga.
+    var eventsInterval: Duration = .milliseconds(200)
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         // A span per API request (not per probe or scrape), child of the caller's `traceparent`
@@ -26,6 +28,7 @@ struct OrderServiceAPI: Sendable {
         api.get("sagas", use: sagas)
         api.get("sagas/stats", use: stats)
         api.get("sagas/:id", use: saga)
+        api.get("sagas/:id/events", use: events)
         for name in OperatorAction.names {
             api.post("sagas/:id/\(name)") { request, context in try await operate(name, request, context: context) }
         }
@@ -133,6 +136,23 @@ struct OrderServiceAPI: Sendable {
         var headers = HTTPFields()
         headers[.eTag] = "\"\(saga.version)\""
         return try json(saga, headers: headers)
+    }
+
+    /// `GET /api/v1/sagas/{id}/events`: the timeline as server-sent events until the saga ends
+    /// (``SagaEventStream``); `Last-Event-ID` resumes after the line it names.
+    @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try uuidParameter(context, what: "saga")
+        var lastEventID: Int?
+        if let text = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard (1...9).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text) else {
+                throw ProblemDetails.invalid(
+                    [.init(field: "Last-Event-ID", problem: "must be the id of a timeline event this stream sent (a whole number)")],
+                    what: "The request")
+            }
+            lastEventID = value
+        }
+        guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
+        return SagaEventStream(store: store, interval: eventsInterval).response(for: id, first: saga, after: lastEventID)
     }
 
     /// `POST /api/v1/sagas/{id}/retry|skip|compensate|abort`: an operator's input. 200 with the

@@ -46,7 +46,7 @@ private func act(
     if api.json {
         print(String(decoding: data, as: UTF8.self))
     } else {
-        print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data)))
+        print(SagaStatusFormatter.render(try JSONDecoder().decode(SagaView.self, from: data), palette: .standardOutput))
     }
 }
 

@@ -15,6 +15,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               saga-status show 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
+              saga-status watch 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
               saga-status list --status FAILED --limit 50
               saga-status list --json | jq '.sagas[].id'
               saga-status stuck --for 5m
@@ -31,7 +32,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
             since it was read, by a reply or another operator (nothing changed: look again);
             64 the command line is wrong.
             """,
-        subcommands: [Show.self, List.self, Stuck.self, Stats.self, Describe.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
+        subcommands: [Show.self, Watch.self, List.self, Stuck.self, Stats.self, Describe.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
     public init() {}
 }
@@ -75,6 +76,20 @@ struct APIOptions: ParsableArguments {
         return try await send(request)
     }
 
+    /// The error for an answer other than 200: the problem's words, and the exit status it means.
+    static func failure(status: Int, body data: Data, url: String) -> CLIError {
+        let exitCode: Int32 = switch status {
+        case 409: 3
+        case 412: 4
+        default: 1
+        }
+        if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
+            let fields = (problem.errors ?? []).map { "\($0.field): \($0.problem)" }
+            return CLIError("\(problem.title): " + (fields.isEmpty ? problem.detail : fields.joined(separator: "; ")), exitCode: exitCode)
+        }
+        return CLIError("HTTP \(status) from \(url)", exitCode: exitCode)
+    }
+
     private func send(_ request: URLRequest) async throws -> Data {
         let data: Data
         let response: URLResponse
@@ -85,18 +100,7 @@ struct APIOptions: ParsableArguments {
             throw CLIError("cannot reach the order service at \(baseURL) (is it running? see --url): \(reason)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard status == 200 else {
-            let exitCode: Int32 = switch status {
-            case 409: 3
-            case 412: 4
-            default: 1
-            }
-            if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
-                let fields = (problem.errors ?? []).map { "\($0.field): \($0.problem)" }
-                throw CLIError("\(problem.title): " + (fields.isEmpty ? problem.detail : fields.joined(separator: "; ")), exitCode: exitCode)
-            }
-            throw CLIError("HTTP \(status) from \(request.url?.absoluteString ?? baseURL)", exitCode: exitCode)
-        }
+        guard status == 200 else { throw Self.failure(status: status, body: data, url: request.url?.absoluteString ?? baseURL) }
         return data
     }
 }
@@ -138,7 +142,7 @@ extension SagaStatusCommand {
 
         func run() async throws {
             try await reporting {
-                try api.print(try await api.get("/api/v1/sagas/\(sagaID.lowercased())"), as: SagaView.self, SagaStatusFormatter.render)
+                try api.print(try await api.get("/api/v1/sagas/\(sagaID.lowercased())"), as: SagaView.self) { SagaStatusFormatter.render($0, palette: .standardOutput) }
             }
         }
     }
@@ -164,7 +168,7 @@ extension SagaStatusCommand {
             try await reporting {
                 var path = "/api/v1/sagas?limit=\(limit)"
                 if let status { path += "&status=\(status.uppercased())" }
-                try api.print(try await api.get(path), as: SagaListView.self, SagaStatusFormatter.render)
+                try api.print(try await api.get(path), as: SagaListView.self) { SagaStatusFormatter.render($0, palette: .standardOutput) }
             }
         }
     }
@@ -201,7 +205,7 @@ extension SagaStatusCommand {
                 var path = "/api/v1/sagas?stuckFor=\(idle)&limit=\(limit)"
                 if let status { path += "&status=\(status.uppercased())" }
                 try api.print(try await api.get(path), as: SagaListView.self) { list in
-                    list.sagas.isEmpty ? "no saga has been waiting for \(idle) or more" : SagaStatusFormatter.render(list)
+                    list.sagas.isEmpty ? "no saga has been waiting for \(idle) or more" : SagaStatusFormatter.render(list, palette: .standardOutput)
                 }
             }
         }

@@ -2,12 +2,12 @@ import CheckoutContracts
 
 /// Renders sagas for people: aligned columns, one fact per line.
 public enum SagaStatusFormatter {
-    public static func render(_ saga: SagaView) -> String {
+    public static func render(_ saga: SagaView, palette: Palette = .plain) -> String {
         var lines: [String] = []
         lines.append("saga     \(saga.id)")
         lines.append("order    \(saga.orderId)")
         lines.append("saga def \(saga.definition.name) v\(saga.definition.version)")
-        lines.append("status   \(saga.status)")
+        lines.append("status   \(palette.word(saga.status))")
         if let reason = saga.failureReason { lines.append("reason   \(reason)") }
         if let deadline = saga.deadlineAt { lines.append("deadline \(deadline)") }
         lines.append("created  \(saga.createdAt)")
@@ -17,7 +17,7 @@ public enum SagaStatusFormatter {
         lines.append("STEPS")
         let nameWidth = saga.steps.map(\.name.count).max() ?? 0
         for step in saga.steps {
-            var line = "  \(pad(step.name, nameWidth))  \(pad(step.status, 12))"
+            var line = "  \(pad(step.name, nameWidth))  \(palette.word(step.status, width: 12))"
             if step.attempt > 0 { line += "  attempts \(step.attempt)" }
             if step.compensationAttempt > 0 { line += ", compensation attempts \(step.compensationAttempt)" }
             lines.append(trimmed(line))
@@ -29,16 +29,16 @@ public enum SagaStatusFormatter {
         for entry in saga.timeline {
             // An operator's line says who: "by alice: worker redeployed".
             let detail = [entry.actor.map { "by \($0)" }, entry.detail].compactMap { $0 }.joined(separator: ": ")
-            lines.append(trimmed("  \(entry.at)  \(pad(entry.event, eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(detail)"))
+            lines.append(trimmed("  \(entry.at)  \(palette.word(entry.event, width: eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(detail)"))
         }
         return lines.joined(separator: "\n")
     }
 
-    public static func render(_ list: SagaListView) -> String {
+    public static func render(_ list: SagaListView, palette: Palette = .plain) -> String {
         guard !list.sagas.isEmpty else { return "no sagas" }
         var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("ORDER", 36))  UPDATED"]
         for saga in list.sagas {
-            lines.append("\(pad(saga.id, 36))  \(pad(saga.status, 12))  \(pad(saga.orderId, 36))  \(saga.updatedAt)")
+            lines.append("\(pad(saga.id, 36))  \(palette.word(saga.status, width: 12))  \(pad(saga.orderId, 36))  \(saga.updatedAt)")
         }
         return lines.joined(separator: "\n")
     }
@@ -68,6 +68,12 @@ public enum SagaStatusFormatter {
         if value < 1000 { return "\(Int(value.rounded())) ms" }
         if value < 60_000 { return "\((value / 100).rounded() / 10) s" }
         return "\((value / 6000).rounded() / 10) min"
+    }
+
+    /// One timeline line as `watch` prints it, in fixed columns (the lines come one at a time).
+    public static func line(_ entry: SagaView.Entry, palette: Palette = .plain) -> String {
+        let detail = [entry.actor.map { "by \($0)" }, entry.detail].compactMap { $0 }.joined(separator: ": ")
+        return trimmed("  \(entry.at)  \(palette.word(entry.event, width: 20))  \(pad(stepLabel(entry), 22))  \(detail)")
     }
 
     private static func stepLabel(_ entry: SagaView.Entry) -> String {

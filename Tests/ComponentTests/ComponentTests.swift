@@ -111,3 +111,48 @@ import Testing
         #expect(diagram.contains("s_notify -. operator compensates .-> u_cart_convert"))
     }
 }
+
+/// `saga-status watch` reads the event stream in whatever chunks the network gives.
+@Suite struct ServerSentEventsTests {
+    static let stream = "id: 0\nevent: timeline\ndata: {\"event\":\"saga_started\"}\n\n: keep-alive\n\nevent: status\r\ndata: {\"status\":\"COMPENSATING\"}\r\n\r\ndata: one\ndata: two\n\nevent: end\ndata: {}\n\n"
+
+    @Test func eventsAreTheSameHoweverTheStreamIsCut() {
+        let expected: [ServerSentEvents.Event] = [
+            .init(name: "timeline", id: "0", data: #"{"event":"saga_started"}"#),
+            .init(name: "status", id: nil, data: #"{"status":"COMPENSATING"}"#),
+            .init(name: "message", id: nil, data: "one\ntwo"),
+            .init(name: "end", id: nil, data: "{}"),
+        ]
+        let bytes = Array(Self.stream.utf8)
+        for size in [1, 2, 7, 64, bytes.count] {
+            var parser = ServerSentEvents()
+            var events: [ServerSentEvents.Event] = []
+            var start = 0
+            while start < bytes.count {
+                events += parser.feed(bytes[start..<min(start + size, bytes.count)])
+                start += size
+            }
+            #expect(events == expected, "cut every \(size) bytes")
+        }
+    }
+
+    @Test func anUnfinishedEventIsHeldBack() {
+        var parser = ServerSentEvents()
+        #expect(parser.feed(Array("event: end\ndata: {}\n".utf8)).isEmpty)
+        #expect(parser.feed(Array("\n".utf8)) == [.init(name: "end", id: nil, data: "{}")])
+    }
+}
+
+/// On a terminal each status and event is coloured by its meaning; the columns stay aligned
+/// because the padding is outside the colour.
+@Suite struct PaletteTests {
+    @Test func wordsAreColouredByMeaningAndPaddedOutside() {
+        let terminal = Palette(enabled: true)
+        #expect(terminal.word("COMPLETED", width: 12) == "\u{1B}[32mCOMPLETED\u{1B}[0m   ")
+        #expect(terminal.word("FAILED") == "\u{1B}[31mFAILED\u{1B}[0m")
+        #expect(terminal.word("compensation_sent").hasPrefix("\u{1B}[33m"))
+        #expect(terminal.word("operator_retry").hasPrefix("\u{1B}[35m"))
+        #expect(terminal.word("something_new", width: 15) == "something_new  ")
+        #expect(Palette.plain.word("COMPLETED", width: 12) == "COMPLETED   ")
+    }
+}

@@ -43,6 +43,14 @@ import TestSupport
                     #expect(text.contains("reserve-inventory  COMPENSATED   attempts 1, compensation attempts 1"))
                     #expect(text.contains("step_compensated"))
 
+                    // watch of an ended saga: its whole timeline and its end, at once; --json gives one event a line.
+                    let (endedStatus, watched) = try await sagaStatus(["watch", accepted.sagaId, "--url", url, "--json"])
+                    #expect(endedStatus == 2, "a saga that compensated exits 2: \(watched)")
+                    let events = watched.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    #expect(events.filter { $0["event"] as? String == "timeline" }.count == document.timeline.count)
+                    #expect(events.last?["event"] as? String == "end")
+                    #expect((events.last?["data"] as? [String: Any])?["status"] as? String == "COMPENSATED")
+
                     let (listStatus, list) = try await sagaStatus(["list", "--status", "compensated", "--url", url])
                     #expect(listStatus == 0)
                     #expect(list.contains("\(accepted.sagaId)  COMPENSATED"))
@@ -102,6 +110,82 @@ import TestSupport
                     #expect(first.hasSuffix(" 1"), "\(table)")
                     let (missingStatus, missing) = try await sagaStatus(["describe", "cancel_order", "--sagas", sagas, "--url", url])
                     #expect(missingStatus == 1 && missing.contains("cancel_order.yaml"), "\(missing)")
+                }
+            }
+        }
+    }
+
+    /// `watch` follows a saga that waits on an absent worker, prints each line as it happens, and
+    /// ends when the saga does; a saga that already ended is printed whole at once.
+    @Test func watchFollowsASagaLiveUntilItEnds() async throws {
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.port = 0
+            configuration.definition = try BrokerRestartTests.withoutRetries(system)
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices(["promotion", "identity", "cart", "notification"])) {
+                try await app.test(.live) { client in
+                    let api = CheckoutClient(client: client)
+                    let url = "http://127.0.0.1:\(client.port!)"
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    // Watching while the saga waits on the catalog, which is away.
+                    let watch = Task { try await sagaStatus(["watch", accepted.sagaId, "--url", url]) }
+                    try await Task.sleep(for: .seconds(1))
+                    let (status, output) = try await system.running(system.workerServices(["catalog"])) { try await watch.value }
+                    #expect(status == 0, "\(output)")
+                    let lines = output.split(separator: "\n")
+                    #expect(lines.first == "watching saga \(accepted.sagaId) (Ctrl-C stops watching, not the saga)")
+                    #expect(lines.contains { $0.contains("command_sent") && $0.contains("reserve-inventory #1") })
+                    #expect(lines.contains { $0.contains("step_succeeded") && $0.contains("notify #1") })
+                    #expect(lines.last == "ended    COMPLETED", "\(output)")
+                    // Each line once, in order: as many as the saga's timeline has.
+                    let saga = try await api.finishedSaga(accepted.sagaId)
+                    #expect(lines.filter { $0.hasPrefix("  ") }.count == saga.timeline.count, "\(output)")
+
+                    let (missingStatus, missing) = try await sagaStatus(["watch", UUID().uuidString, "--url", url])
+                    #expect(missingStatus == 1 && missing.contains("Not found: no saga"), "\(missing)")
+                }
+            }
+        }
+    }
+
+    /// In a real terminal (tmux), `show` and `watch` colour each status and event by its meaning;
+    /// piped, as in the tests above, they print plain text.
+    @Test(.enabled(if: DeploymentTests.findTool("tmux") != nil, "needs tmux, which scripts/test installs"))
+    func onATerminalStatusesAreColoured() async throws {
+        try await TestSystem.with { system in
+            var configuration = system.orderServiceConfiguration
+            configuration.port = 0
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await app.test(.live) { client in
+                    let api = CheckoutClient(client: client)
+                    let url = "http://127.0.0.1:\(client.port!)"
+                    let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+                    #expect(try await api.finishedSaga(accepted.sagaId).status == "COMPLETED")
+                    let tmux = DeploymentTests.findTool("tmux")!
+                    let socket = "ordersaga-\(UUID().uuidString.prefix(8))"
+                    // As a person's shell would run it (the test runner sets NO_COLOR for its own output).
+                    let command = "unset NO_COLOR; \(Self.binary.path) show \(accepted.sagaId) --url \(url); \(Self.binary.path) watch \(accepted.sagaId) --url \(url); sleep 60"
+                    // Not waited for: Foundation sees the client run as long as the tmux server it forks
+                    // (which keeps a descriptor of the client's).
+                    let start = Process()
+                    start.executableURL = tmux
+                    start.arguments = ["-L", socket, "new-session", "-d", "-x", "160", "-y", "80", command]
+                    start.standardOutput = FileHandle.nullDevice
+                    start.standardError = FileHandle.nullDevice
+                    try start.run()
+                    var screen = ""
+                    _ = await eventually(timeout: .seconds(20), interval: .milliseconds(200)) {
+                        screen = (try? await Process.output(of: tmux, ["-L", socket, "capture-pane", "-p", "-e", "-S", "-80"]).output) ?? ""
+                        return screen.contains("ended")
+                    }
+                    _ = try await Process.output(of: tmux, ["-L", socket, "kill-server"])
+                    // tmux writes the colours back as SGR sequences: green COMPLETED, cyan command_sent.
+                    #expect(screen.contains("\u{1B}[32mCOMPLETED"), "\(screen)")
+                    #expect(screen.contains("\u{1B}[36mcommand_sent"), "\(screen)")
+                    #expect(screen.contains("\u{1B}[32mstep_succeeded"), "\(screen)")
+                    #expect(screen.contains("ended    \u{1B}[32mCOMPLETED"), "\(screen)")
                 }
             }
         }

@@ -184,6 +184,37 @@ import Testing
         }
     }
 
+    /// `GET /api/v1/sagas/{id}/events`: an ended saga's stream is its whole timeline, each line with
+    /// its place as `id`, then `end`; `Last-Event-ID` resumes after a line.
+    @Test func eventStreamSendsTheTimelineThenTheEndAndResumes() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let (_, body) = try await post(client, Harness.checkout())
+            let accepted = try JSONDecoder().decode(Accepted.self, from: body)
+            _ = try await harness.play()
+            let saga = try await get(client, "/api/v1/sagas/\(accepted.sagaId)", as: SagaView.self)
+            let uri = "/api/v1/sagas/\(accepted.sagaId)/events"
+            let stream = try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/event-stream")
+                return String(buffer: response.body)
+            }
+            let events = stream.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.count == saga.timeline.count + 1, "\(stream)")
+            #expect(events.first?.hasPrefix("id: 0\nevent: timeline\ndata: {") == true)
+            #expect(events.last == #"event: end\#ndata: {"status":"COMPLETED","version":\#(saga.version)}"#)
+            let resumed = try await client.execute(uri: uri, method: .get, headers: [HTTPField.Name("Last-Event-ID")!: "3"]) { String(buffer: $0.body) }
+            #expect(resumed.hasPrefix("id: 4\n"), "\(resumed)")
+            #expect(resumed.components(separatedBy: "\n\n").filter { !$0.isEmpty }.count == saga.timeline.count - 4 + 1)
+            try await client.execute(uri: uri, method: .get, headers: [HTTPField.Name("Last-Event-ID")!: "-1"]) { response in
+                #expect(response.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/api/v1/sagas/\(UUID().uuidString)/events", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
     /// Sagas started by type, and how long each took from creation to its end, by the store's clock.
     @Test func metricsCountSagasStartedAndTimeThemToTheirEnd() async throws {
         let harness = try Harness()
