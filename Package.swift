@@ -120,7 +120,7 @@ let package = Package(
             name: "Chaos",
             dependencies: ["AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
-        .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", "Retry", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "IdentityWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "SagaStatusCLI",
             dependencies: [
-                "CheckoutContracts", "DeadLetters", "Messaging", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CheckoutContracts", "DeadLetters", "Messaging", "Retry", "SagaCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

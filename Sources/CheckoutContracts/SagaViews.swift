@@ -51,20 +51,27 @@ public struct SagaView: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /api/v1/sagas`: sagas, newest first.
+/// `GET /api/v1/sagas`: sagas, newest first (or longest idle first), a page at a time.
 public struct SagaListView: Codable, Sendable, Equatable {
     public struct Item: Codable, Sendable, Equatable {
         public var id: String
         public var orderId: String
+        /// The definition's name (`create_order`).
+        public var type: String?
         public var status: String
+        /// The step a RUNNING or COMPENSATING saga waits on; `nil` for one that ended.
+        public var step: String?
         public var createdAt: String
         public var updatedAt: String
-        public init(id: String, orderId: String, status: String, createdAt: String, updatedAt: String) {
-            self.id = id; self.orderId = orderId; self.status = status; self.createdAt = createdAt; self.updatedAt = updatedAt
+        public init(id: String, orderId: String, type: String? = nil, status: String, step: String? = nil, createdAt: String, updatedAt: String) {
+            self.id = id; self.orderId = orderId; self.type = type; self.status = status; self.step = step
+            self.createdAt = createdAt; self.updatedAt = updatedAt
         }
     }
     public var sagas: [Item]
-    public init(sagas: [Item]) { self.sagas = sagas }
+    /// Pass as `cursor` for the next page; absent on the last.
+    public var nextCursor: String?
+    public init(sagas: [Item], nextCursor: String? = nil) { self.sagas = sagas; self.nextCursor = nextCursor }
 }
 
 /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window, by status now; those in

@@ -1,4 +1,5 @@
 import Foundation
+import Retry
 import Messaging
 
 /// One message in a dead-letter queue, with why it is there.
@@ -28,13 +29,7 @@ public struct DeadLetter: Sendable, Equatable {
     /// How long ago it was dead-lettered, for people: `42s`, `5m`, `3h`, `2d`.
     public func age(now: Date = Date()) -> String {
         guard let deadLetteredAt else { return "-" }
-        let seconds = max(0, Int(now.timeIntervalSince(deadLetteredAt)))
-        switch seconds {
-        case ..<120: return "\(seconds)s"
-        case ..<7200: return "\(seconds / 60)m"
-        case ..<172_800: return "\(seconds / 3600)h"
-        default: return "\(seconds / 86_400)d"
-        }
+        return Duration.seconds(Int64(now.timeIntervalSince(deadLetteredAt))).age
     }
 }
 

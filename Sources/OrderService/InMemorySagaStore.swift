@@ -230,20 +230,42 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
-    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView {
+    func sagas(_ query: SagaQuery) async throws -> SagaListView {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            var rows = state.sagaOrder.reversed().compactMap { id in state.sagas[id].map { (id, $0) } }
-            if let idleFor {
-                let before = state.now.millisecondsSince1970 - idleFor.inMilliseconds
-                let statuses: [SagaStatus] = status.map { [$0] } ?? [.running, .compensating]
-                rows = rows.filter { statuses.contains($0.1.state.status) && $0.1.updated.millisecondsSince1970 <= before }
-                    .sorted { $0.1.updated < $1.1.updated }
+            let now = state.now.millisecondsSince1970
+            func inFlight(_ row: SagaRow) -> Bool { [.running, .compensating].contains(row.state.status) }
+            func position(_ row: SagaRow) -> Int64 { (query.order == .newest ? row.created : row.updated).millisecondsSince1970 * 1000 }
+            var rows = state.sagas.map { (id: $0.key, row: $0.value) }.filter { id, row in
+                if let idleFor = query.idleFor {
+                    let statuses: [SagaStatus] = query.status.map { [$0] } ?? [.running, .compensating]
+                    guard statuses.contains(row.state.status), row.updated.millisecondsSince1970 <= now - idleFor.inMilliseconds else { return false }
+                } else if let status = query.status, row.state.status != status {
+                    return false
+                }
+                if let type = query.type, row.definition.name != type { return false }
+                if let step = query.step, !(inFlight(row) && row.state.deadline?.step == step) { return false }
+                if let olderThan = query.olderThan, row.created.millisecondsSince1970 > now - olderThan.inMilliseconds { return false }
+                return true
             }
-            return SagaListView(sagas: rows.filter { status == nil || $0.1.state.status == status }.prefix(limit).map { id, row in
-                .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, status: row.state.status.rawValue,
-                      createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
-            })
+            // The same order as the database's: by position, then id, newest (or longest idle) first.
+            let newest = query.order == .newest
+            func before(_ a: (Int64, String), _ b: (Int64, String)) -> Bool { newest ? a > b : a < b }
+            func key(_ entry: (id: UUID, row: SagaRow)) -> (Int64, String) { (position(entry.row), entry.id.uuidString.lowercased()) }
+            rows.sort { (a: (id: UUID, row: SagaRow), b: (id: UUID, row: SagaRow)) -> Bool in before(key(a), key(b)) }
+            if let after = query.after {
+                let cursor = (after.microseconds, after.id.uuidString.lowercased())
+                rows = rows.filter { (entry: (id: UUID, row: SagaRow)) -> Bool in before(cursor, key(entry)) }
+            }
+            let page: [(id: UUID, row: SagaRow)] = Array(rows.prefix(query.limit))
+            var next: String?
+            if rows.count > query.limit, let last = page.last {
+                next = SagaCursor(order: query.order, microseconds: position(last.row), id: last.id).text
+            }
+            return SagaListView(sagas: page.map { id, row in
+                .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, type: row.definition.name, status: row.state.status.rawValue,
+                      step: inFlight(row) ? row.state.deadline?.step : nil, createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
+            }, nextCursor: next)
         }
     }
 

@@ -203,30 +203,54 @@ struct OrderServiceAPI: Sendable {
         return Int(text)
     }
 
-    /// `GET /api/v1/sagas?status=RUNNING&limit=20`: newest first. With `stuckFor=30s`: the RUNNING
-    /// and COMPENSATING sagas unchanged for at least that long, longest first.
+    /// `GET /api/v1/sagas?status=RUNNING&type=create_order&step=payment&olderThan=1h&limit=20`: newest
+    /// first. With `stuckFor=30s`: the RUNNING and COMPENSATING sagas unchanged for at least that
+    /// long, longest first. A page at a time: `nextCursor` of one page is `cursor` of the next.
     @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var problems: [ProblemDetails.FieldProblem] = []
-        let status = request.uri.queryParameters.get("status")
-        if let status, SagaStatus(rawValue: status) == nil {
-            problems.append(.init(field: "status", problem: "must be one of \(SagaStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
+        let parameters = request.uri.queryParameters
+        var query = SagaQuery()
+        if let text = parameters.get("status") {
+            query.status = SagaStatus(rawValue: text)
+            if query.status == nil {
+                problems.append(.init(field: "status", problem: "must be one of \(SagaStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
         }
-        var limit = 20
-        if let text = request.uri.queryParameters.get("limit") {
-            if text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), (1...500).contains(value) { limit = value } else {
+        if let text = parameters.get("limit") {
+            if text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), (1...500).contains(value) { query.limit = value } else {
                 problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
             }
         }
-        var idleFor: Duration?
-        if let text = request.uri.queryParameters.get("stuckFor") {
-            idleFor = Self.window(String(text))
-            if idleFor == nil { problems.append(.init(field: "stuckFor", problem: Self.windowProblem)) }
-            if let status, status != SagaStatus.running.rawValue, status != SagaStatus.compensating.rawValue {
+        for (field, keyPath) in [("type", \SagaQuery.type), ("step", \SagaQuery.step)] {
+            guard let text = parameters.get(field) else { continue }
+            if Self.isName(text) { query[keyPath: keyPath] = text } else {
+                problems.append(.init(field: field, problem: "must be a name of 1 to 100 letters, digits, -, _ or ."))
+            }
+        }
+        if let text = parameters.get("olderThan") {
+            query.olderThan = Self.window(text)
+            if query.olderThan == nil { problems.append(.init(field: "olderThan", problem: Self.windowProblem)) }
+        }
+        if let text = parameters.get("stuckFor") {
+            query.idleFor = Self.window(text)
+            if query.idleFor == nil { problems.append(.init(field: "stuckFor", problem: Self.windowProblem)) }
+            if let status = query.status, status != .running, status != .compensating {
                 problems.append(.init(field: "status", problem: "with stuckFor must be RUNNING or COMPENSATING: only those can be stuck"))
             }
         }
+        if let text = parameters.get("cursor") {
+            query.after = SagaCursor(text)
+            if query.after == nil || query.after?.order != query.order {
+                problems.append(.init(field: "cursor", problem: "is not a nextCursor this list gave (with the same stuckFor or without)"))
+            }
+        }
         if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
-        return try json(try await store.sagas(status: status.flatMap(SagaStatus.init(rawValue:)), idleFor: idleFor, limit: limit))
+        return try json(try await store.sagas(query))
+    }
+
+    /// A saga type's or step's name, as definitions write them.
+    static func isName(_ text: String) -> Bool {
+        (1...100).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
     }
 
     /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window (default 1h, at most 30d).

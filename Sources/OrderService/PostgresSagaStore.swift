@@ -261,31 +261,53 @@ struct PostgresSagaStore: SagaStore {
             createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"), version: try row.int("version"))
     }
 
-    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView {
-        // Plain statements rather than `$1 IS NULL OR status = $1`, which no index serves: with a
-        // status it reads order_sagas_status, newest first, and stops at the limit; the idle ones
-        // are among the few RUNNING and COMPENSATING sagas, found through the same index.
-        let columns = "id, order_id, status, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at"
-        let rows: PostgresRows
-        if let idleFor {
-            let statuses = status.map { [$0.rawValue] } ?? [SagaStatus.running.rawValue, SagaStatus.compensating.rawValue]
-            rows = try await pool.query(
-                """
-                SELECT \(columns) FROM order_sagas
-                WHERE status = ANY($2::text[]) AND updated_at <= now() - make_interval(secs => $3)
-                ORDER BY updated_at LIMIT $1
-                """, [limit, statuses, idleFor.inSeconds] as [any PostgresParameter])
-        } else {
-            rows = try await pool.query(
-                status == nil
-                    ? "SELECT \(columns) FROM order_sagas ORDER BY created_at DESC LIMIT $1"
-                    : "SELECT \(columns) FROM order_sagas WHERE status = $2 ORDER BY created_at DESC LIMIT $1",
-                status.map { [limit, $0.rawValue] } ?? [limit])
+    /// Keyset pagination over order_sagas_created (newest first; with a status, order_sagas_status),
+    /// or over the few RUNNING and COMPENSATING sagas for the idle list: each page reads about
+    /// `limit` rows, however deep it is.
+    func sagas(_ query: SagaQuery) async throws -> SagaListView {
+        var statement = StatementBuilder()
+        var conditions: [String] = []
+        let inFlight = "status IN ('RUNNING', 'COMPENSATING')"
+        if let idleFor = query.idleFor {
+            let statuses = query.status.map { [$0.rawValue] } ?? [SagaStatus.running.rawValue, SagaStatus.compensating.rawValue]
+            conditions.append("status = ANY(\(statement.bind(statuses))::text[])")
+            conditions.append("updated_at <= now() - make_interval(secs => \(statement.bind(idleFor.inSeconds)))")
+        } else if let status = query.status {
+            conditions.append("status = \(statement.bind(status.rawValue))")
         }
-        return SagaListView(sagas: try rows.map { row in
-            .init(id: try row.string("id"), orderId: try row.string("order_id"), status: try row.string("status"),
-                  createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
-        })
+        if let type = query.type { conditions.append("definition_name = \(statement.bind(type))") }
+        if let step = query.step { conditions.append("\(inFlight) AND state->'deadline'->>'step' = \(statement.bind(step))") }
+        if let olderThan = query.olderThan {
+            conditions.append("created_at <= now() - make_interval(secs => \(statement.bind(olderThan.inSeconds)))")
+        }
+        let (column, direction) = query.order == .newest ? ("created_at", "DESC") : ("updated_at", "ASC")
+        if let after = query.after {
+            // Exact to the microsecond: an integer times an interval, not a float of seconds.
+            let at = "(timestamptz 'epoch' + \(statement.bind(after.microseconds))::bigint * interval '1 microsecond')"
+            conditions.append("(\(column), id) \(direction == "DESC" ? "<" : ">") (\(at), \(statement.bind(after.id.uuidString.lowercased()))::uuid)")
+        }
+        let limit = statement.bind(query.limit + 1)
+        let rows = try await pool.query(
+            """
+            SELECT id, order_id, definition_name, status, CASE WHEN \(inFlight) THEN state->'deadline'->>'step' END AS step,
+                   \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at,
+                   (extract(epoch FROM \(column)) * 1000000)::bigint AS position
+            FROM order_sagas \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY \(column) \(direction), id \(direction) LIMIT \(limit)
+            """, statement.parameters)
+        let page = Array(rows.prefix(query.limit))
+        var next: String?
+        if rows.count > query.limit, let last = page.last {
+            next = SagaCursor(order: query.order, microseconds: Int64(try last.int("position")), id: try last.uuid("id")).text
+        }
+        var items: [SagaListView.Item] = []
+        for row in page {
+            items.append(.init(
+                id: try row.string("id"), orderId: try row.string("order_id"), type: try row.string("definition_name"),
+                status: try row.string("status"), step: try row.optionalString("step"),
+                createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at")))
+        }
+        return SagaListView(sagas: items, nextCursor: next)
     }
 
     /// Reads only the window's sagas, through order_sagas_created.

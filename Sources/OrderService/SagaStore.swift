@@ -42,9 +42,8 @@ protocol SagaStore: Sendable {
 
     func order(_ id: UUID) async throws -> OrderView?
     func saga(_ id: UUID) async throws -> SagaView?
-    /// Newest first; with `idleFor`, only RUNNING and COMPENSATING sagas unchanged for that long,
-    /// longest idle first (`status`, if given, is one of those two).
-    func sagas(status: SagaStatus?, idleFor: Duration?, limit: Int) async throws -> SagaListView
+    /// One page of the sagas `query` asks for, and the cursor of the next if there is one.
+    func sagas(_ query: SagaQuery) async throws -> SagaListView
     /// The sagas created in the last `window`: by status, in flight by what they wait on, and the
     /// durations of those that ended. `label` is the window as asked, for the view.
     func stats(window: Duration, label: String) async throws -> SagaStatsView
@@ -151,4 +150,55 @@ struct OrderView: Codable, Sendable, Equatable {
     var items: [CreateOrderData.Item]
     var subtotalCents, discountCents, totalCents: Int?
     var sagaId, sagaStatus, createdAt, updatedAt: String
+}
+
+/// What `GET /api/v1/sagas` asks for: newest first; with `idleFor`, only RUNNING and COMPENSATING
+/// sagas unchanged for that long, longest idle first (`status`, if given, is one of those two).
+struct SagaQuery: Sendable, Equatable {
+    var status: SagaStatus?
+    /// The definition's name.
+    var type: String?
+    /// The step a RUNNING or COMPENSATING saga waits on.
+    var step: String?
+    /// Created at least this long ago.
+    var olderThan: Duration?
+    var idleFor: Duration?
+    var limit = 20
+    /// After the last saga of the page that gave this cursor.
+    var after: SagaCursor?
+
+    var order: SagaCursor.Order { idleFor == nil ? .newest : .idle }
+}
+
+/// Where a page of sagas ended: the sort key of its last saga (its creation, or its last change
+/// for the idle list, in microseconds since 1970, and its id). Clients get it as opaque base64url.
+struct SagaCursor: Sendable, Equatable {
+    enum Order: String, Sendable { case newest = "n", idle = "i" }
+    var order: Order
+    var microseconds: Int64
+    var id: UUID
+
+    var text: String {
+        Data("\(order.rawValue):\(microseconds):\(id.uuidString.lowercased())".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    init(order: Order, microseconds: Int64, id: UUID) {
+        self.order = order
+        self.microseconds = microseconds
+        self.id = id
+    }
+
+    /// A cursor this API gave, or `nil`.
+    init?(_ text: String) {
+        guard text.count <= 200, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        let parts = String(decoding: data, as: UTF8.self).split(separator: ":")
+        guard parts.count == 3, let order = Order(rawValue: String(parts[0])), let microseconds = Int64(parts[1]), microseconds >= 0,
+              let id = UUID(uuidString: String(parts[2]))
+        else { return nil }
+        self.init(order: order, microseconds: microseconds, id: id)
+    }
 }

@@ -9,3 +9,16 @@ extension Duration {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
+
+extension Duration {
+    /// How long ago, for a table: `42s` under two minutes, then `5m`, `3h`, `2d`.
+    public var age: String {
+        let seconds = max(0, components.seconds)
+        switch seconds {
+        case ..<120: return "\(seconds)s"
+        case ..<7200: return "\(seconds / 60)m"
+        case ..<172_800: return "\(seconds / 3600)h"
+        default: return "\(seconds / 86_400)d"
+        }
+    }
+}

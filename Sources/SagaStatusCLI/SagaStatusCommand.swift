@@ -150,11 +150,22 @@ extension SagaStatusCommand {
     struct List: AsyncParsableCommand {
         static let statuses = ["RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"]
         static let configuration = CommandConfiguration(
-            abstract: "List sagas, newest first.",
-            discussion: "Example: saga-status list --status FAILED")
+            abstract: "List sagas, newest first, with the step each unfinished one waits on and its age.",
+            discussion: """
+                A page at a time: when there are more, the last line says how to get the next page.
+
+                Examples:
+                  saga-status list --status FAILED
+                  saga-status list --status RUNNING --step payment --older-than 10m
+                  saga-status list --type create_order --limit 100 --json | jq -r '.sagas[].id'
+                """)
 
         @Option(help: "Only sagas with this status: \(statuses.joined(separator: ", ")).") var status: String?
+        @Option(help: "Only sagas of this definition (create_order).") var type: String?
+        @Option(help: "Only RUNNING or COMPENSATING sagas waiting on this step.") var step: String?
+        @Option(help: "Only sagas created at least this long ago: a duration like 30s, 15m, 1h or 7d.") var olderThan: String?
         @Option(help: "How many at most (1 to 500).") var limit = 20
+        @Option(help: "The page after the one that printed this cursor.") var cursor: String?
         @OptionGroup var api: APIOptions
 
         func validate() throws {
@@ -162,13 +173,41 @@ extension SagaStatusCommand {
                 throw ValidationError("--status must be one of \(Self.statuses.joined(separator: ", "))")
             }
             guard (1...500).contains(limit) else { throw ValidationError("--limit must be from 1 to 500") }
+            if let olderThan, parseDuration(olderThan) == nil {
+                throw ValidationError("--older-than must be a duration like 30s, 15m, 1h or 7d, not \"\(olderThan)\"")
+            }
+        }
+
+        /// The query string, with `cursor` for another page.
+        func query(cursor: String?) -> String {
+            var items = [URLQueryItem(name: "limit", value: String(limit))]
+            if let status { items.append(URLQueryItem(name: "status", value: status.uppercased())) }
+            if let type { items.append(URLQueryItem(name: "type", value: type)) }
+            if let step { items.append(URLQueryItem(name: "step", value: step)) }
+            if let olderThan { items.append(URLQueryItem(name: "olderThan", value: olderThan)) }
+            if let cursor { items.append(URLQueryItem(name: "cursor", value: cursor)) }
+            var components = URLComponents()
+            components.queryItems = items
+            return components.percentEncodedQuery ?? ""
+        }
+
+        /// This command again, for the page at `cursor`.
+        func command(cursor: String) -> String {
+            var words = ["saga-status", "list"]
+            for (flag, value) in [("--status", status), ("--type", type), ("--step", step), ("--older-than", olderThan), ("--url", api.url)] {
+                if let value { words += [flag, value] }
+            }
+            if limit != 20 { words += ["--limit", String(limit)] }
+            return (words + ["--cursor", cursor]).joined(separator: " ")
         }
 
         func run() async throws {
             try await reporting {
-                var path = "/api/v1/sagas?limit=\(limit)"
-                if let status { path += "&status=\(status.uppercased())" }
-                try api.print(try await api.get(path), as: SagaListView.self) { SagaStatusFormatter.render($0, palette: .standardOutput) }
+                let data = try await api.get("/api/v1/sagas?" + query(cursor: cursor))
+                try api.print(data, as: SagaListView.self) { list in
+                    let more = list.nextCursor.map(command(cursor:))
+                    return SagaStatusFormatter.render(list, palette: .standardOutput, more: more)
+                }
             }
         }
     }

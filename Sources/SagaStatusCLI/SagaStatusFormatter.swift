@@ -1,3 +1,5 @@
+import Foundation
+import Retry
 import CheckoutContracts
 
 /// Renders sagas for people: aligned columns, one fact per line.
@@ -34,13 +36,27 @@ public enum SagaStatusFormatter {
         return lines.joined(separator: "\n")
     }
 
-    public static func render(_ list: SagaListView, palette: Palette = .plain) -> String {
+    /// A table: id, status, the step an unfinished saga waits on, its age, and when it last changed.
+    /// `more`: the command that shows the next page, when there is one.
+    public static func render(_ list: SagaListView, palette: Palette = .plain, now: Date = Date(), more: String? = nil) -> String {
         guard !list.sagas.isEmpty else { return "no sagas" }
-        var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("ORDER", 36))  UPDATED"]
+        let stepWidth = max(4, list.sagas.map { ($0.step ?? "-").count }.max() ?? 0)
+        var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("STEP", stepWidth))  \(pad("AGE", 6))  UPDATED"]
         for saga in list.sagas {
-            lines.append("\(pad(saga.id, 36))  \(palette.word(saga.status, width: 12))  \(pad(saga.orderId, 36))  \(saga.updatedAt)")
+            lines.append(
+                "\(pad(saga.id, 36))  \(palette.word(saga.status, width: 12))  \(pad(saga.step ?? "-", stepWidth))  "
+                    + "\(pad(age(since: saga.createdAt, now: now), 6))  \(saga.updatedAt)")
         }
+        if let more { lines.append("more: \(more)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// From an API timestamp to `now`, as ``Duration/age`` writes it (`?` if it does not read).
+    static func age(since timestamp: String, now: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: timestamp) else { return "?" }
+        return Duration.seconds(Int64(now.timeIntervalSince(date))).age
     }
 
     /// `saga-status stats`: the counts, what the sagas in flight wait on, the durations.

@@ -102,12 +102,24 @@ import TestSupport
                     let (badStatus, bad) = try await sagaStatus(["stuck", "--for", "1s", "--status", "FAILED", "--url", url])
                     #expect(badStatus == 64 && bad.contains("only those can be stuck"))
 
-                    // describe: the shipped definition, with the one saga waiting on its first step.
+                    // list pages through PostgreSQL by keyset: two more sagas wait on the same step.
+                    let more = [try await api.checkout(CheckoutClient.body(cart: "cart-ada-2")), try await api.checkout(CheckoutClient.body(cart: "cart-ada-3"))]
+                    let (pageStatus, page) = try await sagaStatus(["list", "--step", "reserve-inventory", "--limit", "2", "--url", url])
+                    #expect(pageStatus == 0, "\(page)")
+                    let rows = page.split(separator: "\n")
+                    #expect(rows.first?.hasPrefix("SAGA") == true && rows.first?.contains("STEP") == true && rows.first?.contains("AGE") == true)
+                    #expect(rows.dropFirst().prefix(2).map { String($0.prefix(36)) } == [more[1].sagaId, more[0].sagaId], "\(page)")
+                    #expect(rows.dropFirst().prefix(2).allSatisfy { $0.contains("RUNNING") && $0.contains("reserve-inventory") })
+                    let next = try #require(rows.last.flatMap { $0.hasPrefix("more: saga-status list ") ? $0.dropFirst(18) : nil }, "\(page)")
+                    let (_, last) = try await sagaStatus(next.split(separator: " ").map(String.init))
+                    #expect(last.split(separator: "\n").dropFirst().map { String($0.prefix(36)) } == [accepted.sagaId], "\(last)")
+
+                    // describe: the shipped definition, with the three sagas waiting on its first step.
                     let sagas = TestSystem.repositoryRoot.appendingPathComponent("sagas").path
                     let (describeStatus, table) = try await sagaStatus(["describe", "create_order", "--sagas", sagas, "--url", url])
                     #expect(describeStatus == 0, "\(table)")
                     let first = table.split(separator: "\n").first { $0.hasPrefix("reserve-inventory ") }.map(String.init) ?? ""
-                    #expect(first.hasSuffix(" 1"), "\(table)")
+                    #expect(first.hasSuffix(" 3"), "\(table)")
                     let (missingStatus, missing) = try await sagaStatus(["describe", "cancel_order", "--sagas", sagas, "--url", url])
                     #expect(missingStatus == 1 && missing.contains("cancel_order.yaml"), "\(missing)")
                 }

@@ -289,6 +289,50 @@ import Testing
         }
     }
 
+    /// `GET /api/v1/sagas` a page at a time: every saga once, newest first, however it is cut;
+    /// with filters by type, the step waited on and age; a cursor from another list is refused.
+    @Test func sagaListPagesThroughEverySagaOnceAndFilters() async throws {
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            var ids: [String] = []
+            for cart in ["cart-ada-1", "cart-ada-2", "cart-ada-3", "cart-ada-1", "cart-ada-2"] {
+                let (_, body) = try await post(client, Harness.checkout(cart: cart))
+                ids.append(try JSONDecoder().decode(Accepted.self, from: body).sagaId)
+                harness.store.advance(milliseconds: 1000)
+            }
+            for limit in [1, 2, 3, 5, 10] {
+                var seen: [String] = []
+                var cursor: String?
+                repeat {
+                    let page = try await get(client, "/api/v1/sagas?limit=\(limit)" + (cursor.map { "&cursor=\($0)" } ?? ""), as: SagaListView.self)
+                    #expect(page.sagas.count <= limit)
+                    seen += page.sagas.map(\.id)
+                    cursor = page.nextCursor
+                } while cursor != nil
+                #expect(seen == ids.reversed(), "limit \(limit)")
+            }
+            let list = try await get(client, "/api/v1/sagas?type=create_order&step=reserve-inventory", as: SagaListView.self)
+            #expect(list.sagas.count == 5 && list.sagas.allSatisfy { $0.type == "create_order" && $0.step == "reserve-inventory" })
+            #expect(try await get(client, "/api/v1/sagas?type=cancel_order", as: SagaListView.self).sagas.isEmpty)
+            #expect(try await get(client, "/api/v1/sagas?step=payment", as: SagaListView.self).sagas.isEmpty)
+            // Created at least 3 s ago: the first two (the clock moved 1 s after each).
+            #expect(try await get(client, "/api/v1/sagas?olderThan=4s", as: SagaListView.self).sagas.map(\.id) == [ids[1], ids[0]])
+            // The idle list pages too, by its own order.
+            let idle = try await get(client, "/api/v1/sagas?stuckFor=1s&limit=2", as: SagaListView.self)
+            #expect(idle.sagas.map(\.id) == [ids[0], ids[1]])
+            let rest = try await get(client, "/api/v1/sagas?stuckFor=1s&limit=2&cursor=\(idle.nextCursor ?? "")", as: SagaListView.self)
+            #expect(rest.sagas.map(\.id) == [ids[2], ids[3]])
+            for (query, field) in [
+                ("cursor=\(idle.nextCursor ?? "")", "cursor"), ("cursor=bm9wZQ", "cursor"), ("step=pay%20ment", "step"), ("olderThan=soon", "olderThan"),
+            ] {
+                try await client.execute(uri: "/api/v1/sagas?\(query)", method: .get) { response in
+                    #expect(response.status == .unprocessableContent, "\(query)")
+                    #expect(String(buffer: response.body).contains(#""field":"\#(field)""#), "\(query)")
+                }
+            }
+        }
+    }
+
     @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
         let harness = try Harness(maxInFlight: 2)
         try await harness.app.test(.router) { client in
