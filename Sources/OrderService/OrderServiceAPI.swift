@@ -48,6 +48,7 @@ struct OrderServiceAPI: Sendable {
 
     /// `POST /api/v1/checkout`: 202 with the order and saga ids and a Location; nothing is written
     /// for an invalid request. An `Idempotency-Key` header makes a retried request answer the same.
+    /// With `Prefer: wait=N`, 201 with the order as it ended when its saga ends within N seconds.
     @Sendable func checkout(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let contentType = request.headers[.contentType]
         guard let contentType, Self.isJSON(contentType) else {
@@ -85,12 +86,41 @@ struct OrderServiceAPI: Sendable {
         let sagaID = accepted.sagaID.uuidString.lowercased()
         var headers = HTTPFields()
         headers[.location] = "/api/v1/orders/\(orderID)"
+        // `Prefer: wait=N`: the order as it ended, if its saga ends within N seconds.
+        if let wait = Self.preferredWait(request.headers[HTTPField.Name("Prefer")!]) {
+            let deadline = ContinuousClock.now + .seconds(wait)
+            while true {
+                if let order = try await store.order(accepted.orderID), SagaEventStream.isFinal(order.sagaStatus) {
+                    headers[HTTPField.Name("Preference-Applied")!] = "wait=\(wait)"
+                    return try json(order, status: .created, headers: headers)
+                }
+                guard ContinuousClock.now < deadline else { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         return try json(
             CheckoutAccepted(
                 orderId: orderID, sagaId: sagaID, status: "PENDING",
                 links: .init(order: "/api/v1/orders/\(orderID)", saga: "/api/v1/sagas/\(sagaID)")),
             status: .accepted, headers: headers)
     }
+
+    /// The seconds a `Prefer` header's `wait=N` asks for (RFC 7240), at most ``maxWait``; `nil`
+    /// without one. A preference the server does not understand is ignored, as the RFC says.
+    static func preferredWait(_ prefer: String?) -> Int? {
+        guard let prefer else { return nil }
+        for token in prefer.split(separator: ",") {
+            let parts = token.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0].lowercased() == "wait", parts[1].count <= 4, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let seconds = Int(parts[1]), seconds > 0
+            else { continue }
+            return min(seconds, maxWait)
+        }
+        return nil
+    }
+
+    /// The longest a checkout waits for its saga (`Prefer: wait=N`).
+    static let maxWait = 60
 
     struct CheckoutAccepted: Codable {
         struct Links: Codable { var order: String; var saga: String }

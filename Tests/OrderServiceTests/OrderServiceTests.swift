@@ -7,6 +7,7 @@ import Messaging
 @testable import OrderService
 import SagaCore
 import Testing
+import TestSupport
 
 /// The order service's engine and REST API with an in-memory store: the checkout's whole path, its
 /// failures and its edge cases, in milliseconds and without any server.
@@ -286,6 +287,42 @@ import Testing
                     #expect(String(buffer: response.body).contains(field))
                 }
             }
+        }
+    }
+
+    /// `Prefer: wait=N`: a checkout whose saga ends meanwhile answers 201 with the order as it
+    /// ended; one that does not, 202 as ever; a preference the server does not know is ignored.
+    @Test func preferWaitAnswersWithTheOutcomeWhenTheSagaEndsInTime() async throws {
+        #expect(OrderServiceAPI.preferredWait("wait=10") == 10)
+        #expect(OrderServiceAPI.preferredWait("respond-async, wait=5") == 5)
+        #expect(OrderServiceAPI.preferredWait("wait=600") == OrderServiceAPI.maxWait)
+        for ignored in ["wait=0", "wait=-1", "wait=soon", "handling=strict", ""] { #expect(OrderServiceAPI.preferredWait(ignored) == nil, "\(ignored)") }
+        let harness = try Harness()
+        try await harness.app.test(.router) { client in
+            let waiting = Task {
+                try await client.execute(
+                    uri: "/api/v1/checkout", method: .post, headers: [.contentType: "application/json", HTTPField.Name("Prefer")!: "wait=30"],
+                    body: ByteBuffer(string: Harness.checkout())
+                ) { response in (response.status, response.headers, String(buffer: response.body)) }
+            }
+            // The participants answer while the request waits.
+            _ = await eventually(timeout: .seconds(10), interval: .milliseconds(20)) { (try? await harness.store.sagas(SagaQuery()).sagas.count) == 1 }
+            _ = try await harness.play()
+            let (status, headers, body) = try await waiting.value
+            #expect(status == .created, "\(body)")
+            #expect(headers[HTTPField.Name("Preference-Applied")!] == "wait=30")
+            let order = try JSONDecoder().decode(OrderView.self, from: Data(body.utf8))
+            #expect(order.status == "CONFIRMED" && order.sagaStatus == "COMPLETED" && order.totalCents != nil)
+            #expect(headers[.location] == "/api/v1/orders/\(order.id)")
+
+            // Nobody answers: after the wait, 202 as without it.
+            let started = ContinuousClock.now
+            let (late, _) = try await client.execute(
+                uri: "/api/v1/checkout", method: .post, headers: [.contentType: "application/json", HTTPField.Name("Prefer")!: "wait=1"],
+                body: ByteBuffer(string: Harness.checkout(cart: "cart-ada-2"))
+            ) { ($0.status, String(buffer: $0.body)) }
+            #expect(late == .accepted)
+            #expect(ContinuousClock.now - started >= .seconds(1))
         }
     }
 
