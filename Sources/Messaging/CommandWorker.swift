@@ -133,7 +133,7 @@ public enum CommandWorker {
                 try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome, traceparent: traceparent)], on: transaction)
                 return true
             }
-            span.attributes["saga.duplicate"] = !wrote
+            if span.isRecording { span.attributes["saga.duplicate"] = !wrote }
             events.handled(command.type, !wrote)
             return wrote
         } catch {
@@ -190,7 +190,7 @@ public enum CommandWorker {
         var counted = handled
         for (command, span) in zip(commands, spans) {
             let duplicate = counted.remove(command.messageID) == nil
-            span.attributes["saga.duplicate"] = duplicate
+            if span.isRecording { span.attributes["saga.duplicate"] = duplicate }
             observer.handled(command.type, duplicate)
         }
         for event in events { observer.handled(event.type, counted.remove(event.id) == nil) }

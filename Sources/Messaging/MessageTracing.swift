@@ -38,6 +38,7 @@ public enum MessageTracing {
     public static func handling(_ command: IncomingCommand, participant: String) -> any Span {
         let name = command.phase == .command ? "handle \(command.step)" : "handle \(command.step) compensation"
         let span = startSpan(name, context: context(ofTraceparent: command.traceparent), ofKind: .consumer)
+        guard span.isRecording else { return span }  // the no-op tracer: no attributes to build
         describe(span, sagaID: command.sagaID, step: command.step, messageID: command.messageID, destination: SagaTopology.commandQueue(participant))
         span.attributes["messaging.operation.type"] = "process"
         span.attributes["saga.attempt"] = command.attempt
@@ -47,6 +48,7 @@ public enum MessageTracing {
     /// Attributes every span about a saga message carries (OpenTelemetry's messaging conventions
     /// and the saga's own).
     public static func describe(_ span: any Span, sagaID: String, step: String, messageID: String, destination: String) {
+        guard span.isRecording else { return }
         span.updateAttributes { attributes in
             attributes["messaging.system"] = "rabbitmq"
             attributes["messaging.destination.name"] = destination

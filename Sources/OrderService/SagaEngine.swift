@@ -45,8 +45,10 @@ struct SagaEngine: Sendable {
         // parent of every step's span.
         let span = startSpan("start \(definition.name)", ofKind: .internal)
         defer { span.end() }
-        span.attributes["saga.id"] = new.sagaID.uuidString.lowercased()
-        span.attributes["saga.type"] = definition.name
+        if span.isRecording {
+            span.attributes["saga.id"] = new.sagaID.uuidString.lowercased()
+            span.attributes["saga.type"] = definition.name
+        }
         let traceparent = MessageTracing.traceparent(of: span.context) ?? SagaMessages.newTraceparent()
         let outcome = try await store.start(new, idempotencyKey: idempotencyKey, request: request) { [definition] now in
             let data = CreateOrderData(
@@ -69,8 +71,10 @@ struct SagaEngine: Sendable {
             outboxWritten()
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, replayed: false)
         case .replayed(let orderID, let sagaID):
-            span.attributes["saga.id"] = sagaID.uuidString.lowercased()
-            span.attributes["checkout.replayed"] = true
+            if span.isRecording {
+                span.attributes["saga.id"] = sagaID.uuidString.lowercased()
+                span.attributes["checkout.replayed"] = true
+            }
             metrics.checkoutsReplayed.increment()
             return Accepted(orderID: orderID, sagaID: sagaID, replayed: true)
         case .conflict:
@@ -115,7 +119,7 @@ struct SagaEngine: Sendable {
                 span.recordError(MalformedMessage("reply for unknown saga"))
                 unknown.append(reply.sagaID)
             case .duplicate:
-                span.attributes["saga.duplicate"] = true
+                if span.isRecording { span.attributes["saga.duplicate"] = true }
                 metrics.repliesDuplicate.increment()  // a copy of a reply already handled
             case .applied(let write):
                 Self.committed(write)

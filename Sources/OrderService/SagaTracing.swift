@@ -12,6 +12,7 @@ enum SagaTracing {
         let name = reply.phase == .command ? "reply \(reply.step)" : "reply \(reply.step) compensation"
         let parent = reply.traceparent.map(MessageTracing.context(ofTraceparent:)) ?? .topLevel
         let span = startSpan(name, context: parent, ofKind: .consumer)
+        guard span.isRecording else { return span }
         MessageTracing.describe(
             span, sagaID: reply.sagaID.uuidString.lowercased(), step: reply.step, messageID: reply.messageID,
             destination: SagaTopology.repliesQueue)
@@ -26,6 +27,7 @@ enum SagaTracing {
         let name = end.phase == .command ? "step \(end.step)" : "compensate \(end.step)"
         let span = startSpan(
             name, context: MessageTracing.context(ofTraceparent: traceparent), ofKind: .internal, at: instant(startedAt))
+        guard span.isRecording else { return }
         span.updateAttributes { attributes in
             attributes["saga.id"] = sagaID.uuidString.lowercased()
             attributes["saga.step"] = end.step

@@ -14,6 +14,24 @@ public struct SagaTime: Sendable, Equatable, Comparable, Codable, Hashable {
     public static func < (lhs: SagaTime, rhs: SagaTime) -> Bool {
         lhs.millisecondsSince1970 < rhs.millisecondsSince1970
     }
+
+    private enum CodingKeys: String, CodingKey { case millisecondsSince1970 }
+
+    /// Stored as a plain number of milliseconds (every saga write encodes several); states saved
+    /// before read as `{"millisecondsSince1970": n}`.
+    public init(from decoder: any Decoder) throws {
+        if let number = try? decoder.singleValueContainer().decode(Int64.self) {
+            self.init(millisecondsSince1970: number)
+        } else {
+            let keyed = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(millisecondsSince1970: try keyed.decode(Int64.self, forKey: .millisecondsSince1970))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(millisecondsSince1970)
+    }
 }
 
 /// Where a saga is.

@@ -369,6 +369,15 @@ import Testing
         #expect(machine.state.deadline?.step == "validate-coupon")
     }
 
+    /// A time is stored as a number of milliseconds; states saved with the older object form still read.
+    @Test func timesAreStoredAsNumbersAndTheOlderFormStillReads() throws {
+        let time = SagaTime(millisecondsSince1970: 1_764_000_000_123)
+        #expect(String(decoding: try JSONEncoder().encode(time), as: UTF8.self) == "1764000000123")
+        #expect(try JSONDecoder().decode(SagaTime.self, from: Data("1764000000123".utf8)) == time)
+        #expect(try JSONDecoder().decode(SagaTime.self, from: Data(#"{"millisecondsSince1970":1764000000123}"#.utf8)) == time)
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(SagaTime.self, from: Data(#""soon""#.utf8)) }
+    }
+
     @Test func stateSurvivesAJSONRoundTrip() throws {
         var driver = Driver()
         driver.run { message in message.step == "payment" && message.phase == .command ? .fail : .succeed }
