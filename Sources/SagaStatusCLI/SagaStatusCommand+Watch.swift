@@ -9,15 +9,15 @@ extension SagaStatusCommand {
         static let configuration = CommandConfiguration(
             abstract: "Follow one saga live: each timeline line as it happens, until the saga ends.",
             discussion: """
-                Reads the order service's event stream (GET /api/v1/sagas/{id}/events). A saga that has
-                already ended prints its whole timeline and its end at once. A lost connection is
+                Reads the order service's event stream (GET /api/v1/sagas/{id}/events). A saga that has \
+                already ended prints its whole timeline and its end at once. A lost connection is \
                 resumed where it stopped, for up to a minute.
 
                 Examples:
                   saga-status watch 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f
                   saga-status watch 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --json | jq -c 'select(.event == "end")'
 
-                Exit status: 0 the saga COMPLETED; 2 it ended COMPENSATED or FAILED; 1 the service could not
+                Exit status: 0 the saga COMPLETED; 2 it ended COMPENSATED or FAILED; 1 the service could not \
                 be reached (or answered an error); 64 the command line is wrong.
                 """)
 
