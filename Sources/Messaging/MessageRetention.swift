@@ -3,7 +3,8 @@ import Postgres
 import Retry
 import ServiceLifecycle
 
-/// Keeps a service's `outbox` and `inbox` from growing without bound.
+/// Keeps a service's `outbox` and `inbox` (and the order service's Idempotency-Keys) from growing
+/// without bound.
 ///
 /// A published outbox row is kept for `outboxRetention` (to inspect what was sent), then deleted;
 /// an unpublished one is never deleted. An inbox row only has to outlive every copy of its message
@@ -13,60 +14,83 @@ import ServiceLifecycle
 /// (``SagaEffectRecord``) and a saga ignores replies for steps it has moved past; so a week is ample.
 /// Rows go in bounded batches, so a large backlog never holds a long transaction.
 public struct MessageRetention: Service {
+    /// One table whose rows go once `column` is older than `retention` (rows where it is NULL stay).
+    public struct Rule: Sendable {
+        public var table: String
+        public var key: String
+        public var column: String
+        public var retention: Duration
+
+        public init(table: String, key: String, column: String, retention: Duration) {
+            self.table = table
+            self.key = key
+            self.column = column
+            self.retention = retention
+        }
+    }
+
+    /// Rows deleted, by table.
+    public struct Pruned: Sendable, Equatable {
+        public var byTable: [String: Int] = [:]
+        public var outbox: Int { byTable["outbox", default: 0] }
+        public var inbox: Int { byTable["inbox", default: 0] }
+        public var total: Int { byTable.values.reduce(0, +) }
+    }
+
     let pool: PostgresPool
-    let outboxRetention: Duration
-    let inboxRetention: Duration
+    let rules: [Rule]
     let batchSize: Int
     let logger: Logger
     private let loop: RoundLoop
 
-    /// `settings`: the `retention.*` settings of ``OrderSagaSettings``.
-    public init(pool: PostgresPool, settings: MessagingSettings = MessagingSettings(), logger: Logger) {
+    /// `settings`: the `retention.*` settings of ``OrderSagaSettings``. `also`: a service's own
+    /// tables that expire the same way (the order service's Idempotency-Keys).
+    public init(pool: PostgresPool, settings: MessagingSettings = MessagingSettings(), also: [Rule] = [], logger: Logger) {
         self.pool = pool
-        self.outboxRetention = settings.outboxRetention
-        self.inboxRetention = settings.inboxRetention
+        self.rules = [
+            Rule(table: "outbox", key: "id", column: "published_at", retention: settings.outboxRetention),
+            Rule(table: "inbox", key: "message_id", column: "received_at", retention: settings.inboxRetention),
+        ] + also
         self.batchSize = settings.retentionBatchSize
         self.logger = logger
         self.loop = RoundLoop(interval: settings.retentionInterval)
     }
 
     public func run() async throws {
-        await loop.run("pruning outbox and inbox", logger: logger) {
+        await loop.run("pruning \(rules.map(\.table).joined(separator: ", "))", logger: logger) {
             let batch = try await pruneBatch()
-            if batch.outbox + batch.inbox > 0 {
-                logger.debug("pruned messages", metadata: ["outbox": "\(batch.outbox)", "inbox": "\(batch.inbox)"])
+            if batch.total > 0 {
+                logger.debug("pruned", metadata: batch.byTable.mapValues { "\($0)" })
             }
-            return batch.outbox == batchSize || batch.inbox == batchSize
+            return batch.byTable.values.contains(batchSize)
         }
     }
 
-    /// Deletes everything past its retention, a batch at a time; returns how many rows of each.
+    /// Deletes everything past its retention, a batch at a time; returns how many rows of each table.
     @discardableResult
-    public func prune() async throws -> (outbox: Int, inbox: Int) {
-        var total = (outbox: 0, inbox: 0)
+    public func prune() async throws -> Pruned {
+        var total = Pruned()
         while true {
             let batch = try await pruneBatch()
-            total.outbox += batch.outbox
-            total.inbox += batch.inbox
-            if batch.outbox < batchSize && batch.inbox < batchSize { return total }
+            total.byTable.merge(batch.byTable, uniquingKeysWith: +)
+            if !batch.byTable.values.contains(batchSize) { return total }
         }
     }
 
     /// Deletes up to one batch of each table.
-    func pruneBatch() async throws -> (outbox: Int, inbox: Int) {
-        let outbox = try await delete(
-            "SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
-            from: "outbox", key: "id", olderThan: outboxRetention)
-        let inbox = try await delete(
-            "SELECT message_id FROM inbox WHERE received_at < now() - make_interval(secs => $1) LIMIT $2",
-            from: "inbox", key: "message_id", olderThan: inboxRetention)
-        return (outbox, inbox)
-    }
-
-    private func delete(_ select: String, from table: String, key: String, olderThan retention: Duration) async throws -> Int {
-        try await pool.query(
-            "WITH gone AS (DELETE FROM \(table) WHERE \(key) IN (\(select)) RETURNING 1) SELECT count(*) AS n FROM gone",
-            [retention.inSeconds, batchSize]
-        ).first!.int("n")
+    func pruneBatch() async throws -> Pruned {
+        var pruned = Pruned()
+        for rule in rules {
+            pruned.byTable[rule.table] = try await pool.query(
+                """
+                WITH gone AS (
+                    DELETE FROM \(rule.table) WHERE \(rule.key) IN (
+                        SELECT \(rule.key) FROM \(rule.table) WHERE \(rule.column) < now() - make_interval(secs => $1) LIMIT $2)
+                    RETURNING 1)
+                SELECT count(*) AS n FROM gone
+                """, [rule.retention.inSeconds, batchSize]
+            ).first!.int("n")
+        }
+        return pruned
     }
 }

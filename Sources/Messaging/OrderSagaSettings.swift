@@ -32,6 +32,9 @@ public enum OrderSagaSettings {
         "relay.pollInterval", .milliseconds(500), "how often the relay looks for rows no commit woke it for")
     public static let outboxRetention = Setting.duration("retention.outbox", .seconds(3600), "how long a published outbox row is kept")
     public static let inboxRetention = Setting.duration("retention.inbox", .seconds(7 * 86_400), "how long a handled message id is kept")
+    public static let idempotencyKeyRetention = Setting.duration(
+        "retention.idempotencyKeys", .seconds(86_400), minimum: .seconds(60),
+        "how long an Idempotency-Key answers with the order it first made (order service); after that it is forgotten")
     public static let retentionInterval = Setting.duration("retention.interval", .seconds(60), "how often old outbox and inbox rows are deleted")
     public static let retentionBatchSize = Setting.integer("retention.batchSize", 10_000, in: 1...1_000_000, "rows deleted per statement")
 
@@ -71,7 +74,7 @@ public enum OrderSagaSettings {
         return [
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
-            row(outboxRetention), row(inboxRetention), row(retentionInterval), row(retentionBatchSize),
+            row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
@@ -89,6 +92,7 @@ public struct MessagingSettings: Sendable, Equatable {
     public var relayPollInterval: Duration
     public var outboxRetention: Duration
     public var inboxRetention: Duration
+    public var idempotencyKeyRetention: Duration
     public var retentionInterval: Duration
     public var retentionBatchSize: Int
 
@@ -103,6 +107,7 @@ public struct MessagingSettings: Sendable, Equatable {
         relayPollInterval = S.relayPollInterval.defaultValue
         outboxRetention = S.outboxRetention.defaultValue
         inboxRetention = S.inboxRetention.defaultValue
+        idempotencyKeyRetention = S.idempotencyKeyRetention.defaultValue
         retentionInterval = S.retentionInterval.defaultValue
         retentionBatchSize = S.retentionBatchSize.defaultValue
     }
@@ -118,6 +123,7 @@ public struct MessagingSettings: Sendable, Equatable {
         relayPollInterval = try settings.value(S.relayPollInterval)
         outboxRetention = try settings.value(S.outboxRetention)
         inboxRetention = try settings.value(S.inboxRetention)
+        idempotencyKeyRetention = try settings.value(S.idempotencyKeyRetention)
         retentionInterval = try settings.value(S.retentionInterval)
         retentionBatchSize = try settings.value(S.retentionBatchSize)
     }

@@ -98,7 +98,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
-        services: [AMQPConnectionService(connection), relay, replies, sweeper, admission, MessageRetention(pool: pool, settings: settings, logger: logger)],
+        services: [AMQPConnectionService(connection), relay, replies, sweeper, admission, MessageRetention(pool: pool, settings: settings, also: [.idempotencyKeys(settings)], logger: logger)],
         logger: logger)
 }
 
@@ -118,4 +118,11 @@ func buildRouter(
         .addRoutes(to: router)
     router.add(middleware: UnroutedMiddleware(router.routes))
     return router
+}
+
+extension MessageRetention.Rule {
+    /// An Idempotency-Key is forgotten after `retention.idempotencyKeys`: the same key then makes a new order.
+    static func idempotencyKeys(_ settings: MessagingSettings) -> Self {
+        Self(table: "idempotency_keys", key: "key", column: "created_at", retention: settings.idempotencyKeyRetention)
+    }
 }

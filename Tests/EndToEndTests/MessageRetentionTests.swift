@@ -16,13 +16,13 @@ import TestSupport
         return settings
     }
 
-    func withDatabase(_ body: (PostgresPool, String) async throws -> Void) async throws {
+    func withDatabase(_ database: String = "catalog", _ body: (PostgresPool, String) async throws -> Void) async throws {
         let name = TestInfrastructure.uniqueName("retention")
         let url = try await TestInfrastructure.createDatabase(name)
         do {
             let pool = PostgresPool(conninfo: url, size: 1)
             try await SchemaMigrations.apply(
-                schemaDirectory: TestSystem.repositoryRoot.appendingPathComponent("schema"), database: "catalog",
+                schemaDirectory: TestSystem.repositoryRoot.appendingPathComponent("schema"), database: database,
                 pool: pool, seed: false, migrator: PostgresMigrator())
             try await body(pool, name)
         } catch {
@@ -34,6 +34,28 @@ import TestSupport
 
     @Test func deletesOnlyWhatOutlivedItsRetention() async throws {
         try await withDatabase { pool, name in try await deletesOnlyWhatOutlivedItsRetention(pool, name: name) }
+    }
+
+    /// The order service's Idempotency-Keys expire after `retention.idempotencyKeys`, with the
+    /// outbox and inbox rules alongside.
+    @Test func idempotencyKeysAreForgottenAfterTheirRetention() async throws {
+        try await withDatabase("order") { pool, name in
+            try await pool.query(
+                """
+                INSERT INTO idempotency_keys (key, request, order_id, saga_id, created_at)
+                SELECT k, '{}', gen_random_uuid(), gen_random_uuid(), now() - age FROM unnest($1::text[], $2::interval[]) AS r(k, age)
+                """,
+                [["two-days", "25-hours", "23-hours", "just-now"], ["2 days", "25 hours", "23 hours", "1 second"]])
+            let settings = MessagingSettings()
+            #expect(settings.idempotencyKeyRetention == .seconds(86_400), "the documented default is 24 h")
+            let retention = MessageRetention(
+                pool: pool, settings: Self.settings { $0.retentionBatchSize = 1 },
+                also: [MessageRetention.Rule(table: "idempotency_keys", key: "key", column: "created_at", retention: settings.idempotencyKeyRetention)],
+                logger: Logger(label: name))
+            let pruned = try await retention.prune()
+            #expect(pruned.byTable["idempotency_keys"] == 2 && pruned.total == 2)
+            #expect(try await pool.query("SELECT key FROM idempotency_keys ORDER BY key").map { try $0.string("key") } == ["23-hours", "just-now"])
+        }
     }
 
     /// As a service: the first round runs at start, and shutdown ends the hour-long pause at once.
