@@ -51,7 +51,8 @@ extension Setting where Value == Duration {
     /// A duration like `250ms`, `5s`, `2m`, `1h` or `7d`, at least `minimum`.
     public static func duration(_ key: String, _ defaultValue: Duration, minimum: Duration = .milliseconds(1), _ help: String) -> Setting {
         Setting(
-            key: key, help: help, defaultValue: defaultValue, expected: "a duration like 250ms, 5s, 2m, 1h or 7d",
+            key: key, help: help, defaultValue: defaultValue,
+            expected: "a duration like 250ms, 5s, 2m, 1h or 7d" + (minimum > .milliseconds(1) ? ", at least \(formatDuration(minimum))" : ""),
             parse: { text in parseDuration(text).flatMap { $0 >= minimum ? $0 : nil } }, format: formatDuration)
     }
 }
@@ -94,11 +95,18 @@ extension Setting where Value == String {
 public func parseDuration(_ text: String) -> Duration? {
     let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     for (suffix, milliseconds) in units where text.hasSuffix(suffix) {
-        let digits = text.dropLast(suffix.count)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int64(digits) else { return nil }
-        return .milliseconds(value * milliseconds)
+        guard let value = parseDigits(text.dropLast(suffix.count), maxDigits: 12) else { return nil }
+        let (total, overflow) = Int64(value).multipliedReportingOverflow(by: milliseconds)
+        return overflow ? nil : .milliseconds(total)
     }
     return nil
+}
+
+/// 1 to `maxDigits` ASCII digits as a number: no sign, no spaces, nothing else (what JSON
+/// Schema's `^[0-9]{1,n}$` accepts, unlike `Int("+5")`).
+public func parseDigits(_ text: some StringProtocol, maxDigits: Int) -> Int? {
+    guard (1...maxDigits).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+    return Int(text)
 }
 
 func formatDuration(_ duration: Duration) -> String {

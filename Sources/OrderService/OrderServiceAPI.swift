@@ -16,8 +16,8 @@ struct OrderServiceAPI: Sendable {
     let metrics: OrderServiceMetrics
     /// The largest checkout body, in bytes.
     let bodyLimit: Int
-    /// How often a saga's event stream reads the saga.
-    var eventsInterval: Duration = .milliseconds(200)
+    /// How often a request that follows a saga (its event stream, `Prefer: wait`) reads it again.
+    var pollInterval: Duration = .milliseconds(200)
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         // A span per API request (not per probe or scrape), child of the caller's `traceparent`
@@ -90,12 +90,12 @@ struct OrderServiceAPI: Sendable {
         if let wait = Self.preferredWait(request.headers[HTTPField.Name("Prefer")!]) {
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
-                if let order = try await store.order(accepted.orderID), SagaEventStream.isFinal(order.sagaStatus) {
+                if let order = try await store.order(accepted.orderID), SagaStatus(rawValue: order.sagaStatus)?.isFinal == true {
                     headers[HTTPField.Name("Preference-Applied")!] = "wait=\(wait)"
                     return try json(order, status: .created, headers: headers)
                 }
                 guard ContinuousClock.now < deadline else { break }
-                try await Task.sleep(for: .milliseconds(50))
+                try await Task.sleep(for: pollInterval)
             }
         }
         return try json(
@@ -111,9 +111,7 @@ struct OrderServiceAPI: Sendable {
         guard let prefer else { return nil }
         for token in prefer.split(separator: ",") {
             let parts = token.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, parts[0].lowercased() == "wait", parts[1].count <= 4, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let seconds = Int(parts[1]), seconds > 0
-            else { continue }
+            guard parts.count == 2, parts[0].lowercased() == "wait", let seconds = parseDigits(parts[1], maxDigits: 4), seconds > 0 else { continue }
             return min(seconds, maxWait)
         }
         return nil
@@ -174,7 +172,7 @@ struct OrderServiceAPI: Sendable {
         let id = try uuidParameter(context, what: "saga")
         var lastEventID: Int?
         if let text = request.headers[HTTPField.Name("Last-Event-ID")!] {
-            guard (1...9).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text) else {
+            guard let value = parseDigits(text, maxDigits: 9) else {
                 throw ProblemDetails.invalid(
                     [.init(field: "Last-Event-ID", problem: "must be the id of a timeline event this stream sent (a whole number)")],
                     what: "The request")
@@ -182,7 +180,7 @@ struct OrderServiceAPI: Sendable {
             lastEventID = value
         }
         guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
-        return SagaEventStream(store: store, interval: eventsInterval).response(for: id, first: saga, after: lastEventID)
+        return SagaEventStream(store: store, interval: pollInterval).response(for: id, first: saga, after: lastEventID)
     }
 
     /// `POST /api/v1/sagas/{id}/retry|skip|compensate|abort`: an operator's input. 200 with the
@@ -229,8 +227,7 @@ struct OrderServiceAPI: Sendable {
         var text = Substring(ifMatch)
         if text.hasPrefix("W/") { text = text.dropFirst(2) }
         if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
-        guard (1...9).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int(text)
+        return parseDigits(text, maxDigits: 9)
     }
 
     /// `GET /api/v1/sagas?status=RUNNING&type=create_order&step=payment&olderThan=1h&limit=20`: newest
@@ -247,7 +244,7 @@ struct OrderServiceAPI: Sendable {
             }
         }
         if let text = parameters.get("limit") {
-            if text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), (1...500).contains(value) { query.limit = value } else {
+            if let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) { query.limit = value } else {
                 problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
             }
         }

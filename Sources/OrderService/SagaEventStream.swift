@@ -1,6 +1,7 @@
 import CheckoutContracts
 import Foundation
 import Hummingbird
+import SagaCore
 import ServiceLifecycle
 
 /// `GET /api/v1/sagas/{id}/events`: a saga's timeline as server-sent events, live until the saga
@@ -46,7 +47,7 @@ struct SagaEventStream: Sendable {
                 sent = max(sent, view.timeline.count)
                 if status != view.status {
                     status = view.status
-                    chunk += Self.event(Self.isFinal(view.status) ? "end" : "status", data: Status(status: view.status, version: view.version))
+                    chunk += Self.event(Self.isFinal(view) ? "end" : "status", data: Status(status: view.status, version: view.version))
                 }
                 if !chunk.isEmpty {
                     try await writer.write(ByteBuffer(string: chunk))
@@ -55,7 +56,7 @@ struct SagaEventStream: Sendable {
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                     quietSince = .now
                 }
-                if Self.isFinal(view.status) || Task.isShuttingDownGracefully || Task.isCancelled { break }
+                if Self.isFinal(view) || Task.isShuttingDownGracefully || Task.isCancelled { break }
                 try? await Task.sleep(for: interval)
                 // A database blip does not end the stream: the next read catches up.
                 if let next = try? await store.saga(id) { view = next }
@@ -69,8 +70,8 @@ struct SagaEventStream: Sendable {
         let version: Int
     }
 
-    static func isFinal(_ status: String) -> Bool {
-        status == "COMPLETED" || status == "COMPENSATED" || status == "FAILED"
+    static func isFinal(_ view: SagaView) -> Bool {
+        SagaStatus(rawValue: view.status)?.isFinal == true
     }
 
     /// One event: `id:` (if any), `event:`, and the data as one line of JSON.

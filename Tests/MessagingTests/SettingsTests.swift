@@ -33,6 +33,21 @@ import Testing
         #expect(OrderSagaSettings.sweepInterval.formattedDefault == "250ms")
     }
 
+    /// Digits and a unit, nothing else; a value too large for a duration is refused, not a crash.
+    @Test func aDurationIsDigitsAndAUnit() throws {
+        #expect(parseDuration("90s") == .seconds(90) && parseDuration("7d") == .seconds(7 * 86_400))
+        for bad in ["+5s", "-5s", "5 s", " 5s", "5", "s", "1.5h", "999999999999d", "1234567890123ms"] {
+            #expect(parseDuration(bad) == nil, "\(bad)")
+        }
+        #expect(parseDigits("0042", maxDigits: 4) == 42)
+        #expect(parseDigits("12345", maxDigits: 4) == nil && parseDigits("", maxDigits: 4) == nil && parseDigits("٣", maxDigits: 4) == nil)
+        // A setting with a minimum says it.
+        let error = #expect(throws: SettingsError.self) {
+            try SettingsReader(environment: ["ORDERSAGA_RETENTION_IDEMPOTENCY_KEYS": "10s"]).value(OrderSagaSettings.idempotencyKeyRetention)
+        }
+        #expect(error?.description.contains("at least 1m") == true, "\(String(describing: error))")
+    }
+
     @Test(arguments: [("ORDERSAGA_RELAY_BATCH_SIZE", "lots"), ("ORDERSAGA_RELAY_BATCH_SIZE", "0"), ("ORDERSAGA_RETENTION_OUTBOX", "soon")])
     func aBadValueNamesItsKeyAndVariable(_ variable: String, _ value: String) throws {
         let reader = SettingsReader(environment: [variable: value])
