@@ -96,8 +96,9 @@ let package = Package(
         .target(
             name: "OrderService",
             dependencies: [
-                "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts",
+                "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts", "Retry",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,6 +174,7 @@ let package = Package(
             dependencies: [
                 "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants", "Observability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Tests/TestSupport",

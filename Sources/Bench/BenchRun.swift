@@ -34,6 +34,8 @@ public struct BenchOptions: Sendable {
     /// Processes to measure, by name (`order-service`, `postgresql`, …).
     public var processes: [String: Int32] = [:]
     public var label = ""
+    /// The API key checkouts are placed with (scope checkout; no rate limit, or it is measured).
+    public var apiKey: String?
 
     public init() {}
 }
@@ -218,6 +220,7 @@ public struct BenchRun: Sendable {
     ) async throws {
         var request = URLRequest(url: URL(string: apiURLs[index % apiURLs.count] + "/api/v1/checkout")!)
         request.httpMethod = "POST"
+        if let apiKey = options.apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = try fixtures.body(index, outcome)
         let clock = ContinuousClock()

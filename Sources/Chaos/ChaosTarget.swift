@@ -17,13 +17,25 @@ public struct ChaosTarget: Sendable {
     /// `CONTROL kill SERVICE...`, `CONTROL start SERVICE [--set K=V]`, `CONTROL running SERVICE`,
     /// `CONTROL restart-rabbitmq`, `CONTROL restart-postgres`.
     public var control: String?
+    /// The API key it places checkouts and retries sagas with (scopes checkout and admin).
+    public var apiKey: String?
 
-    public init(apiURL: String, databases: SystemDatabases, amqpAdmin: AMQPConfiguration, managementURL: String, control: String?) {
+    public init(
+        apiURL: String, databases: SystemDatabases, amqpAdmin: AMQPConfiguration, managementURL: String, control: String?, apiKey: String? = nil
+    ) {
+        self.apiKey = apiKey
         self.apiURL = apiURL.hasSuffix("/") ? String(apiURL.dropLast()) : apiURL
         self.databases = databases
         self.amqpAdmin = amqpAdmin
         self.managementURL = managementURL
         self.control = control
+    }
+
+    /// `request` with the run's API key.
+    func authorized(_ request: URLRequest) -> URLRequest {
+        var request = request
+        if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
+        return request
     }
 
     /// Runs the control command; throws with its output when it fails.

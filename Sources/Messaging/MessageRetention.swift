@@ -17,6 +17,7 @@ public struct MessageRetention: Service {
     /// One table whose rows go once `column` is older than `retention` (rows where it is NULL stay).
     public struct Rule: Sendable {
         public var table: String
+        /// The primary key's columns, comma-separated (`owner, key`).
         public var key: String
         public var column: String
         public var retention: Duration
@@ -84,7 +85,7 @@ public struct MessageRetention: Service {
             pruned.byTable[rule.table] = try await pool.query(
                 """
                 WITH gone AS (
-                    DELETE FROM \(rule.table) WHERE \(rule.key) IN (
+                    DELETE FROM \(rule.table) WHERE (\(rule.key)) IN (
                         SELECT \(rule.key) FROM \(rule.table) WHERE \(rule.column) < now() - make_interval(secs => $1) LIMIT $2)
                     RETURNING 1)
                 SELECT count(*) AS n FROM gone

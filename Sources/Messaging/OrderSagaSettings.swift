@@ -46,6 +46,9 @@ public enum OrderSagaSettings {
     public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml)")
     public static let maxInFlight = Setting.integer(
         "checkout.maxInFlight", 500, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
+    public static let rateLimit = Setting.integer(
+        "api.rateLimit", 100, in: 0...1_000_000,
+        "requests a second each credential may make, in bursts of as many (429 with Retry-After above; 0: no limit; a key's own --rate-limit wins)")
     public static let orderPoolSize = Setting.integer("orderService.poolSize", 8, in: 1...256, "PostgreSQL connections of the order service")
     public static let sweepInterval = Setting.duration("sweeper.interval", .milliseconds(250), "how often passed saga deadlines are looked for")
     public static let sweepBatchSize = Setting.integer("sweeper.batchSize", 100, in: 1...10_000, "sagas whose deadline passed, handled per round")
@@ -75,7 +78,7 @@ public enum OrderSagaSettings {
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
-            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(sagasDirectory), row(orderPoolSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]

@@ -22,6 +22,7 @@ final class InMemorySagaStore: SagaStore {
 
     struct OrderRow: Sendable {
         var checkout: SagaEngine.Checkout
+        var owner: String
         var sagaID: UUID
         var status: String
         var created: SagaTime
@@ -95,12 +96,12 @@ final class InMemorySagaStore: SagaStore {
     ) async throws -> StartOutcome {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            if let idempotencyKey, let claimed = state.keys[idempotencyKey] {
+            if let idempotencyKey, let claimed = state.keys[new.owner + "\n" + idempotencyKey] {
                 return IdempotencyKeys.answer(stored: claimed, request: request)
             }
             let (saga, write) = try create(state.now)
-            if let idempotencyKey { state.keys[idempotencyKey] = (request, new.orderID, new.sagaID) }
-            state.orders[new.orderID] = OrderRow(checkout: new.checkout, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)
+            if let idempotencyKey { state.keys[new.owner + "\n" + idempotencyKey] = (request, new.orderID, new.sagaID) }
+            state.orders[new.orderID] = OrderRow(checkout: new.checkout, owner: new.owner, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)
             state.sagas[saga.id] = SagaRow(
                 definition: saga.machine.definition, state: write.state, data: write.data, traceparent: saga.traceparent,
                 deadline: nil, created: state.now, updated: state.now)
@@ -199,10 +200,10 @@ final class InMemorySagaStore: SagaStore {
 
     // MARK: Reads
 
-    func order(_ id: UUID) async throws -> OrderView? {
+    func order(_ id: UUID, owner: String?) async throws -> OrderView? {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            guard let order = state.orders[id], let saga = state.sagas[order.sagaID] else { return nil }
+            guard let order = state.orders[id], owner == nil || order.owner == owner, let saga = state.sagas[order.sagaID] else { return nil }
             return OrderView(
                 id: id.uuidString.lowercased(), status: order.status, customerId: order.checkout.customerId,
                 cartId: order.checkout.cartId, couponCode: order.checkout.couponCode, paymentCardId: order.checkout.paymentCardId,

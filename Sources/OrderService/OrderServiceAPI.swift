@@ -11,6 +11,10 @@ struct OrderServiceAPI: Sendable {
     let engine: SagaEngine
     let store: any SagaStore
     let admission: Admission
+    /// Who is calling, and whether they may (``Authenticator``).
+    let authenticator: Authenticator
+    /// The Idempotency-Keys of checkouts being answered now.
+    let keysInFlight = KeysInFlight()
     /// Whether the broker connection is up (`/health`, `/ready`).
     let brokerConnected: @Sendable () -> Bool
     let metrics: OrderServiceMetrics
@@ -50,6 +54,7 @@ struct OrderServiceAPI: Sendable {
     /// for an invalid request. An `Idempotency-Key` header makes a retried request answer the same.
     /// With `Prefer: wait=N`, 201 with the order as it ended when its saga ends within N seconds.
     @Sendable func checkout(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [.checkout])
         let contentType = request.headers[.contentType]
         guard let contentType, Self.isJSON(contentType) else {
             metrics.checkoutsRefused.increment()
@@ -72,9 +77,21 @@ struct OrderServiceAPI: Sendable {
             metrics.checkoutsShed.increment()
             throw ProblemDetails.overloaded(limit: admission.limit, retryAfter: 1)
         }
+        // A retry that arrives while the first request with its key is still being answered
+        // (waiting on `Prefer: wait`, say) is told so, rather than made to wait or answered twice.
+        if let key {
+            guard keysInFlight.claim(caller.principal, key) else {
+                throw ProblemDetails(
+                    status: .conflict, type: "https://ordersaga.dev/problems/idempotency-key-in-flight",
+                    title: "A request with this Idempotency-Key is in progress",
+                    detail: "the first request with this Idempotency-Key has not been answered yet; retry after it has",
+                    errors: [.init(field: "Idempotency-Key", problem: "is in use by a request still in progress")])
+            }
+        }
+        defer { if let key { keysInFlight.release(caller.principal, key) } }
         let accepted: SagaEngine.Accepted
         do {
-            accepted = try await engine.start(checkout, idempotencyKey: key, request: try Self.fingerprint(checkout))
+            accepted = try await engine.start(checkout, owner: caller.principal, idempotencyKey: key, request: try Self.fingerprint(checkout))
         } catch is IdempotencyConflict {
             throw ProblemDetails(
                 status: .unprocessableContent, type: "https://ordersaga.dev/problems/idempotency-key-reused",
@@ -90,7 +107,7 @@ struct OrderServiceAPI: Sendable {
         if let wait = Self.preferredWait(request.headers[HTTPField.Name("Prefer")!]) {
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
-                if let order = try await store.order(accepted.orderID), SagaStatus(rawValue: order.sagaStatus)?.isFinal == true {
+                if let order = try await store.order(accepted.orderID, owner: nil), SagaStatus(rawValue: order.sagaStatus)?.isFinal == true {
                     headers[HTTPField.Name("Preference-Applied")!] = "wait=\(wait)"
                     return try json(order, status: .created, headers: headers)
                 }
@@ -149,9 +166,11 @@ struct OrderServiceAPI: Sendable {
     // MARK: Orders
 
     /// `GET /api/v1/orders/{id}`.
+    /// A checkout credential reads only the orders it placed: another's answers 404, as a missing one.
     @Sendable func order(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
         let id = try uuidParameter(context, what: "order")
-        guard let order = try await store.order(id) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
+        guard let order = try await store.order(id, owner: caller.orderOwner) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
         return try json(order)
     }
 
@@ -159,6 +178,11 @@ struct OrderServiceAPI: Sendable {
 
     /// `GET /api/v1/sagas/{id}`: status, steps and the timeline.
     @Sendable func saga(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticator.caller(of: request, needs: [.admin])
+        return try await sagaResponse(context)
+    }
+
+    private func sagaResponse(_ context: BasicRequestContext) async throws -> Response {
         let id = try uuidParameter(context, what: "saga")
         guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
         var headers = HTTPFields()
@@ -169,6 +193,7 @@ struct OrderServiceAPI: Sendable {
     /// `GET /api/v1/sagas/{id}/events`: the timeline as server-sent events until the saga ends
     /// (``SagaEventStream``); `Last-Event-ID` resumes after the line it names.
     @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticator.caller(of: request, needs: [.admin])
         let id = try uuidParameter(context, what: "saga")
         var lastEventID: Int?
         if let text = request.headers[HTTPField.Name("Last-Event-ID")!] {
@@ -187,6 +212,7 @@ struct OrderServiceAPI: Sendable {
     /// saga as it is after; 409 when its state does not allow the action; 412 when `If-Match`
     /// names a version the saga has moved on from (someone else acted first: look again).
     func operate(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticator.caller(of: request, needs: [.admin])
         let id = try uuidParameter(context, what: "saga")
         if let contentType = request.headers[.contentType], !Self.isJSON(contentType) {
             throw ProblemDetails.unsupportedMediaType(contentType)
@@ -219,7 +245,7 @@ struct OrderServiceAPI: Sendable {
             throw ProblemDetails.invalid(
                 [.init(field: "result", problem: "is not the reply data of step \(invalid.step): \(invalid.problem)")], what: "The skip request")
         }
-        return try await saga(request, context: context)
+        return try await sagaResponse(context)
     }
 
     /// The version an `If-Match` names: `"7"`, `W/"7"` or `7` (1 to 9 digits).
@@ -234,6 +260,7 @@ struct OrderServiceAPI: Sendable {
     /// first. With `stuckFor=30s`: the RUNNING and COMPENSATING sagas unchanged for at least that
     /// long, longest first. A page at a time: `nextCursor` of one page is `cursor` of the next.
     @Sendable func sagas(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticator.caller(of: request, needs: [.admin])
         var problems: [ProblemDetails.FieldProblem] = []
         let parameters = request.uri.queryParameters
         var query = SagaQuery()
@@ -282,6 +309,7 @@ struct OrderServiceAPI: Sendable {
 
     /// `GET /api/v1/sagas/stats?window=1h`: the sagas started in the window (default 1h, at most 30d).
     @Sendable func stats(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticator.caller(of: request, needs: [.admin])
         let label = request.uri.queryParameters.get("window").map { String($0) } ?? "1h"
         guard let window = Self.window(label) else {
             throw ProblemDetails.invalid([.init(field: "window", problem: Self.windowProblem)], what: "The query")

@@ -28,6 +28,8 @@ public struct OrderServiceConfiguration: Sendable {
     public var retryAfter: Int
     /// Sagas in flight past which checkout answers 503 (admission control); 0 for no limit.
     public var maxInFlight: Int
+    /// Requests a second a credential may make, unless its key says otherwise; 0 for no limit.
+    public var rateLimit: Int
     /// Consuming replies, publishing, pruning.
     public var messaging: MessagingSettings
     /// Where `GET /metrics` reads from; the process sends its swift-metrics here too (`ProcessMetrics`).
@@ -42,6 +44,7 @@ public struct OrderServiceConfiguration: Sendable {
         bodyLimit: Int = OrderSagaSettings.bodyLimit.defaultValue,
         retryAfter: Int = OrderSagaSettings.retryAfter.defaultValue,
         maxInFlight: Int = OrderSagaSettings.maxInFlight.defaultValue,
+        rateLimit: Int = OrderSagaSettings.rateLimit.defaultValue,
         messaging: MessagingSettings = MessagingSettings()
     ) {
         self.host = host
@@ -55,6 +58,7 @@ public struct OrderServiceConfiguration: Sendable {
         self.bodyLimit = bodyLimit
         self.retryAfter = retryAfter
         self.maxInFlight = maxInFlight
+        self.rateLimit = rateLimit
         self.messaging = messaging
     }
 }
@@ -92,8 +96,11 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let sweeper = DeadlineSweeper(engine: engine, interval: configuration.sweepInterval, batchSize: configuration.sweepBatchSize, logger: logger)
 
     let admission = Admission(limit: configuration.maxInFlight, store: store, logger: logger)
+    let keys = APIKeyStore(pool: pool)
+    let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit) { try await keys.record(id: $0) }
     let router = buildRouter(
-        engine: engine, store: store, metrics: metrics, admission: admission, brokerConnected: { connection.isConnected },
+        engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator,
+        brokerConnected: { connection.isConnected },
         bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter)
     return Application(
         router: router,
@@ -105,7 +112,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 /// The REST API's routes and middleware over `engine` and `store`: what `buildOrderService` serves,
 /// and what tests drive with an in-memory store and no server.
 func buildRouter(
-    engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, admission: Admission,
+    engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, admission: Admission, authenticator: Authenticator,
     brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
 ) -> Router<BasicRequestContext> {
     let router = Router()
@@ -114,7 +121,8 @@ func buildRouter(
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
-    OrderServiceAPI(engine: engine, store: store, admission: admission, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
+    OrderServiceAPI(
+        engine: engine, store: store, admission: admission, authenticator: authenticator, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
         .addRoutes(to: router)
     router.add(middleware: UnroutedMiddleware(router.routes))
     return router
@@ -123,6 +131,6 @@ func buildRouter(
 extension MessageRetention.Rule {
     /// An Idempotency-Key is forgotten after `retention.idempotencyKeys`: the same key then makes a new order.
     static func idempotencyKeys(_ settings: MessagingSettings) -> Self {
-        Self(table: "idempotency_keys", key: "key", column: "created_at", retention: settings.idempotencyKeyRetention)
+        Self(table: "idempotency_keys", key: "owner, key", column: "created_at", retention: settings.idempotencyKeyRetention)
     }
 }

@@ -37,11 +37,11 @@ struct PostgresSagaStore: SagaStore {
             if let idempotencyKey {
                 // Waits for a concurrent request with the same key, then sees its row.
                 let claimed = try connection.query(
-                    "INSERT INTO idempotency_keys (key, request, order_id, saga_id) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
-                    [idempotencyKey, request, new.orderID, new.sagaID])
+                    "INSERT INTO idempotency_keys (owner, key, request, order_id, saga_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, key) DO NOTHING",
+                    [new.owner, idempotencyKey, request, new.orderID, new.sagaID])
                 if claimed.affectedRows == 0 {
                     let row = try connection.query(
-                        "SELECT request, order_id, saga_id FROM idempotency_keys WHERE key = $1", [idempotencyKey]).first!
+                        "SELECT request, order_id, saga_id FROM idempotency_keys WHERE owner = $1 AND key = $2", [new.owner, idempotencyKey]).first!
                     return IdempotencyKeys.answer(
                         stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id")), request: request)
                 }
@@ -49,12 +49,12 @@ struct PostgresSagaStore: SagaStore {
             let checkout = new.checkout
             let nowMilliseconds = try connection.query(
                 """
-                INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING')
+                INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status, owner)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING', $8)
                 RETURNING floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
                 """,
                 [new.orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
-                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items)]
+                 try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items), new.owner]
             ).first!.int("now_ms")
             let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(nowMilliseconds)))
             try store(write, of: saga, isNew: true, on: connection)
@@ -216,13 +216,13 @@ struct PostgresSagaStore: SagaStore {
 
     // MARK: Reads
 
-    func order(_ id: UUID) async throws -> OrderView? {
+    func order(_ id: UUID, owner: String?) async throws -> OrderView? {
         let row = try await pool.query(
             """
             SELECT o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id, s.status AS saga_status,
                    s.data::text AS data, \(Self.iso("o.created_at")) AS created_at, \(Self.iso("o.updated_at")) AS updated_at
-            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1
-            """, [id]).first
+            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1 AND ($2::text IS NULL OR o.owner = $2)
+            """, [id, owner]).first
         guard let row else { return nil }
         let data = try row.json("data", as: CreateOrderData.self)
         return OrderView(

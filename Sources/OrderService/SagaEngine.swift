@@ -39,8 +39,8 @@ struct SagaEngine: Sendable {
     /// Creates the order and its saga and sends the first command, in one transaction.
     /// `request` is the checkout's canonical JSON: a key reused with other text is refused
     /// (``IdempotencyConflict``).
-    func start(_ checkout: Checkout, idempotencyKey: String?, request: String) async throws -> Accepted {
-        let new = NewOrder(orderID: UUID(), sagaID: UUID(), checkout: checkout)
+    func start(_ checkout: Checkout, owner: String, idempotencyKey: String?, request: String) async throws -> Accepted {
+        let new = NewOrder(orderID: UUID(), sagaID: UUID(), checkout: checkout, owner: owner)
         // Under the request's span: the saga's trace is the request's, and this span is the
         // parent of every step's span.
         let span = startSpan("start \(definition.name)", ofKind: .internal)

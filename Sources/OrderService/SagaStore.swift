@@ -8,7 +8,7 @@ import SagaCore
 /// leaves all of an input's effects or none. ``PostgresSagaStore`` holds every SQL statement of the
 /// order service; ``InMemorySagaStore`` runs the same engine and API in tests without a server.
 protocol SagaStore: Sendable {
-    /// Claims the `Idempotency-Key` (if any) and, when it is new, creates the order and its saga
+    /// Claims the `Idempotency-Key` (if any, in the owner's own keys) and, when it is new, creates the order and its saga
     /// with what `create` returns (given the store's clock); or answers what an earlier request
     /// with the same key created. A key reused with a different `request` is a conflict.
     func start(
@@ -40,7 +40,8 @@ protocol SagaStore: Sendable {
 
     // MARK: Reads
 
-    func order(_ id: UUID) async throws -> OrderView?
+    /// The order `id`, if it exists and `owner` placed it (`nil`: whoever did).
+    func order(_ id: UUID, owner: String?) async throws -> OrderView?
     func saga(_ id: UUID) async throws -> SagaView?
     /// One page of the sagas `query` asks for, and the cursor of the next if there is one.
     func sagas(_ query: SagaQuery) async throws -> SagaListView
@@ -62,6 +63,9 @@ struct NewOrder: Sendable {
     var orderID: UUID
     var sagaID: UUID
     var checkout: SagaEngine.Checkout
+    /// Who placed it (``Caller/principal``): its Idempotency-Keys are its own, and a checkout
+    /// credential reads only its own orders.
+    var owner: String
 }
 
 enum StartOutcome: Sendable, Equatable {

@@ -45,6 +45,7 @@ extension SagaStatusCommand {
             while true {
                 var request = HTTPClientRequest(url: url)
                 request.headers.add(name: "Accept", value: "text/event-stream")
+                if let authorization = api.authorization { request.headers.add(name: "Authorization", value: authorization) }
                 if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
                 do {
                     let response = try await HTTPClient.shared.execute(request, deadline: .distantFuture)

@@ -25,12 +25,14 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
               saga-status dlq list
 
-            The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080.
+            The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080;
+            its API key (scope admin) from --api-key or ORDERSAGA_API_KEY (`scripts/run` prints one;
+            `ordersaga api-key create --scope admin` makes one).
 
             Exit status: 0 done; 1 the service could not be reached or answered an error;
             3 the saga's state does not allow the action (nothing changed); 4 the saga changed
             since it was read, by a reply or another operator (nothing changed: look again);
-            64 the command line is wrong.
+            5 the API key is missing, not valid or lacks the admin scope; 64 the command line is wrong.
             """,
         subcommands: [Show.self, Watch.self, List.self, Stuck.self, Stats.self, Describe.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
@@ -42,8 +44,16 @@ struct APIOptions: ParsableArguments {
     @Option(help: "The order service's base URL (default: $ORDERSAGA_URL or http://127.0.0.1:8080).")
     var url: String?
 
+    @Option(help: "An API key with the admin scope (default: $ORDERSAGA_API_KEY, which keeps it out of `ps`).")
+    var apiKey: String?
+
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
+
+    /// The `Authorization` header's value, when there is a key.
+    var authorization: String? {
+        (apiKey ?? ProcessInfo.processInfo.environment["ORDERSAGA_API_KEY"]).map { "Bearer \($0)" }
+    }
 
     var baseURL: String {
         (url ?? ProcessInfo.processInfo.environment["ORDERSAGA_URL"] ?? "http://127.0.0.1:8080")
@@ -59,6 +69,12 @@ struct APIOptions: ParsableArguments {
     /// GETs `path`; a problem answer becomes an error with the API's words.
     func get(_ path: String) async throws -> Data {
         try await send(URLRequest(url: URL(string: baseURL + path)!))
+    }
+
+    private func authorized(_ request: URLRequest) -> URLRequest {
+        var request = request
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        return request
     }
 
     /// Prints what the API answered: as it came with `--json`, else decoded and rendered for a person.
@@ -81,7 +97,13 @@ struct APIOptions: ParsableArguments {
         let exitCode: Int32 = switch status {
         case 409: 3
         case 412: 4
+        case 401, 403: 5
         default: 1
+        }
+        if status == 401 {
+            return CLIError(
+                "the order service wants a valid API key: set ORDERSAGA_API_KEY or pass --api-key "
+                    + "(`ordersaga api-key create --name NAME --scope admin` makes one)", exitCode: exitCode)
         }
         if let problem = try? JSONDecoder().decode(ProblemDocument.self, from: data) {
             let fields = (problem.errors ?? []).map { "\($0.field): \($0.problem)" }
@@ -94,7 +116,7 @@ struct APIOptions: ParsableArguments {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await URLSession.shared.data(for: authorized(request))
         } catch {
             let reason = (error as NSError).userInfo[NSLocalizedDescriptionKey] as? String ?? "\(error)"
             throw CLIError("cannot reach the order service at \(baseURL) (is it running? see --url): \(reason)")

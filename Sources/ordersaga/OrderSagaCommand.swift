@@ -27,7 +27,7 @@ struct OrderSagaCommand: AsyncParsableCommand {
             """,
         subcommands: [
             SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self, SettingsCommand.self,
-            DefinitionsCommand.self, ProbeCommand.self,
+            DefinitionsCommand.self, ProbeCommand.self, APIKeyCommand.self,
         ])
 
     static func main() async {
@@ -184,7 +184,8 @@ struct OrderServiceCommand: AsyncParsableCommand {
             sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),
             poolSize: try settings.value(S.orderPoolSize), sweepInterval: try settings.value(S.sweepInterval),
             sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
-            retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight), messaging: try MessagingSettings(settings))
+            retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight),
+            rateLimit: try settings.value(S.rateLimit), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
         ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
         let tracing = try options.tracing("order-service", settings: settings, logger: logger)

@@ -44,6 +44,8 @@ struct SagaBench: AsyncParsableCommand {
     @Option(name: .customLong("management-user")) var managementUser = "admin"
     @Option(name: .customLong("management-password")) var managementPassword = ""
     @Option(help: "A label for the result line.") var label = ""
+    @Option(help: "The API key to place checkouts with, scope checkout and --rate-limit 0 (default: $ORDERSAGA_API_KEY).")
+    var apiKey: String?
     @Option(help: "Seconds to wait for a saga to end.") var timeout = 300
 
     func validate() throws {
@@ -87,6 +89,7 @@ struct SagaBench: AsyncParsableCommand {
         options.seed = seed
         options.timeout = .seconds(timeout)
         options.label = label
+        options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["ORDERSAGA_API_KEY"]
         for entry in processes {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let pid = Int32(parts[1]) else { throw ValidationError("--process \(entry): expected NAME=PID") }

@@ -34,6 +34,8 @@ struct SagaChaos: AsyncParsableCommand {
     @Option(name: .customLong("amqp-admin-url"), help: "The RabbitMQ administrator's URL of the vhost.") var amqpAdminURL: String
     @Option(name: .customLong("management-url"), help: "RabbitMQ's management API.") var managementURL: String
     @Option(help: "The control command for process and server faults.") var control: String?
+    @Option(help: "The API key to place checkouts and retry sagas with, scopes checkout and admin, --rate-limit 0 (default: $ORDERSAGA_API_KEY).")
+    var apiKey: String?
     @Option(help: "The plan's seed (default: a random one, printed).") var seed: UInt64?
     @Option(help: "Checkouts placed at least (more while faults last).") var sagas = 150
     @Option(help: "Faults injected, every kind in turn.") var faults = 9
@@ -72,7 +74,7 @@ struct SagaChaos: AsyncParsableCommand {
         options.kinds = selectedKinds.compactMap { $0 }.filter { control != nil || !$0.needsControl }
         let target = ChaosTarget(
             apiURL: url, databases: systemDatabases, amqpAdmin: try AMQPConfiguration(url: amqpAdminURL),
-            managementURL: managementURL, control: control)
+            managementURL: managementURL, control: control, apiKey: apiKey ?? ProcessInfo.processInfo.environment["ORDERSAGA_API_KEY"])
         var logger = Logger(label: "saga-chaos")
         logger.logLevel = .error
         let report = try await ChaosRun(target: target, options: options, seed: seed ?? UInt64.random(in: 1...999_999), logger: logger).run()

@@ -50,6 +50,7 @@ struct BrokerRestartTests {
             // its queue while the broker is down.
             try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     var unused = carts[...]
                     func place(_ count: Int) async throws -> [String] {
@@ -122,6 +123,7 @@ struct BrokerRestartTests {
             let app = try await buildOrderService(configuration, logger: system.logger)
             try await system.running(system.workerServices()) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     try await Self.broker("broker-stop")
                     var sagas: [String] = []

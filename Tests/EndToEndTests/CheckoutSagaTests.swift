@@ -22,6 +22,7 @@ import TestSupport
             let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
             try await system.running(system.workerServices()) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     try await body(CheckoutClient(client: client), system)
                 }
             }

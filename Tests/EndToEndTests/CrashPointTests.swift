@@ -31,7 +31,7 @@ import TestSupport
         #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         var accepted = Set<Int>()
         for (index, cart) in carts.enumerated() {
-            if await checkout(port, cart: cart, coupon: coupon(index)) { accepted.insert(index) }
+            if await checkout(system, port, cart: cart, coupon: coupon(index)) { accepted.insert(index) }
             if !armed.isRunning { break }
         }
         let died = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { !armed.isRunning }
@@ -57,7 +57,7 @@ import TestSupport
         // Every one not accepted yet: one whose answer the crash swallowed is answered now by its
         // Idempotency-Key, the same checkout as before.
         for (index, cart) in carts.enumerated() where !accepted.contains(index) {
-            if await checkout(port, cart: cart, coupon: coupon(index)) { accepted.insert(index) }
+            if await checkout(system, port, cart: cart, coupon: coupon(index)) { accepted.insert(index) }
         }
         let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
             (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0
@@ -70,14 +70,9 @@ import TestSupport
     /// Every third checkout has an expired coupon, so it compensates.
     func coupon(_ index: Int) -> String { index % 3 == 2 ? "EXPIRED5" : "WELCOME10" }
 
-    func checkout(_ port: Int, cart: String, coupon: String) async -> Bool {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue(cart, forHTTPHeaderField: "Idempotency-Key")
-        request.httpBody = Data(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: coupon).utf8)
-        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 202
+    func checkout(_ system: TestSystem, _ port: Int, cart: String, coupon: String) async -> Bool {
+        let body = CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: coupon)
+        return await system.postCheckout(port: port, body, headers: ["Idempotency-Key": cart])?.status == 202
     }
 
     func carts(_ system: TestSystem, count: Int) async throws -> [String] {

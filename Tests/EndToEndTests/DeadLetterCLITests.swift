@@ -97,6 +97,7 @@ import TestSupport
             let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
             try await system.running([AMQPConnectionService(connection)]) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     await connection.waitUntilConnected()
                     try await connection.publish(AMQPOutgoingMessage(
                         exchange: SagaTopology.repliesExchange, routingKey: SagaTopology.repliesQueue, body: Array("not a reply".utf8),

@@ -34,6 +34,7 @@ import TestSupport
             // The identity worker (payment) is down: its commands wait in its queue.
             try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
                     let timedOut = await eventually(timeout: .seconds(20), interval: .milliseconds(100)) {
@@ -66,6 +67,7 @@ import TestSupport
             // The identity worker never comes: the payment times out, and so does its refund.
             try await system.running(system.workerServices(["catalog", "promotion", "cart", "notification"])) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
                     let saga = try await api.finishedSaga(accepted.sagaId)
@@ -108,6 +110,7 @@ import TestSupport
             // The notification worker is down while the saga reaches its last step.
             try await system.running(system.workerServices(["catalog", "promotion", "identity", "cart"])) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
                     // Past the five attempts that used to compensate the order, it is still running.
@@ -143,6 +146,7 @@ import TestSupport
             let app = try await buildOrderService(configuration, logger: system.logger)
             try await system.running(system.workerServices(["catalog", "promotion", "identity", "cart"])) {
                 try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
                     let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
                     let saga = try await api.finishedSaga(accepted.sagaId)
@@ -166,6 +170,7 @@ import TestSupport
         try await TestSystem.with { system in
             let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
             try await app.test(.router) { client in
+                let client = client.authorized(system.adminKey)
                 let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
                 let database = "\(system.name)_order"
                 try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
@@ -300,7 +305,7 @@ import TestSupport
             try await system.running(system.workerServices()) {
                 try await first.test(.router) { a in
                     try await second.test(.router) { b in
-                        let apis = [CheckoutClient(client: a), CheckoutClient(client: b)]
+                        let apis = [CheckoutClient(client: a.authorized(system.adminKey)), CheckoutClient(client: b.authorized(system.adminKey))]
                         var accepted: [CheckoutClient.Accepted] = []
                         // Ada's three carts complete; the fourth checkout reuses a converted cart and is compensated.
                         for (index, cart) in ["cart-ada-1", "cart-ada-2", "cart-ada-3", "cart-ada-1"].enumerated() {

@@ -50,7 +50,7 @@ import TestSupport
             #expect(settings.idempotencyKeyRetention == .seconds(86_400), "the documented default is 24 h")
             let retention = MessageRetention(
                 pool: pool, settings: Self.settings { $0.retentionBatchSize = 1 },
-                also: [MessageRetention.Rule(table: "idempotency_keys", key: "key", column: "created_at", retention: settings.idempotencyKeyRetention)],
+                also: [MessageRetention.Rule(table: "idempotency_keys", key: "owner, key", column: "created_at", retention: settings.idempotencyKeyRetention)],
                 logger: Logger(label: name))
             let pruned = try await retention.prune()
             #expect(pruned.byTable["idempotency_keys"] == 2 && pruned.total == 2)

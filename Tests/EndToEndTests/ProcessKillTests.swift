@@ -22,13 +22,8 @@ import TestSupport
     }
 
     /// Posts a checkout; true when it was accepted.
-    func checkout(_ port: Int, cart: String) async -> Bool {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10").utf8)
-        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 202
+    func checkout(_ system: TestSystem, _ port: Int, cart: String) async -> Bool {
+        await system.postCheckout(port: port, CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10"))?.status == 202
     }
 
     /// Places half the checkouts, kills the process, restarts it, places the rest, waits for all.
@@ -39,7 +34,7 @@ import TestSupport
         #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         var accepted = 0
         for cart in carts[..<15] {
-            if await checkout(port, cart: cart) { accepted += 1 }
+            if await checkout(system, port, cart: cart) { accepted += 1 }
         }
         // Killed at once, with sagas in flight: no graceful shutdown, no flush.
         kill(first.processIdentifier, SIGKILL)
@@ -51,7 +46,7 @@ import TestSupport
         let second = try startOrderService(system, port: port)
         #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
         for cart in carts[15...] {
-            if await checkout(port, cart: cart) { accepted += 1 }
+            if await checkout(system, port, cart: cart) { accepted += 1 }
         }
         let finished = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
             (try? await order.query("SELECT count(*) AS n FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING')").first?.int("n")) == 0

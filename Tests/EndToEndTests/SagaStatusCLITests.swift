@@ -14,9 +14,14 @@ import TestSupport
     static let binary = TestSystem.repositoryRoot.appendingPathComponent(".build/debug/saga-status")
 
     /// Runs the binary; returns its exit status and standard output.
+    /// Runs the binary with `ORDERSAGA_API_KEY` set to the live service's admin key, as an
+    /// operator's shell would have it (none outside ``withLiveOrderService``).
     func sagaStatus(_ arguments: [String]) async throws -> (Int32, String) {
-        try await Process.output(of: Self.binary, arguments)
+        try await Process.output(of: Self.binary, arguments, environment: Self.apiKey.map { ["ORDERSAGA_API_KEY": $0] } ?? [:])
     }
+
+    /// The admin key of the service ``withLiveOrderService`` runs.
+    @TaskLocal static var apiKey: String?
 
     /// A fresh system with the order service on a real port and `workers` running (`definition`:
     /// a create_order definition to run instead of the file's); `body` gets the system, a REST
@@ -31,8 +36,11 @@ import TestSupport
             if let definition { configuration.definition = try definition(system) }
             let app = try await buildOrderService(configuration, logger: system.logger)
             try await system.running(system.workerServices(workers)) {
+                let key = system.adminKey
                 try await app.test(.live) { client in
-                    try await body(system, CheckoutClient(client: client), "http://127.0.0.1:\(client.port!)")
+                    try await Self.$apiKey.withValue(key) {
+                        try await body(system, CheckoutClient(client: client.authorized(key)), "http://127.0.0.1:\(client.port!)")
+                    }
                 }
             }
         }
@@ -164,7 +172,7 @@ import TestSupport
             let tmux = DeploymentTests.findTool("tmux")!
             let socket = "ordersaga-\(UUID().uuidString.prefix(8))"
             // As a person's shell would run it (the test runner sets NO_COLOR for its own output).
-            let command = "unset NO_COLOR; \(Self.binary.path) show \(accepted.sagaId) --url \(url); \(Self.binary.path) watch \(accepted.sagaId) --url \(url); sleep 60"
+            let command = "unset NO_COLOR; export ORDERSAGA_API_KEY=\(Self.apiKey ?? ""); \(Self.binary.path) show \(accepted.sagaId) --url \(url); \(Self.binary.path) watch \(accepted.sagaId) --url \(url); sleep 60"
             // Not waited for: Foundation sees the client run as long as the tmux server it forks
             // (which keeps a descriptor of the client's).
             let start = Process()

@@ -88,13 +88,10 @@ import TestSupport
                 // The caller's own trace: the checkout joins it.
                 let traceID = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
                 let callerSpan = "00f067aa0ba902b7"
-                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
-                request.httpMethod = "POST"
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                request.setValue("00-\(traceID)-\(callerSpan)-01", forHTTPHeaderField: "traceparent")
-                request.httpBody = Data(CheckoutClient.body(items: [("sku-mug", 1)], coupon: "WELCOME10").utf8)
-                let (body, response) = try await URLSession.shared.data(for: request)
-                #expect((response as? HTTPURLResponse)?.statusCode == 202, "\(String(decoding: body, as: UTF8.self))")
+                let (status, body) = try #require(await system.postCheckout(
+                    port: port, CheckoutClient.body(items: [("sku-mug", 1)], coupon: "WELCOME10"),
+                    headers: ["traceparent": "00-\(traceID)-\(callerSpan)-01"]))
+                #expect(status == 202, "\(String(decoding: body, as: UTF8.self))")
                 let sagaID = try JSONDecoder().decode(CheckoutClient.Accepted.self, from: body).sagaId
 
                 let order = system.pool("order")

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import OrderService
 import Testing
+import TestSupport
 import Yams
 
 /// `openapi.yaml` is the contract: the server serves exactly its operations, and reads its
@@ -37,6 +38,7 @@ import Yams
     @Test func anUnservedMethodIs405WithAllowAndAnUnknownPath404() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             try await client.execute(uri: "/api/v1/checkout", method: .delete) { response in
                 #expect(response.status == .methodNotAllowed)
                 #expect(response.headers[.allow] == "POST")
@@ -86,6 +88,7 @@ import Yams
     @Test func textLengthsCountCodePoints() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let decomposed = String(repeating: "e\u{301}", count: 101)  // 101 characters, 202 code points
             let tooLong = Harness.checkout().replacingOccurrences(of: "1 Main St", with: decomposed)
             #expect(tooLong.contains(decomposed))
@@ -101,6 +104,7 @@ import Yams
     func aCouponCodeIsASCII(_ code: String) async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let status = try await checkout(client, Harness.checkout(coupon: code))
             #expect(status == .unprocessableContent)
         }
@@ -110,6 +114,7 @@ import Yams
     func anIdempotencyKeyIsVisibleASCII(_ key: String) async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let status = try await checkout(client, Harness.checkout(), headers: [HTTPField.Name("Idempotency-Key")!: key])
             #expect(status == .unprocessableContent)
         }
@@ -120,6 +125,7 @@ import Yams
     func numbersInTheQueryAreDigitsOnly(_ uri: String, _ field: String) async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             try await client.execute(uri: uri, method: .get) { response in
                 #expect(response.status == .unprocessableContent, "\(uri)")
                 #expect(String(buffer: response.body).contains(#""field":"\#(field)""#))

@@ -7,6 +7,7 @@ import Logging
 import Messaging
 @testable import OrderService
 import SagaCore
+import Synchronization
 
 /// The order service's engine and REST API over an ``InMemorySagaStore``, with the five
 /// participants played by the test: no server, no broker.
@@ -22,18 +23,48 @@ struct Harness {
     let routes: Set<String>
 
     let admission: Admission
+    /// The API keys the service knows, by id, as `api_keys` would hold them.
+    let apiKeys = KeyTable()
+    /// A key with both scopes and no rate limit, which `client.authorized(harness.adminKey)` sends.
+    private(set) var adminKey = ""
 
-    /// `maxInFlight`: admission control's limit (0: none).
-    init(maxInFlight: Int = 0, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
+    /// `maxInFlight`: admission control's limit (0: none); `rateLimit`: api.rateLimit.
+    init(maxInFlight: Int = 0, rateLimit: Int = 100, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
         var definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: Self.sagas)
         change(&definition)
         store = InMemorySagaStore(definitions: [definition])
         engine = SagaEngine(store: store, definition: definition, outboxWritten: {}, metrics: metrics, logger: Logger(label: "test"))
         admission = Admission(limit: maxInFlight, store: store, logger: Logger(label: "test"))
+        let keys = apiKeys
         let router = buildRouter(
-            engine: engine, store: store, metrics: metrics, admission: admission, brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
+            engine: engine, store: store, metrics: metrics, admission: admission,
+            authenticator: Authenticator(defaultRateLimit: rateLimit, cacheFor: .zero) { id in keys.rows.withLock { $0[id] } },
+            brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
         routes = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         app = Application(router: router)
+        adminKey = addKey([.checkout, .admin], rateLimit: 0)
+    }
+
+    /// A new key with `scopes` (its `rateLimit`: `nil` for the service's), as `ordersaga api-key create` makes one.
+    @discardableResult
+    func addKey(_ scopes: Set<Scope>, rateLimit: Int? = nil, name: String = "test") -> String {
+        let key = APIKey.generate()
+        apiKeys.rows.withLock {
+            $0[key.id] = APIKeyRecord(
+                id: key.id, name: name, scopes: scopes.sorted(), rateLimit: rateLimit, createdAt: "2026-11-25T00:00:00Z", revokedAt: nil,
+                hash: key.hash)
+        }
+        return key.text
+    }
+
+    /// Revokes the key, as `ordersaga api-key revoke` does.
+    func revoke(_ text: String) {
+        guard let key = APIKey(text) else { return }
+        apiKeys.rows.withLock { $0[key.id]?.revokedAt = "2026-11-25T00:00:01Z" }
+    }
+
+    final class KeyTable: Sendable {
+        let rows = Mutex<[String: APIKeyRecord]>([:])
     }
 
     /// How a participant answers a command.

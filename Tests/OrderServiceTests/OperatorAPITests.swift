@@ -6,6 +6,7 @@ import HummingbirdTesting
 @testable import OrderService
 import SagaCore
 import Testing
+import TestSupport
 
 /// `POST /api/v1/sagas/{id}/retry|skip|compensate|abort` over the in-memory store: each action's
 /// effect, its refusals as problem+json, and `If-Match` telling the second of two operators.
@@ -38,6 +39,7 @@ import Testing
     @Test func skipNeedsTheStepsReplyDataThenTheSagaGoesOnWithIt() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let id = try await stuckAtPayment(harness, client)
             let before = try await saga(client, id)
 
@@ -63,6 +65,7 @@ import Testing
     @Test func abortNeedsAReasonIsRefusedOnceEndedAndCanBeRetried() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let id = try await stuckAtPayment(harness, client)
             let noReason = try await act(client, id, "abort", #"{"operator": "carol"}"#)
             #expect(noReason.status == .unprocessableContent)
@@ -89,6 +92,7 @@ import Testing
     @Test func compensateUndoesWhatTookEffect() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let id = try await stuckAtPayment(harness, client)
             let answer = try await act(client, id, "compensate", #"{"operator": "alice", "reason": "fraud suspected"}"#)
             #expect(answer.status == .ok)
@@ -103,6 +107,7 @@ import Testing
     @Test func twoOperatorsActingOnWhatTheySawOneWinsTheOtherIsTold() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let id = try await stuckAtPayment(harness, client)
             let seen = try await saga(client, id)
             let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
@@ -124,6 +129,7 @@ import Testing
     @Test func badRequestsNameTheFieldAndUnknownSagasAre404() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let id = try await stuckAtPayment(harness, client)
             let unknownField = try await act(client, id, "retry", #"{"operator": "alice", "step": "payment"}"#)
             #expect(unknownField.status == .unprocessableContent)

@@ -32,6 +32,7 @@ import TestSupport
     @Test func checkoutRunsEveryStepAndConfirmsTheOrder() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (status, body) = try await post(client, Harness.checkout())
             #expect(status == .accepted)
             let accepted = try JSONDecoder().decode(Accepted.self, from: body)
@@ -53,6 +54,7 @@ import TestSupport
     @Test func refusedPaymentCompensatesWhatTookEffectInReverse() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (_, body) = try await post(client, Harness.checkout())
             let accepted = try JSONDecoder().decode(Accepted.self, from: body)
             let played = try await harness.play { $0.type == IdentityContract.chargePayment ? .refuse : .succeed }
@@ -70,6 +72,7 @@ import TestSupport
     @Test func sameReplyTwiceMovesTheSagaOnce() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             _ = try await post(client, Harness.checkout(coupon: nil))
             let first = try Harness.command(try #require(harness.store.publishAll().first { $0.exchange == SagaTopology.commandsExchange }))
             try await harness.reply(to: first, .succeeded(try Harness.result(of: first)))
@@ -82,6 +85,7 @@ import TestSupport
     @Test func idempotencyKeyReplaysTheSameOrderAndRefusesAnotherCheckout() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (firstStatus, first) = try await post(client, Harness.checkout(), key: "k-1")
             let (againStatus, again) = try await post(client, Harness.checkout(), key: "k-1")
             #expect(firstStatus == .accepted && againStatus == .accepted)
@@ -100,6 +104,7 @@ import TestSupport
         // The comparison is of the canonical JSON: key order and spacing do not make it another checkout.
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (_, first) = try await post(client, #"{"customerId":"cust-ada","cartId":"c-1","items":[{"productId":"sku-mug","quantity":1}],"paymentCardId":"card-ada-visa","shippingAddress":{"line1":"1","city":"L","postalCode":"N1","country":"GB"}}"#, key: "k")
             let (status, again) = try await post(client, #"{ "shippingAddress": {"country":"GB","postalCode":"N1","city":"L","line1":"1"}, "paymentCardId":"card-ada-visa", "items":[{"quantity":1,"productId":"sku-mug"}], "cartId":"c-1", "customerId":"cust-ada" }"#, key: "k")
             #expect(status == .accepted)
@@ -110,6 +115,7 @@ import TestSupport
     @Test func invalidCheckoutNamesEachFieldAndStoresNothing() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (status, body) = try await post(client, #"{"customerId":"","items":[]}"#)
             #expect(status == .unprocessableContent)
             let fields = Set(try JSONDecoder().decode(Problem.self, from: body).errors?.map(\.field) ?? [])
@@ -124,6 +130,7 @@ import TestSupport
     @Test func unknownIdsAnswer404AndMalformedOnes422() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             for uri in ["/api/v1/sagas/\(UUID())", "/api/v1/orders/\(UUID())"] {
                 try await client.execute(uri: uri, method: .get) { #expect($0.status == .notFound, "\(uri)") }
             }
@@ -137,6 +144,7 @@ import TestSupport
     @Test func aCommandStillInTheOutboxDoesNotTimeOut() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (_, body) = try await post(client, Harness.checkout(coupon: nil))
             let accepted = try JSONDecoder().decode(Accepted.self, from: body)
             harness.store.advance(milliseconds: 6000)  // past reserve-inventory's 5 s
@@ -158,6 +166,7 @@ import TestSupport
     @Test func readinessFollowsTheDatabaseWhileLivenessStays() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
             harness.store.setUnavailable(true)
             try await client.execute(uri: "/ready", method: .get) { response in
@@ -176,6 +185,7 @@ import TestSupport
     @Test func metricsCountCheckoutsAndSagasNow() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             _ = try await post(client, Harness.checkout())
             _ = try await post(client, "{}")
             let text = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
@@ -190,6 +200,7 @@ import TestSupport
     @Test func eventStreamSendsTheTimelineThenTheEndAndResumes() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (_, body) = try await post(client, Harness.checkout())
             let accepted = try JSONDecoder().decode(Accepted.self, from: body)
             _ = try await harness.play()
@@ -220,6 +231,7 @@ import TestSupport
     @Test func metricsCountSagasStartedAndTimeThemToTheirEnd() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             _ = try await post(client, Harness.checkout())
             harness.store.advance(milliseconds: 1500)
             _ = try await harness.play()
@@ -242,6 +254,7 @@ import TestSupport
     @Test func sagaStatsCountShowWhatSagasWaitOnAndTimeTheEnded() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             _ = try await post(client, Harness.checkout())
             harness.store.advance(milliseconds: 1500)
             _ = try await harness.play()  // the first completes, 1.5 s after it started
@@ -270,6 +283,7 @@ import TestSupport
     @Test func stuckSagasAreTheOnesInFlightUnchangedLongestFirst() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let (_, first) = try await post(client, Harness.checkout())
             harness.store.advance(milliseconds: 1000)
             let (_, second) = try await post(client, Harness.checkout(cart: "cart-ada-2"))
@@ -299,6 +313,7 @@ import TestSupport
         for ignored in ["wait=0", "wait=-1", "wait=soon", "handling=strict", ""] { #expect(OrderServiceAPI.preferredWait(ignored) == nil, "\(ignored)") }
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             let waiting = Task {
                 try await client.execute(
                     uri: "/api/v1/checkout", method: .post, headers: [.contentType: "application/json", HTTPField.Name("Prefer")!: "wait=30"],
@@ -331,6 +346,7 @@ import TestSupport
     @Test func sagaListPagesThroughEverySagaOnceAndFilters() async throws {
         let harness = try Harness()
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             var ids: [String] = []
             for cart in ["cart-ada-1", "cart-ada-2", "cart-ada-3", "cart-ada-1", "cart-ada-2"] {
                 let (_, body) = try await post(client, Harness.checkout(cart: cart))
@@ -373,6 +389,7 @@ import TestSupport
     @Test func pastTheInFlightLimitCheckoutAnswers503WithRetryAfterAndWritesNothing() async throws {
         let harness = try Harness(maxInFlight: 2)
         try await harness.app.test(.router) { client in
+            let client = client.authorized(harness.adminKey)
             #expect(try await post(client, Harness.checkout()).0 == .accepted)
             #expect(try await post(client, Harness.checkout()).0 == .accepted)
             // Two running (counted here since the last read): the third is shed.

@@ -22,11 +22,12 @@ extension Process {
 
     /// Runs `executable` to its end; returns its exit status and what it wrote to stdout and stderr.
     public static func output(
-        of executable: URL, _ arguments: [String], in directory: URL? = nil
+        of executable: URL, _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]
     ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -24,6 +24,9 @@ public final class TestSystem: Sendable {
     public let amqp: AMQPConfiguration
     private let provisioner: Provisioner
     public let logger: Logger
+    /// An API key of the order service with both scopes and no rate limit, stored at set-up.
+    public var adminKey: String { admin.text }
+    private let admin = APIKey.generate()
 
     private init(name: String, logger: Logger) {
         let admin = TestInfrastructure.adminConfiguration(vhost: name)
@@ -45,6 +48,7 @@ public final class TestSystem: Sendable {
             try await system.provisioner.setUpDatabases(
                 ServiceAccount.development, schemaDirectory: repositoryRoot.appendingPathComponent("schema"), seed: true)
             try await system.provisioner.setUpBroker(ServiceAccount.development, topology: topology)
+            _ = try await APIKeyStore(pool: system.pool("order")).create(system.admin, name: "test-admin", scopes: [.checkout, .admin], rateLimit: 0)
             let result = try await body(system)
             await system.destroy()
             return result
@@ -52,6 +56,11 @@ public final class TestSystem: Sendable {
             await system.destroy()
             throw error
         }
+    }
+
+    /// A new API key of this system's order service (by default both scopes and no rate limit).
+    public func apiKey(_ scopes: Set<Scope> = [.checkout, .admin], rateLimit: Int? = 0, name: String = "test") async throws -> String {
+        try await APIKeyStore(pool: pool("order")).create(name: name, scopes: scopes, rateLimit: rateLimit).0.text
     }
 
     private func destroy() async {

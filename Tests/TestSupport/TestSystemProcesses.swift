@@ -32,6 +32,19 @@ extension TestSystem {
         return processes
     }
 
+    /// POSTs checkout `body` to the order service on `port` with ``adminKey`` and `headers`, as a
+    /// client does; the status and body it answered, `nil` when it did not answer.
+    public func postCheckout(port: Int, _ body: String, headers: [String: String] = [:]) async -> (status: Int, body: Data)? {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/checkout")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("Bearer \(adminKey)", forHTTPHeaderField: "Authorization")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.httpBody = Data(body.utf8)
+        guard let (data, response) = try? await URLSession.shared.data(for: request) else { return nil }
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
     /// Whether `http://127.0.0.1:<port>/ready` answered 200 within `timeout`.
     public static func becomesReady(port: Int, timeout: Duration = .seconds(60)) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(100)) {

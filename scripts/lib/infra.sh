@@ -278,3 +278,24 @@ build_swift() {
 ensure_swift_path() {
   command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 }
+
+# api_key BIN NAME SCOPES [RATE]: prints an API key of the running order service (this profile's),
+# kept in $STATE_DIR/api-keys/NAME: the one made before while the service still takes it, else a
+# new one (`ordersaga api-key create`, with SCOPES comma-separated and RATE requests a second,
+# 0 for no limit). The file is readable by its owner only: it is a password.
+api_key() {
+  local bin=$1 name=$2 scopes=$3 rate=${4:-} file="$STATE_DIR/api-keys/$2" key status
+  if [ -s "$file" ]; then
+    key=$(cat "$file")
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+      "http://127.0.0.1:$HTTP_PORT/api/v1/orders/00000000-0000-0000-0000-000000000000") || true
+    # 404: the key is valid (there is no such order); anything else but 401 is not the key's fault.
+    if [ "$status" != 401 ]; then echo "$key"; return; fi
+  fi
+  mkdir -p "$STATE_DIR/api-keys"
+  key=$("$bin/ordersaga" api-key create --name "$name" --scope "$scopes" ${rate:+--rate-limit "$rate"} \
+    --postgres-url "postgresql://order_service:order_service-secret@127.0.0.1:$PG_PORT/order_db" 2>/dev/null) \
+    || die "could not create the API key $name (ordersaga api-key create)"
+  (umask 077; echo "$key" >"$file")
+  echo "$key"
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// Checks the credential on a request (`Authorization: Bearer osk_…`), the caller's rate limit and
+/// the scope a route needs, in that order. A missing, unknown, malformed or revoked credential
+/// answers the same 401, so it never tells which part was wrong; the credential is never logged.
+///
+/// A key's record is cached for `cacheFor` (5 s), so a busy caller costs no query per request and
+/// a revoked key stops working within that time.
+final class Authenticator: Sendable {
+    /// The stored key with this id, revoked or not; `nil` when there is none.
+    typealias Lookup = @Sendable (_ id: String) async throws -> APIKeyRecord?
+
+    private let lookup: Lookup
+    private let defaultRateLimit: Int
+    private let cacheFor: Duration
+    private let cache = Mutex<[String: (record: APIKeyRecord?, until: ContinuousClock.Instant)]>([:])
+    private let limiter = RateLimiter()
+
+    /// `defaultRateLimit`: requests a second for a key without its own (`api.rateLimit`; 0: none).
+    init(defaultRateLimit: Int, cacheFor: Duration = .seconds(5), lookup: @escaping Lookup) {
+        self.lookup = lookup
+        self.defaultRateLimit = defaultRateLimit
+        self.cacheFor = cacheFor
+    }
+
+    /// The caller, if its credential is valid, within its rate limit and has one of `scopes`.
+    func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller {
+        guard let token = Self.bearerToken(request.headers[.authorization]), let key = APIKey(token),
+              let record = try await record(key.id), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash)
+        else { throw ProblemDetails.unauthorized }
+        let caller = Caller(principal: key.principal, scopes: Set(record.scopes), rateLimit: record.rateLimit)
+        let limit = caller.rateLimit ?? defaultRateLimit
+        if limit > 0, let wait = limiter.take(caller.principal, perSecond: limit) {
+            throw ProblemDetails.rateLimited(limit: limit, retryAfter: wait)
+        }
+        guard !caller.scopes.isDisjoint(with: scopes) else { throw ProblemDetails.forbidden(needs: scopes) }
+        return caller
+    }
+
+    /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110).
+    static func bearerToken(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    private func record(_ id: String) async throws -> APIKeyRecord? {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[id] }), cached.until > now { return cached.record }
+        let record = try await lookup(id)
+        cache.withLock { cache in
+            if cache.count > 10_000 { cache = cache.filter { $0.value.until > now } }
+            cache[id] = (record, now + cacheFor)
+        }
+        return record
+    }
+}
+
+extension ProblemDetails {
+    /// No valid credential. The same answer for every reason, with the scheme to use.
+    static var unauthorized: ProblemDetails {
+        var headers = HTTPFields()
+        headers[.wwwAuthenticate] = #"Bearer realm="ordersaga""#
+        return ProblemDetails(
+            status: .unauthorized, type: "https://ordersaga.dev/problems/unauthorized", title: "A valid credential is needed",
+            detail: "send a valid API key as Authorization: Bearer osk_…; `ordersaga api-key create` makes one", headers: headers)
+    }
+
+    /// The credential is valid but may not do this.
+    static func forbidden(needs scopes: Set<Scope>) -> ProblemDetails {
+        let names = scopes.sorted().map(\.rawValue)
+        return ProblemDetails(
+            status: .forbidden, type: "https://ordersaga.dev/problems/forbidden", title: "The credential may not do this",
+            detail: "this needs a credential with the scope \(names.joined(separator: " or "))")
+    }
+
+    /// The caller went over its rate limit.
+    static func rateLimited(limit: Int, retryAfter: Int) -> ProblemDetails {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfter)
+        return ProblemDetails(
+            status: .tooManyRequests, type: "https://ordersaga.dev/problems/rate-limited", title: "Too many requests",
+            detail: "this credential may make \(limit) requests a second; nothing was done, try again in \(retryAfter) s",
+            headers: headers)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import OrderService
+import Postgres
+import Testing
+import TestSupport
+
+/// `ordersaga api-key create|list|revoke`, the shipped binary, against the real order database
+/// and the order service running as its own process: a key it makes works, the list never shows
+/// a key, and a revoked key stops working within the cache's 5 seconds.
+@Suite struct APIKeyCommandTests {
+    func ordersaga(_ system: TestSystem, _ arguments: [String]) async throws -> (Int32, String) {
+        try await Process.output(of: TestSystem.binary, ["api-key"] + arguments + ["--postgres-url", system.url("order")])
+    }
+
+    func status(_ port: Int, _ path: String, key: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aKeyMadeByTheCommandWorksUntilRevoked() async throws {
+        try await TestSystem.with { system in
+            let port = Int.random(in: 20_000..<30_000)
+            let service = try system.launch(
+                ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path], as: "order")
+            defer { if service.isRunning { service.terminate() } }
+            #expect(await TestSystem.becomesReady(port: port))
+
+            let (created, output) = try await ordersaga(system, ["create", "--name", "ops team", "--scope", "admin", "--rate-limit", "0"])
+            #expect(created == 0, "\(output)")
+            let key = try #require(output.split(separator: "\n").map(String.init).first { $0.hasPrefix("osk_") })
+            let id = try #require(APIKey(key)?.id)
+            #expect(output.contains("Created key \(id) \"ops team\": scopes admin, no rate limit"))
+            // Only the hash is stored.
+            let stored = try await system.pool("order").query("SELECT hash FROM api_keys WHERE id = $1", [id]).first?.string("hash")
+            #expect(stored == APIKey(key)?.hash)
+
+            #expect(try await status(port, "/api/v1/sagas", key: key) == 200)
+            #expect(try await status(port, "/api/v1/sagas", key: system.adminKey) == 200)
+
+            let (listed, list) = try await ordersaga(system, ["list"])
+            #expect(listed == 0)
+            #expect(list.hasPrefix("ID"))
+            #expect(list.contains(id) && list.contains("ops team") && list.contains("admin") && list.contains("none"))
+            #expect(!list.contains(key) && !list.contains(stored ?? "-"))
+            let (_, json) = try await ordersaga(system, ["list", "--json"])
+            let records = try JSONDecoder().decode([APIKeyRecord].self, from: Data(json.utf8))
+            #expect(records.map(\.name).sorted() == ["ops team", "test-admin"])
+
+            let (revoked, revokeOutput) = try await ordersaga(system, ["revoke", id])
+            #expect(revoked == 0 && revokeOutput.contains("revoked key \(id)"), "\(revokeOutput)")
+            #expect(await eventually(timeout: .seconds(15), interval: .milliseconds(250)) {
+                (try? await status(port, "/api/v1/sagas", key: key)) == 401
+            })
+            #expect(try await status(port, "/api/v1/sagas", key: system.adminKey) == 200)
+            #expect(try await ordersaga(system, ["list"]).1.contains(id) == false)
+            #expect(try await ordersaga(system, ["list", "--all"]).1.contains(id))
+
+            // Bad input is refused before anything is written.
+            let (badScope, scopeOutput) = try await ordersaga(system, ["create", "--name", "x", "--scope", "owner"])
+            #expect(badScope == 64 && scopeOutput.contains("--scope owner: expected checkout or admin"), "\(scopeOutput)")
+            let (unknown, unknownOutput) = try await ordersaga(system, ["revoke", "000000000000"])
+            #expect(unknown != 0 && unknownOutput.contains("no key 000000000000"), "\(unknownOutput)")
+            #expect(try await system.pool("order").query("SELECT count(*) AS n FROM api_keys").first?.int("n") == 2)
+            await service.stop()
+        }
+    }
+}
