@@ -7,8 +7,8 @@ import Synchronization
 /// JSON (``OrderServiceAPI``'s fingerprint), so key order and spacing do not matter.
 enum IdempotencyKeys {
     /// What a key already claimed by `stored` answers for `request`.
-    static func answer(stored: (request: String, orderID: UUID, sagaID: UUID), request: String) -> StartOutcome {
-        stored.request == request ? .replayed(orderID: stored.orderID, sagaID: stored.sagaID) : .conflict
+    static func answer(stored: (request: String, orderID: UUID, sagaID: UUID, number: Int), request: String) -> StartOutcome {
+        stored.request == request ? .replayed(orderID: stored.orderID, sagaID: stored.sagaID, number: stored.number) : .conflict
     }
 }
 

@@ -23,6 +23,7 @@ final class InMemorySagaStore: SagaStore {
     struct OrderRow: Sendable {
         var checkout: SagaEngine.Checkout
         var owner: String
+        var number: Int
         var sagaID: UUID
         var status: String
         var created: SagaTime
@@ -42,7 +43,9 @@ final class InMemorySagaStore: SagaStore {
         var history: [UUID: [(at: SagaTime, entry: SagaHistoryEntry)]] = [:]
         var outbox: [OutboxRow] = []
         var inbox: Set<String> = []
-        var keys: [String: (request: String, orderID: UUID, sagaID: UUID)] = [:]
+        var keys: [String: (request: String, orderID: UUID, sagaID: UUID, number: Int)] = [:]
+        /// The last order number given (as the order_numbers sequence, from 1001).
+        var lastNumber = 1000
         /// When set, every call fails as if the database were down.
         var unavailable = false
     }
@@ -100,15 +103,18 @@ final class InMemorySagaStore: SagaStore {
                 return IdempotencyKeys.answer(stored: claimed, request: request)
             }
             let (saga, write) = try create(state.now)
-            if let idempotencyKey { state.keys[new.owner + "\n" + idempotencyKey] = (request, new.orderID, new.sagaID) }
-            state.orders[new.orderID] = OrderRow(checkout: new.checkout, owner: new.owner, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)
+            state.lastNumber += 1
+            let number = state.lastNumber
+            if let idempotencyKey { state.keys[new.owner + "\n" + idempotencyKey] = (request, new.orderID, new.sagaID, number) }
+            state.orders[new.orderID] = OrderRow(
+                checkout: new.checkout, owner: new.owner, number: number, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)
             state.sagas[saga.id] = SagaRow(
                 definition: saga.machine.definition, state: write.state, data: write.data, traceparent: saga.traceparent,
                 deadline: nil, created: state.now, updated: state.now)
             state.sagaOrder.append(saga.id)
             Self.store(write, sagaID: saga.id, in: &state)
             state.sagas[saga.id]?.version = 0  // as PostgreSQL's insert: a new saga is version 0
-            return .created
+            return .created(number: number)
         }
     }
 
@@ -200,18 +206,51 @@ final class InMemorySagaStore: SagaStore {
 
     // MARK: Reads
 
-    func order(_ id: UUID, owner: String?) async throws -> OrderView? {
+    func order(_ lookup: OrderLookup, owner: String?) async throws -> OrderView? {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
-            guard let order = state.orders[id], owner == nil || order.owner == owner, let saga = state.sagas[order.sagaID] else { return nil }
-            return OrderView(
-                id: id.uuidString.lowercased(), status: order.status, customerId: order.checkout.customerId,
-                cartId: order.checkout.cartId, couponCode: order.checkout.couponCode, paymentCardId: order.checkout.paymentCardId,
-                shippingAddress: saga.data.shippingAddress, items: saga.data.items, subtotalCents: saga.data.subtotalCents,
-                discountCents: saga.data.discountCents, totalCents: saga.data.totalCents,
-                sagaId: order.sagaID.uuidString.lowercased(), sagaStatus: saga.state.status.rawValue,
-                createdAt: Self.iso(order.created), updatedAt: Self.iso(order.updated))
+            let id: UUID? = switch lookup {
+            case .id(let id): id
+            case .number(let number): state.orders.first { $0.value.number == number }?.key
+            }
+            guard let id, let order = state.orders[id], owner == nil || order.owner == owner else { return nil }
+            return Self.orderView(id, order, in: state)
         }
+    }
+
+    func orders(_ query: OrderQuery) async throws -> OrderListView {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            func key(_ entry: (key: UUID, value: OrderRow)) -> (Int64, String) {
+                (entry.value.created.millisecondsSince1970 * 1000, entry.key.uuidString.lowercased())
+            }
+            var rows = state.orders.filter { _, order in
+                let created = order.created.millisecondsSince1970 * 1000
+                return (query.owner.map { order.owner == $0 } ?? true) && (query.customer.map { order.checkout.customerId == $0 } ?? true)
+                    && (query.status.map { order.status == $0 } ?? true) && (query.createdFrom.map { created >= $0 } ?? true)
+                    && (query.createdBefore.map { created < $0 } ?? true)
+            }.sorted { key($0) > key($1) }
+            if let after = query.after {
+                rows = rows.filter { key($0) < (after.microseconds, after.id.uuidString.lowercased()) }
+            }
+            let page = Array(rows.prefix(query.limit))
+            var next: String?
+            if rows.count > query.limit, let last = page.last {
+                next = ListCursor(order: .orders, microseconds: key(last).0, id: last.key).text
+            }
+            return OrderListView(orders: page.compactMap { Self.orderView($0.key, $0.value, in: state) }, nextCursor: next)
+        }
+    }
+
+    private static func orderView(_ id: UUID, _ order: OrderRow, in state: State) -> OrderView? {
+        guard let saga = state.sagas[order.sagaID] else { return nil }
+        return OrderView(
+            id: id.uuidString.lowercased(), number: order.number, status: order.status, customerId: order.checkout.customerId,
+            cartId: order.checkout.cartId, couponCode: order.checkout.couponCode, paymentCardId: order.checkout.paymentCardId,
+            shippingAddress: saga.data.shippingAddress, items: saga.data.items, subtotalCents: saga.data.subtotalCents,
+            discountCents: saga.data.discountCents, totalCents: saga.data.totalCents,
+            sagaId: order.sagaID.uuidString.lowercased(), sagaStatus: saga.state.status.rawValue,
+            createdAt: iso(order.created), updatedAt: iso(order.updated))
     }
 
     func saga(_ id: UUID) async throws -> SagaView? {
@@ -261,7 +300,7 @@ final class InMemorySagaStore: SagaStore {
             let page: [(id: UUID, row: SagaRow)] = Array(rows.prefix(query.limit))
             var next: String?
             if rows.count > query.limit, let last = page.last {
-                next = SagaCursor(order: query.order, microseconds: position(last.row), id: last.id).text
+                next = ListCursor(order: query.order, microseconds: position(last.row), id: last.id).text
             }
             return SagaListView(sagas: page.map { id, row in
                 .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, type: row.definition.name, status: row.state.status.rawValue,

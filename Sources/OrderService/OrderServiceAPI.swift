@@ -28,6 +28,8 @@ struct OrderServiceAPI: Sendable {
         // if it sent one: a checkout's saga is part of the request's trace (``SagaTracing``).
         let api = router.group("api/v1").add(middleware: TracingMiddleware())
         api.post("checkout", use: checkout)
+        api.get("orders", use: orders)
+        api.get("orders/by-number/:number", use: orderByNumber)
         api.get("orders/:id", use: order)
         api.get("sagas", use: sagas)
         api.get("sagas/stats", use: stats)
@@ -107,7 +109,7 @@ struct OrderServiceAPI: Sendable {
         if let wait = Self.preferredWait(request.headers[HTTPField.Name("Prefer")!]) {
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
-                if let order = try await store.order(accepted.orderID, owner: nil), SagaStatus(rawValue: order.sagaStatus)?.isFinal == true {
+                if let order = try await store.order(.id(accepted.orderID), owner: nil), SagaStatus(rawValue: order.sagaStatus)?.isFinal == true {
                     headers[HTTPField.Name("Preference-Applied")!] = "wait=\(wait)"
                     return try json(order, status: .created, headers: headers)
                 }
@@ -117,7 +119,7 @@ struct OrderServiceAPI: Sendable {
         }
         return try json(
             CheckoutAccepted(
-                orderId: orderID, sagaId: sagaID, status: "PENDING",
+                orderId: orderID, orderNumber: accepted.orderNumber, sagaId: sagaID, status: "PENDING",
                 links: .init(order: "/api/v1/orders/\(orderID)", saga: "/api/v1/sagas/\(sagaID)")),
             status: .accepted, headers: headers)
     }
@@ -140,6 +142,7 @@ struct OrderServiceAPI: Sendable {
     struct CheckoutAccepted: Codable {
         struct Links: Codable { var order: String; var saga: String }
         var orderId: String
+        var orderNumber: Int
         var sagaId: String
         var status: String
         var links: Links
@@ -170,8 +173,72 @@ struct OrderServiceAPI: Sendable {
     @Sendable func order(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
         let id = try uuidParameter(context, what: "order")
-        guard let order = try await store.order(id, owner: caller.orderOwner) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
+        guard let order = try await store.order(.id(id), owner: caller.orderOwner) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
         return try json(order)
+    }
+
+    /// `GET /api/v1/orders/by-number/{number}`: as `GET /api/v1/orders/{id}`, by the number people read out.
+    @Sendable func orderByNumber(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
+        let text = context.parameters.get("number") ?? ""
+        guard let number = parseDigits(text, maxDigits: 15) else {
+            throw ProblemDetails.invalid([.init(field: "number", problem: "\"\(text)\" is not an order number (digits, 1001 or more)")], what: "The request")
+        }
+        guard let order = try await store.order(.number(number), owner: caller.orderOwner) else { throw ProblemDetails.notFound("no order number \(number)") }
+        return try json(order)
+    }
+
+    /// `GET /api/v1/orders?customer=cust-ada&status=CONFIRMED&createdFrom=2026-11-01T00:00:00Z&createdBefore=…&limit=20`:
+    /// newest first, a page at a time (`nextCursor` of one page is `cursor` of the next). A checkout
+    /// credential lists only the orders it placed.
+    @Sendable func orders(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
+        var problems: [ProblemDetails.FieldProblem] = []
+        let parameters = request.uri.queryParameters
+        var query = OrderQuery(owner: caller.orderOwner)
+        if let text = parameters.get("customer") {
+            if (1...100).contains(text.count), !text.contains(where: \.isNewline) { query.customer = text } else {
+                problems.append(.init(field: "customer", problem: "must be a customer id of 1 to 100 characters"))
+            }
+        }
+        if let text = parameters.get("status") {
+            if Self.orderStatuses.contains(text) { query.status = text } else {
+                problems.append(.init(field: "status", problem: "must be one of \(Self.orderStatuses.joined(separator: ", "))"))
+            }
+        }
+        for (field, keyPath) in [("createdFrom", \OrderQuery.createdFrom), ("createdBefore", \OrderQuery.createdBefore)] {
+            guard let text = parameters.get(field) else { continue }
+            if let microseconds = Self.timestamp(text) { query[keyPath: keyPath] = microseconds } else {
+                problems.append(.init(field: field, problem: "must be an RFC 3339 time with its zone, like 2026-11-25T09:30:00Z"))
+            }
+        }
+        if let from = query.createdFrom, let before = query.createdBefore, from >= before {
+            problems.append(.init(field: "createdBefore", problem: "must be later than createdFrom"))
+        }
+        if let text = parameters.get("limit") {
+            if let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) { query.limit = value } else {
+                problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
+            }
+        }
+        if let text = parameters.get("cursor") {
+            query.after = ListCursor(text)
+            if query.after?.order != .orders { problems.append(.init(field: "cursor", problem: "is not a nextCursor this list gave")) }
+        }
+        if !problems.isEmpty { throw ProblemDetails.invalid(problems, what: "The query") }
+        return try json(try await store.orders(query))
+    }
+
+    static let orderStatuses = ["PENDING", "CONFIRMED", "CANCELLED", "FAILED"]
+
+    /// An RFC 3339 time (`2026-11-25T09:30:00Z`, `…:00.250+01:00`) in microseconds since 1970.
+    static func timestamp(_ text: String) -> Int64? {
+        guard text.count <= 40 else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
+        let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard microseconds >= 0, microseconds < 1e17 else { return nil }
+        return Int64(microseconds)
     }
 
     // MARK: Sagas
@@ -293,7 +360,7 @@ struct OrderServiceAPI: Sendable {
             }
         }
         if let text = parameters.get("cursor") {
-            query.after = SagaCursor(text)
+            query.after = ListCursor(text)
             if query.after == nil || query.after?.order != query.order {
                 problems.append(.init(field: "cursor", problem: "is not a nextCursor this list gave (with the same stuckFor or without)"))
             }

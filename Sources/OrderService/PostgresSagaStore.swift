@@ -41,24 +41,28 @@ struct PostgresSagaStore: SagaStore {
                     [new.owner, idempotencyKey, request, new.orderID, new.sagaID])
                 if claimed.affectedRows == 0 {
                     let row = try connection.query(
-                        "SELECT request, order_id, saga_id FROM idempotency_keys WHERE owner = $1 AND key = $2", [new.owner, idempotencyKey]).first!
+                        """
+                        SELECT k.request, k.order_id, k.saga_id, o.number FROM idempotency_keys k JOIN orders o ON o.id = k.order_id
+                        WHERE k.owner = $1 AND k.key = $2
+                        """, [new.owner, idempotencyKey]).first!
                     return IdempotencyKeys.answer(
-                        stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id")), request: request)
+                        stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id"), try row.int("number")),
+                        request: request)
                 }
             }
             let checkout = new.checkout
-            let nowMilliseconds = try connection.query(
+            let created = try connection.query(
                 """
                 INSERT INTO orders (id, customer_id, cart_id, coupon_code, payment_card_id, shipping_address, items, status, owner)
                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'PENDING', $8)
-                RETURNING floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms
+                RETURNING floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms, number
                 """,
                 [new.orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
                  try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items), new.owner]
-            ).first!.int("now_ms")
-            let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(nowMilliseconds)))
+            ).first!
+            let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(try created.int("now_ms"))))
             try store(write, of: saga, isNew: true, on: connection)
-            return .created
+            return .created(number: try created.int("number"))
         }
     }
 
@@ -216,18 +220,61 @@ struct PostgresSagaStore: SagaStore {
 
     // MARK: Reads
 
-    func order(_ id: UUID, owner: String?) async throws -> OrderView? {
+    func order(_ lookup: OrderLookup, owner: String?) async throws -> OrderView? {
+        let (condition, key): (String, any PostgresParameter) = switch lookup {
+        case .id(let id): ("o.id = $1", id)
+        case .number(let number): ("o.number = $1", number)
+        }
         let row = try await pool.query(
+            "\(Self.orderSelect()) WHERE \(condition) AND ($2::text IS NULL OR o.owner = $2)", [key, owner]).first
+        return try row.map(Self.orderView)
+    }
+
+    /// Newest first through orders_created (or orders_customer, orders_owner when those narrow it).
+    func orders(_ query: OrderQuery) async throws -> OrderListView {
+        var statement = StatementBuilder()
+        var conditions: [String] = []
+        if let owner = query.owner { conditions.append("o.owner = \(statement.bind(owner))") }
+        if let customer = query.customer { conditions.append("o.customer_id = \(statement.bind(customer))") }
+        if let status = query.status { conditions.append("o.status = \(statement.bind(status))") }
+        // Exact to the microsecond: an integer times an interval, not a float of seconds.
+        func at(_ microseconds: Int64) -> String {
+            "(timestamptz 'epoch' + \(statement.bind(microseconds))::bigint * interval '1 microsecond')"
+        }
+        if let from = query.createdFrom { conditions.append("o.created_at >= \(at(from))") }
+        if let before = query.createdBefore { conditions.append("o.created_at < \(at(before))") }
+        if let after = query.after {
+            conditions.append("(o.created_at, o.id) < (\(at(after.microseconds)), \(statement.bind(after.id.uuidString.lowercased()))::uuid)")
+        }
+        let limit = statement.bind(query.limit + 1)
+        let rows = try await pool.query(
             """
-            SELECT o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id, s.status AS saga_status,
-                   s.data::text AS data, \(Self.iso("o.created_at")) AS created_at, \(Self.iso("o.updated_at")) AS updated_at
-            FROM orders o JOIN order_sagas s ON s.order_id = o.id WHERE o.id = $1 AND ($2::text IS NULL OR o.owner = $2)
-            """, [id, owner]).first
-        guard let row else { return nil }
+            \(Self.orderSelect(", (extract(epoch FROM o.created_at) * 1000000)::bigint AS position"))
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY o.created_at DESC, o.id DESC LIMIT \(limit)
+            """, statement.parameters)
+        let page = Array(rows.prefix(query.limit))
+        var next: String?
+        if rows.count > query.limit, let last = page.last {
+            next = ListCursor(order: .orders, microseconds: Int64(try last.int("position")), id: try last.uuid("id")).text
+        }
+        return OrderListView(orders: try page.map(Self.orderView), nextCursor: next)
+    }
+
+    /// An order's columns for ``orderView(_:)``, with `extra` ones.
+    private static func orderSelect(_ extra: String = "") -> String {
+        """
+        SELECT o.id, o.number, o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id,
+               s.status AS saga_status, s.data::text AS data, \(iso("o.created_at")) AS created_at, \(iso("o.updated_at")) AS updated_at\(extra)
+        FROM orders o JOIN order_sagas s ON s.order_id = o.id
+        """
+    }
+
+    private static func orderView(_ row: PostgresRow) throws -> OrderView {
         let data = try row.json("data", as: CreateOrderData.self)
         return OrderView(
-            id: id.uuidString.lowercased(), status: try row.string("status"), customerId: try row.string("customer_id"),
-            cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
+            id: try row.string("id"), number: try row.int("number"), status: try row.string("status"),
+            customerId: try row.string("customer_id"), cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
             paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
             subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
             sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
@@ -298,7 +345,7 @@ struct PostgresSagaStore: SagaStore {
         let page = Array(rows.prefix(query.limit))
         var next: String?
         if rows.count > query.limit, let last = page.last {
-            next = SagaCursor(order: query.order, microseconds: Int64(try last.int("position")), id: try last.uuid("id")).text
+            next = ListCursor(order: query.order, microseconds: Int64(try last.int("position")), id: try last.uuid("id")).text
         }
         var items: [SagaListView.Item] = []
         for row in page {

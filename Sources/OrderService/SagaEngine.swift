@@ -30,6 +30,8 @@ struct SagaEngine: Sendable {
     public struct Accepted: Sendable, Equatable {
         public var orderID: UUID
         public var sagaID: UUID
+        /// The order's number, for people.
+        public var orderNumber: Int
         /// True when an earlier request with the same Idempotency-Key created it.
         public var replayed: Bool
     }
@@ -64,19 +66,19 @@ struct SagaEngine: Sendable {
             return (saga, write)
         }
         switch outcome {
-        case .created:
+        case .created(let number):
             CrashPoint.sagaAfterCommit.reach()
             metrics.checkoutsAccepted.increment()
             metrics.sagasStarted.increment()
             outboxWritten()
-            return Accepted(orderID: new.orderID, sagaID: new.sagaID, replayed: false)
-        case .replayed(let orderID, let sagaID):
+            return Accepted(orderID: new.orderID, sagaID: new.sagaID, orderNumber: number, replayed: false)
+        case .replayed(let orderID, let sagaID, let number):
             if span.isRecording {
                 span.attributes["saga.id"] = sagaID.uuidString.lowercased()
                 span.attributes["checkout.replayed"] = true
             }
             metrics.checkoutsReplayed.increment()
-            return Accepted(orderID: orderID, sagaID: sagaID, replayed: true)
+            return Accepted(orderID: orderID, sagaID: sagaID, orderNumber: number, replayed: true)
         case .conflict:
             throw IdempotencyConflict()
         }

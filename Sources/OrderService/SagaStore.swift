@@ -40,8 +40,10 @@ protocol SagaStore: Sendable {
 
     // MARK: Reads
 
-    /// The order `id`, if it exists and `owner` placed it (`nil`: whoever did).
-    func order(_ id: UUID, owner: String?) async throws -> OrderView?
+    /// The order, if it exists and `owner` placed it (`nil`: whoever did).
+    func order(_ lookup: OrderLookup, owner: String?) async throws -> OrderView?
+    /// One page of the orders `query` asks for, and the cursor of the next if there is one.
+    func orders(_ query: OrderQuery) async throws -> OrderListView
     func saga(_ id: UUID) async throws -> SagaView?
     /// One page of the sagas `query` asks for, and the cursor of the next if there is one.
     func sagas(_ query: SagaQuery) async throws -> SagaListView
@@ -69,9 +71,10 @@ struct NewOrder: Sendable {
 }
 
 enum StartOutcome: Sendable, Equatable {
-    case created
+    /// The order was created with this number.
+    case created(number: Int)
     /// An earlier request with the same key created these.
-    case replayed(orderID: UUID, sagaID: UUID)
+    case replayed(orderID: UUID, sagaID: UUID, number: Int)
     /// The key was used with a different checkout.
     case conflict
 }
@@ -147,13 +150,43 @@ struct IdempotencyConflict: Error {}
 
 /// `GET /api/v1/orders/{id}`: the order with the catalog's prices and its saga's status.
 struct OrderView: Codable, Sendable, Equatable {
-    var id, status, customerId, cartId: String
+    var id: String
+    /// Human-readable, from 1001 up: what a customer reads out on the phone.
+    var number: Int
+    var status, customerId, cartId: String
     var couponCode: String?
     var paymentCardId: String
     var shippingAddress: CreateOrderData.Address
     var items: [CreateOrderData.Item]
     var subtotalCents, discountCents, totalCents: Int?
     var sagaId, sagaStatus, createdAt, updatedAt: String
+}
+
+/// `GET /api/v1/orders`: a page of orders, newest first.
+struct OrderListView: Codable, Sendable, Equatable {
+    var orders: [OrderView]
+    /// The `cursor` of the next page; `nil` on the last.
+    var nextCursor: String?
+}
+
+/// Which order: by its id or its number.
+enum OrderLookup: Sendable, Equatable {
+    case id(UUID)
+    case number(Int)
+}
+
+/// What `GET /api/v1/orders` asks for: newest first, each filter narrowing it.
+struct OrderQuery: Sendable, Equatable {
+    /// Only the orders this credential placed (`nil`: everyone's, for an admin).
+    var owner: String?
+    var customer: String?
+    var status: String?
+    /// Created at or after, in microseconds since 1970.
+    var createdFrom: Int64?
+    /// Created before, in microseconds since 1970.
+    var createdBefore: Int64?
+    var limit = 20
+    var after: ListCursor?
 }
 
 /// What `GET /api/v1/sagas` asks for: newest first; with `idleFor`, only RUNNING and COMPENSATING
@@ -169,15 +202,16 @@ struct SagaQuery: Sendable, Equatable {
     var idleFor: Duration?
     var limit = 20
     /// After the last saga of the page that gave this cursor.
-    var after: SagaCursor?
+    var after: ListCursor?
 
-    var order: SagaCursor.Order { idleFor == nil ? .newest : .idle }
+    var order: ListCursor.Order { idleFor == nil ? .newest : .idle }
 }
 
-/// Where a page of sagas ended: the sort key of its last saga (its creation, or its last change
-/// for the idle list, in microseconds since 1970, and its id). Clients get it as opaque base64url.
-struct SagaCursor: Sendable, Equatable {
-    enum Order: String, Sendable { case newest = "n", idle = "i" }
+/// Where a page of a list ended: the sort key of its last row (a saga's creation, or its last
+/// change for the idle list, or an order's creation, in microseconds since 1970, and its id).
+/// Clients get it as opaque base64url; a cursor of one list is refused by another.
+struct ListCursor: Sendable, Equatable {
+    enum Order: String, Sendable { case newest = "n", idle = "i", orders = "o" }
     var order: Order
     var microseconds: Int64
     var id: UUID

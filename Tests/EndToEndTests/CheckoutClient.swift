@@ -9,7 +9,12 @@ import TestSupport
 struct CheckoutClient {
     let client: any TestClientProtocol
 
-    struct Accepted: Decodable { var orderId: String; var sagaId: String; var status: String }
+    /// The same service, called with another API key.
+    func with(key: String) -> CheckoutClient {
+        CheckoutClient(client: ((client as? AuthorizedClient)?.client ?? client).authorized(key))
+    }
+
+    struct Accepted: Decodable { var orderId: String; var orderNumber: Int; var sagaId: String; var status: String }
     struct Saga: Decodable {
         struct Step: Decodable { var name: String; var status: String; var attempt: Int; var compensationAttempt: Int }
         struct Entry: Decodable { var event: String; var step: String?; var attempt: Int?; var detail: String? }
@@ -24,6 +29,8 @@ struct CheckoutClient {
     struct Order: Decodable {
         struct Item: Decodable { var productId: String; var quantity: Int; var unitPriceCents: Int? }
         var id: String
+        var number: Int
+        var customerId: String
         var status: String
         var items: [Item]
         var subtotalCents: Int?
@@ -82,6 +89,23 @@ struct CheckoutClient {
 
     func order(_ id: String) async throws -> Order {
         try await client.execute(uri: "/api/v1/orders/\(id)", method: .get) { response in
+            #expect(response.status == .ok)
+            return try JSONDecoder().decode(Order.self, from: Data(response.body.readableBytesView))
+        }
+    }
+
+    struct OrderList: Decodable { var orders: [Order]; var nextCursor: String? }
+
+    /// `GET /api/v1/orders?<query>`.
+    func orders(_ query: String = "") async throws -> OrderList {
+        try await client.execute(uri: "/api/v1/orders?\(query)", method: .get) { response in
+            #expect(response.status == .ok, "\(String(buffer: response.body))")
+            return try JSONDecoder().decode(OrderList.self, from: Data(response.body.readableBytesView))
+        }
+    }
+
+    func order(number: Int) async throws -> Order {
+        try await client.execute(uri: "/api/v1/orders/by-number/\(number)", method: .get) { response in
             #expect(response.status == .ok)
             return try JSONDecoder().decode(Order.self, from: Data(response.body.readableBytesView))
         }

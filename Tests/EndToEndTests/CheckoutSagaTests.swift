@@ -50,6 +50,34 @@ import TestSupport
         }
     }
 
+    /// In PostgreSQL: numbers from the sequence, by-number reads, the list's filters and pages,
+    /// and a checkout key's view of only its own orders.
+    @Test func ordersAreNumberedListedAndEachKeySeesItsOwn() async throws {
+        try await withSystem { api, system in
+            let first = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+            let second = try await api.checkout(CheckoutClient.body(customer: "cust-grace", cart: "cart-grace-1", card: "card-grace-low"))
+            #expect(second.orderNumber == first.orderNumber + 1 && first.orderNumber >= 1001)
+            for accepted in [first, second] { _ = try await api.finishedSaga(accepted.sagaId) }
+            #expect(try await api.order(number: second.orderNumber).id == second.orderId)
+
+            #expect(try await api.orders().orders.map(\.id) == [second.orderId, first.orderId])
+            let page = try await api.orders("limit=1")
+            let rest = try await api.orders("limit=1&cursor=\(page.nextCursor ?? "")")
+            #expect(page.orders.map(\.id) + rest.orders.map(\.id) == [second.orderId, first.orderId] && rest.nextCursor == nil)
+            #expect(try await api.orders("customer=cust-grace").orders.map(\.id) == [second.orderId])
+            #expect(try await api.orders("status=CONFIRMED&customer=cust-ada").orders.map(\.id) == [first.orderId])
+            #expect(try await api.orders("createdFrom=2000-01-01T00:00:00Z&createdBefore=2001-01-01T00:00:00Z").orders.isEmpty)
+
+            // Another credential, checkout only: its own order and nobody else's.
+            let key = try await system.apiKey([.checkout], name: "shop")
+            let shop = api.with(key: key)
+            let own = try await shop.checkout(CheckoutClient.body(cart: "cart-ada-2"))
+            #expect(try await shop.orders().orders.map(\.id) == [own.orderId])
+            #expect(try await api.orders().orders.count == 3)
+            _ = try await api.finishedSaga(own.sagaId)
+        }
+    }
+
     @Test func happyCheckoutCompletesWithEveryEffectInPlace() async throws {
         try await withSystem { api, system in
             let accepted = try await api.checkout(CheckoutClient.body(items: [("sku-espresso", 2), ("sku-mug", 3)], coupon: "WELCOME10"))

@@ -131,10 +131,10 @@ struct Harness {
     }
 
     /// A valid checkout body.
-    static func checkout(coupon: String? = "WELCOME10", cart: String = "cart-ada-1") -> String {
+    static func checkout(coupon: String? = "WELCOME10", cart: String = "cart-ada-1", customer: String = "cust-ada") -> String {
         let coupon = coupon.map { #""couponCode": "\#($0)","# } ?? ""
         return """
-            {"customerId": "cust-ada", "cartId": "\(cart)", "items": [{"productId": "sku-mug", "quantity": 2}], \(coupon)
+            {"customerId": "\(customer)", "cartId": "\(cart)", "items": [{"productId": "sku-mug", "quantity": 2}], \(coupon)
              "paymentCardId": "card-ada-visa",
              "shippingAddress": {"line1": "1 Main St", "city": "London", "postalCode": "N1", "country": "GB"}}
             """

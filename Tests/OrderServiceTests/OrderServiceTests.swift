@@ -99,8 +99,8 @@ import TestSupport
 
     @Test func aKeyAnswersTheSameCheckoutWrittenAnotherWayAndRefusesAnother() async throws {
         let order = UUID(), saga = UUID()
-        #expect(IdempotencyKeys.answer(stored: ("a", order, saga), request: "a") == .replayed(orderID: order, sagaID: saga))
-        #expect(IdempotencyKeys.answer(stored: ("a", order, saga), request: "b") == .conflict)
+        #expect(IdempotencyKeys.answer(stored: ("a", order, saga, 1001), request: "a") == .replayed(orderID: order, sagaID: saga, number: 1001))
+        #expect(IdempotencyKeys.answer(stored: ("a", order, saga, 1001), request: "b") == .conflict)
         // The comparison is of the canonical JSON: key order and spacing do not make it another checkout.
         let harness = try Harness()
         try await harness.app.test(.router) { client in
