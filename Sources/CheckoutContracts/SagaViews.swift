@@ -40,11 +40,15 @@ public struct SagaView: Codable, Sendable, Equatable {
     /// Raised by every change: send it back as `If-Match` with an operator's action, to act only
     /// on the saga as you saw it (the same number is the response's `ETag`).
     public var version: Int
+    /// The saga's data: what it started with and what each step's reply added (for create_order,
+    /// the checkout, the catalog's prices, the discount, the charge).
+    public var data: JSONValue?
 
     public init(
         id: String, orderId: String, definition: Definition, status: String, failureReason: String?, deadlineAt: String?,
-        steps: [Step], timeline: [Entry], createdAt: String, updatedAt: String, version: Int
+        steps: [Step], timeline: [Entry], createdAt: String, updatedAt: String, version: Int, data: JSONValue? = nil
     ) {
+        self.data = data
         self.id = id; self.orderId = orderId; self.definition = definition; self.status = status
         self.failureReason = failureReason; self.deadlineAt = deadlineAt; self.steps = steps; self.timeline = timeline
         self.createdAt = createdAt; self.updatedAt = updatedAt; self.version = version

@@ -266,7 +266,8 @@ final class InMemorySagaStore: SagaStore {
                     .init(at: Self.iso(at), event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail,
                           actor: entry.actor)
                 },
-                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated), version: row.version)
+                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated), version: row.version,
+                data: try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(row.data)))
         }
     }
 

@@ -285,7 +285,7 @@ struct PostgresSagaStore: SagaStore {
         let (row, history) = try await pool.withConnection { connection in
             let row = try connection.query(
                 """
-                SELECT order_id, definition_name, definition_version, status, state::text AS state, version,
+                SELECT order_id, definition_name, definition_version, status, state::text AS state, data::text AS data, version,
                        \(Self.iso("deadline_at")) AS deadline_at, \(Self.iso("created_at")) AS created_at, \(Self.iso("updated_at")) AS updated_at
                 FROM order_sagas WHERE id = $1
                 """, [id]).first
@@ -305,7 +305,8 @@ struct PostgresSagaStore: SagaStore {
                       attempt: try entry.optionalInt("attempt"), detail: try entry.optionalString("detail"),
                       actor: try entry.optionalString("actor"))
             },
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"), version: try row.int("version"))
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"), version: try row.int("version"),
+            data: try row.json("data", as: JSONValue.self))
     }
 
     /// Keyset pagination over order_sagas_created (newest first; with a status, order_sagas_status),

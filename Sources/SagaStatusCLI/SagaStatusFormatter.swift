@@ -24,6 +24,11 @@ public enum SagaStatusFormatter {
             if step.compensationAttempt > 0 { line += ", compensation attempts \(step.compensationAttempt)" }
             lines.append(trimmed(line))
         }
+        if let data = saga.data {
+            lines.append("")
+            lines.append("PAYLOAD")
+            lines.append(contentsOf: payload(data).split(separator: "\n", omittingEmptySubsequences: false).map { "  \($0)" })
+        }
         lines.append("")
         lines.append("TIMELINE")
         let eventWidth = saga.timeline.map(\.event.count).max() ?? 0
@@ -34,6 +39,13 @@ public enum SagaStatusFormatter {
             lines.append(trimmed("  \(entry.at)  \(palette.word(entry.event, width: eventWidth))  \(pad(stepLabel(entry), stepWidth))  \(detail)"))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The saga's data as indented JSON, keys sorted.
+    static func payload(_ data: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
     }
 
     /// A table: id, status, the step an unfinished saga waits on, its age, and when it last changed.

@@ -65,6 +65,10 @@ import TestSupport
             #expect(text.contains("reason   validate-coupon failed: coupon_expired"))
             #expect(text.contains("reserve-inventory  COMPENSATED   attempts 1, compensation attempts 1"))
             #expect(text.contains("step_compensated"))
+            // The payload: what the checkout gave and what the steps added.
+            #expect(text.contains("PAYLOAD\n  {\n"), "\(text)")
+            #expect(text.contains(#"    "couponCode" : "EXPIRED5","#), "\(text)")
+            #expect(text.contains(#""subtotalCents" : "#), "\(text)")
 
             // watch of an ended saga: its whole timeline and its end, at once; --json gives one event a line.
             let (endedStatus, watched) = try await sagaStatus(["watch", accepted.sagaId, "--url", url, "--json"])
