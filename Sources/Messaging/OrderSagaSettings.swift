@@ -49,6 +49,12 @@ public enum OrderSagaSettings {
     public static let rateLimit = Setting.integer(
         "api.rateLimit", 100, in: 0...1_000_000,
         "requests a second each credential may make, in bursts of as many (429 with Retry-After above; 0: no limit; a key's own --rate-limit wins)")
+    public static let jwtSecret = Setting.text(
+        "auth.jwtSecret", "", empty: "(off)", "an HS256 secret (32 characters or more): JWT bearer tokens signed with it are credentials too")
+    public static let jwtPublicKey = Setting.text(
+        "auth.jwtPublicKey", "", empty: "(off)",
+        "a PEM file of an EC P-256 (ES256) or RSA (RS256) public key: JWT bearer tokens it verifies are credentials too")
+    public static let jwtAudience = Setting.text("auth.jwtAudience", "", empty: "(any)", "the audience a JWT's aud must name")
     public static let orderPoolSize = Setting.integer("orderService.poolSize", 8, in: 1...256, "PostgreSQL connections of the order service")
     public static let sweepInterval = Setting.duration("sweeper.interval", .milliseconds(250), "how often passed saga deadlines are looked for")
     public static let sweepBatchSize = Setting.integer("sweeper.batchSize", 100, in: 1...10_000, "sagas whose deadline passed, handled per round")
@@ -78,7 +84,7 @@ public enum OrderSagaSettings {
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
-            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(sagasDirectory), row(orderPoolSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]

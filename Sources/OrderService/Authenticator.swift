@@ -3,7 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Synchronization
 
-/// Checks the credential on a request (`Authorization: Bearer osk_…`), the caller's rate limit and
+/// Checks the credential on a request (`Authorization: Bearer osk_…`, or a JWT when a key for
+/// them is configured: ``TokenVerifier``), the caller's rate limit and
 /// the scope a route needs, in that order. A missing, unknown, malformed or revoked credential
 /// answers the same 401, so it never tells which part was wrong; the credential is never logged.
 ///
@@ -14,24 +15,34 @@ final class Authenticator: Sendable {
     typealias Lookup = @Sendable (_ id: String) async throws -> APIKeyRecord?
 
     private let lookup: Lookup
+    private let tokens: TokenVerifier?
     private let defaultRateLimit: Int
     private let cacheFor: Duration
     private let cache = Mutex<[String: (record: APIKeyRecord?, until: ContinuousClock.Instant)]>([:])
     private let limiter = RateLimiter()
 
     /// `defaultRateLimit`: requests a second for a key without its own (`api.rateLimit`; 0: none).
-    init(defaultRateLimit: Int, cacheFor: Duration = .seconds(5), lookup: @escaping Lookup) {
+    init(defaultRateLimit: Int, cacheFor: Duration = .seconds(5), tokens: TokenVerifier? = nil, lookup: @escaping Lookup) {
         self.lookup = lookup
+        self.tokens = tokens
         self.defaultRateLimit = defaultRateLimit
         self.cacheFor = cacheFor
     }
 
     /// The caller, if its credential is valid, within its rate limit and has one of `scopes`.
     func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller {
-        guard let token = Self.bearerToken(request.headers[.authorization]), let key = APIKey(token),
-              let record = try await record(key.id), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash)
-        else { throw ProblemDetails.unauthorized }
-        let caller = Caller(principal: key.principal, scopes: Set(record.scopes), rateLimit: record.rateLimit)
+        guard let token = Self.bearerToken(request.headers[.authorization]) else { throw ProblemDetails.unauthorized }
+        let caller: Caller
+        if let key = APIKey(token) {
+            guard let record = try await record(key.id), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash) else {
+                throw ProblemDetails.unauthorized
+            }
+            caller = Caller(principal: key.principal, scopes: Set(record.scopes), rateLimit: record.rateLimit)
+        } else if let tokens, let bearer = await tokens.caller(token) {
+            caller = bearer
+        } else {
+            throw ProblemDetails.unauthorized
+        }
         let limit = caller.rateLimit ?? defaultRateLimit
         if limit > 0, let wait = limiter.take(caller.principal, perSecond: limit) {
             throw ProblemDetails.rateLimited(limit: limit, retryAfter: wait)
@@ -67,7 +78,7 @@ extension ProblemDetails {
         headers[.wwwAuthenticate] = #"Bearer realm="ordersaga""#
         return ProblemDetails(
             status: .unauthorized, type: "https://ordersaga.dev/problems/unauthorized", title: "A valid credential is needed",
-            detail: "send a valid API key as Authorization: Bearer osk_…; `ordersaga api-key create` makes one", headers: headers)
+            detail: "send a valid API key (or token) as Authorization: Bearer …; `ordersaga api-key create` makes a key", headers: headers)
     }
 
     /// The credential is valid but may not do this.

@@ -30,6 +30,19 @@ public struct OrderServiceConfiguration: Sendable {
     public var maxInFlight: Int
     /// Requests a second a credential may make, unless its key says otherwise; 0 for no limit.
     public var rateLimit: Int
+    /// The key JWT bearer tokens are checked with, if any (``TokenVerifier``).
+    public var tokens = TokenSettings()
+
+    public struct TokenSettings: Sendable {
+        public var secret = ""
+        public var publicKeyFile = ""
+        public var audience = ""
+        public init(secret: String = "", publicKeyFile: String = "", audience: String = "") {
+            self.secret = secret
+            self.publicKeyFile = publicKeyFile
+            self.audience = audience
+        }
+    }
     /// Consuming replies, publishing, pruning.
     public var messaging: MessagingSettings
     /// Where `GET /metrics` reads from; the process sends its swift-metrics here too (`ProcessMetrics`).
@@ -97,7 +110,9 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 
     let admission = Admission(limit: configuration.maxInFlight, store: store, logger: logger)
     let keys = APIKeyStore(pool: pool)
-    let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit) { try await keys.record(id: $0) }
+    let tokens = try await TokenVerifier.make(
+        secret: configuration.tokens.secret, publicKeyFile: configuration.tokens.publicKeyFile, audience: configuration.tokens.audience)
+    let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit, tokens: tokens) { try await keys.record(id: $0) }
     let router = buildRouter(
         engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator,
         brokerConnected: { connection.isConnected },

@@ -178,7 +178,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             S.host.key: host, S.port.key: port.map(String.init), S.sagasDirectory.key: sagas, S.orderPoolSize.key: poolSize.map(String.init),
         ])
         let logger = try options.logger("order-service", settings: settings)
-        let configuration = OrderServiceConfiguration(
+        var configuration = OrderServiceConfiguration(
             host: try settings.value(S.host), port: try settings.value(S.port),
             postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             sagasDirectory: URL(fileURLWithPath: try settings.value(S.sagasDirectory)),
@@ -186,6 +186,8 @@ struct OrderServiceCommand: AsyncParsableCommand {
             sweepBatchSize: try settings.value(S.sweepBatchSize), bodyLimit: try settings.value(S.bodyLimit),
             retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight),
             rateLimit: try settings.value(S.rateLimit), messaging: try MessagingSettings(settings))
+        configuration.tokens = .init(
+            secret: try settings.value(S.jwtSecret), publicKeyFile: try settings.value(S.jwtPublicKey), audience: try settings.value(S.jwtAudience))
         try options.armCrashPoint(settings)
         ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
         let tracing = try options.tracing("order-service", settings: settings, logger: logger)

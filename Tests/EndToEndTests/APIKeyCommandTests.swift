@@ -1,4 +1,5 @@
 import Foundation
+import JWTKit
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -67,6 +68,41 @@ import TestSupport
             let (unknown, unknownOutput) = try await ordersaga(system, ["revoke", "000000000000"])
             #expect(unknown != 0 && unknownOutput.contains("no key 000000000000"), "\(unknownOutput)")
             #expect(try await system.pool("order").query("SELECT count(*) AS n FROM api_keys").first?.int("n") == 2)
+            await service.stop()
+        }
+    }
+
+    struct Claims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim
+        var scope: String
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// `auth.jwtSecret` on the shipped binary: a token signed with it is a credential; a secret
+    /// too short to be safe stops the service before it serves anything, naming the setting.
+    @Test(.timeLimit(.minutes(2)))
+    func aJWTSecretMakesSignedTokensCredentialsAndAShortOneStopsTheService() async throws {
+        try await TestSystem.with { system in
+            let port = Int.random(in: 20_000..<30_000)
+            let sagas = TestSystem.repositoryRoot.appendingPathComponent("sagas").path
+            let (refused, output) = try await Process.output(
+                of: TestSystem.binary,
+                ["order-service", "--port", String(port), "--sagas", sagas, "--postgres-url", system.url("order"),
+                 "--amqp-url", system.amqpURL(of: "order"), "--set", "auth.jwtSecret=too-short"])
+            #expect(refused != 0)
+            #expect(output.contains("auth.jwtSecret must be at least 32 characters"), "\(output)")
+
+            let secret = "a-shared-secret-of-at-least-32-characters"
+            let service = try system.launch(
+                ["order-service", "--port", String(port), "--sagas", sagas], as: "order", environment: ["ORDERSAGA_AUTH_JWT_SECRET": secret])
+            defer { if service.isRunning { service.terminate() } }
+            #expect(await TestSystem.becomesReady(port: port))
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            let token = try await keys.sign(Claims(sub: .init(value: "ops"), exp: .init(value: Date().addingTimeInterval(60)), scope: "admin"))
+            #expect(try await status(port, "/api/v1/sagas", key: token) == 200)
+            #expect(try await status(port, "/api/v1/sagas", key: String(token.dropLast(2))) == 401)
             await service.stop()
         }
     }

@@ -28,8 +28,9 @@ struct Harness {
     /// A key with both scopes and no rate limit, which `client.authorized(harness.adminKey)` sends.
     private(set) var adminKey = ""
 
-    /// `maxInFlight`: admission control's limit (0: none); `rateLimit`: api.rateLimit.
-    init(maxInFlight: Int = 0, rateLimit: Int = 100, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
+    /// `maxInFlight`: admission control's limit (0: none); `rateLimit`: api.rateLimit; `tokens`:
+    /// how JWT bearer tokens are checked (none: they are refused).
+    init(maxInFlight: Int = 0, rateLimit: Int = 100, tokens: TokenVerifier? = nil, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
         var definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: Self.sagas)
         change(&definition)
         store = InMemorySagaStore(definitions: [definition])
@@ -38,7 +39,7 @@ struct Harness {
         let keys = apiKeys
         let router = buildRouter(
             engine: engine, store: store, metrics: metrics, admission: admission,
-            authenticator: Authenticator(defaultRateLimit: rateLimit, cacheFor: .zero) { id in keys.rows.withLock { $0[id] } },
+            authenticator: Authenticator(defaultRateLimit: rateLimit, cacheFor: .zero, tokens: tokens) { id in keys.rows.withLock { $0[id] } },
             brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
         routes = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         app = Application(router: router)
