@@ -1,5 +1,6 @@
 import Prometheus
 import SagaCore
+import Synchronization
 
 /// What the order service counts, served at `GET /metrics` in Prometheus' text format. One
 /// registry per application (no global bootstrap), so several can run in one process.
@@ -19,6 +20,9 @@ final class OrderServiceMetrics: Sendable {
     /// From creation to the final status, by type and status.
     private let durations: [SagaStatus: DurationHistogram]
     private let sagasNow: [SagaStatus: Gauge]
+    /// Each step's duration histogram, by type, step, phase and outcome, made on first use: the
+    /// registry's own lookup builds its key from every label each time, on the reply path.
+    private let stepDurations = Mutex<[StepKey: DurationHistogram]>([:])
     private let outboxBacklog: Gauge
     private let oldestIdle: Gauge
     /// Messages held in each dead-letter queue now, asked of the broker at each scrape (`nil`:
@@ -92,14 +96,24 @@ final class OrderServiceMetrics: Sendable {
     /// step, phase and outcome.
     func stepEnded(_ end: StepEnd, type: String) {
         guard let milliseconds = end.milliseconds else { return }
-        registry.makeDurationHistogram(
-            descriptor: Self.name(
-                "step_duration", unit: "seconds",
-                "From a step's first command (or compensation) attempt to its end, by type, step, phase and outcome"),
-            labels: [("type", type), ("step", end.step), ("phase", end.phase.rawValue), ("outcome", end.outcome.rawValue)],
-            buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                      .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120), .seconds(600)]
-        ).record(.milliseconds(milliseconds))
+        let key = StepKey(type: type, step: end.step, phase: end.phase.rawValue, outcome: end.outcome.rawValue)
+        let histogram = stepDurations.withLock { histograms in
+            if let histogram = histograms[key] { return histogram }
+            let histogram = registry.makeDurationHistogram(
+                descriptor: Self.name(
+                    "step_duration", unit: "seconds",
+                    "From a step's first command (or compensation) attempt to its end, by type, step, phase and outcome"),
+                labels: [("type", key.type), ("step", key.step), ("phase", key.phase), ("outcome", key.outcome)],
+                buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                          .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120), .seconds(600)])
+            histograms[key] = histogram
+            return histogram
+        }
+        histogram.record(.milliseconds(milliseconds))
+    }
+
+    private struct StepKey: Hashable {
+        let type, step, phase, outcome: String
     }
 
     func sagaFinished(_ status: SagaStatus, after duration: Duration?) {
