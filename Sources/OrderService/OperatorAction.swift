@@ -71,7 +71,7 @@ enum OperatorRequestValidation {
         return (action, OperatorNote(actor: actor, reason: reason))
     }
 
-    private static func text(
+    static func text(
         _ object: [String: Any], _ field: String, limit: Int, required: Bool, _ problem: (String, String) -> Void
     ) -> String? {
         guard let value = object[field], !(value is NSNull) else {

@@ -31,6 +31,7 @@ struct OrderServiceAPI: Sendable {
         api.get("orders", use: orders)
         api.get("orders/by-number/:number", use: orderByNumber)
         api.get("orders/:id", use: order)
+        api.post("orders/:id/cancel", use: cancel)
         api.get("sagas", use: sagas)
         api.get("sagas/stats", use: stats)
         api.get("sagas/:id", use: saga)
@@ -422,7 +423,7 @@ struct OrderServiceAPI: Sendable {
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
-    private func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {
+    func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {
         let text = context.parameters.get("id") ?? ""
         guard let id = UUID(uuidString: text) else {
             throw ProblemDetails.invalid([.init(field: "id", problem: "\"\(text)\" is not a \(what) id (a UUID)")], what: "The request")
@@ -430,7 +431,7 @@ struct OrderServiceAPI: Sendable {
         return id
     }
 
-    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var headers = headers

@@ -59,6 +59,10 @@ import TestSupport
             #expect(second.orderNumber == first.orderNumber + 1 && first.orderNumber >= 1001)
             for accepted in [first, second] { _ = try await api.finishedSaga(accepted.sagaId) }
             #expect(try await api.order(number: second.orderNumber).id == second.orderId)
+            // A confirmed order cannot be cancelled (yet): 409, and it stays CONFIRMED.
+            let refused = try await api.client.execute(uri: "/api/v1/orders/\(first.orderId)/cancel", method: .post) { $0.status }
+            #expect(refused == .conflict)
+            #expect(try await api.order(first.orderId).status == "CONFIRMED")
 
             #expect(try await api.orders().orders.map(\.id) == [second.orderId, first.orderId])
             let page = try await api.orders("limit=1")

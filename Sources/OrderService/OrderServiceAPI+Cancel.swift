@@ -1,0 +1,72 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SagaCore
+
+extension OrderServiceAPI {
+    /// `POST /api/v1/orders/{id}/cancel`, optionally with `{"reason": "…"}`: while the order's saga
+    /// runs, it compensates what it did, newest first (202; the order ends CANCELLED). Asked again
+    /// while it does, or once the order is CANCELLED, the same answer (idempotent). A CONFIRMED
+    /// or FAILED order answers 409 and nothing changes. A checkout credential cancels only its own
+    /// orders; another's answers 404.
+    @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
+        let id = try uuidParameter(context, what: "order")
+        if let contentType = request.headers[.contentType], !Self.isJSON(contentType) {
+            throw ProblemDetails.unsupportedMediaType(contentType)
+        }
+        let reason = try CancelRequestValidation.reason(Array(try await request.body.collect(upTo: bodyLimit).readableBytesView))
+        let note = OperatorNote(actor: caller.principal, reason: reason ?? "cancelled by the customer")
+        // At most twice: the saga may move between the read and the compensation (a reply landed).
+        for _ in 0..<2 {
+            guard let order = try await store.order(.id(id), owner: caller.orderOwner), let sagaID = UUID(uuidString: order.sagaId) else {
+                throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())")
+            }
+            switch SagaStatus(rawValue: order.sagaStatus) {
+            case .running?:
+                do {
+                    _ = try await engine.operate(sagaID, .compensate, note: note, expectedVersion: nil)
+                } catch is OperatorRefusal {
+                    continue
+                }
+                return try await cancelled(id, owner: caller.orderOwner, status: .accepted)
+            case .compensating?:
+                return try json(order, status: .accepted, headers: [.location: "/api/v1/orders/\(order.id)"])
+            case .compensated?:
+                return try json(order, headers: [.location: "/api/v1/orders/\(order.id)"])
+            case .completed?, .failed?, nil:
+                throw ProblemDetails(
+                    status: .conflict, type: "https://ordersaga.dev/problems/order-not-cancellable",
+                    title: "The order cannot be cancelled",
+                    detail: order.status == "CONFIRMED"
+                        ? "order \(order.number) is CONFIRMED: its saga has ended, and cancelling a confirmed order is not available yet; nothing was changed"
+                        : "order \(order.number) is \(order.status): an operator settles it (saga-status show \(order.sagaId)); nothing was changed")
+            }
+        }
+        throw ProblemDetails(
+            status: .conflict, type: "https://ordersaga.dev/problems/order-changed", title: "The order changed while being cancelled",
+            detail: "its saga moved on twice while the cancellation was asked; read the order and try again; nothing was changed")
+    }
+
+    private func cancelled(_ id: UUID, owner: String?, status: HTTPResponse.Status) async throws -> Response {
+        guard let order = try await store.order(.id(id), owner: owner) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
+        return try json(order, status: status, headers: [.location: "/api/v1/orders/\(order.id)"])
+    }
+}
+
+/// A cancel request's body: nothing, `{}`, or `{"reason": "…"}` (at most 500 characters).
+enum CancelRequestValidation {
+    static func reason(_ body: [UInt8]) throws(ProblemDetails) -> String? {
+        guard !body.isEmpty else { return nil }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw .malformed("the body must be a JSON object, like {\"reason\": \"ordered twice\"}")
+        }
+        var problems: [ProblemDetails.FieldProblem] = []
+        for key in object.keys.sorted() where key != "reason" { problems.append(.init(field: key, problem: "is not a field of a cancel request")) }
+        let reason = OperatorRequestValidation.text(object, "reason", limit: 500, required: false) {
+            problems.append(.init(field: $0, problem: $1))
+        }
+        guard problems.isEmpty else { throw .invalid(problems, what: "The cancel request") }
+        return reason
+    }
+}
