@@ -86,10 +86,12 @@ public struct APIKeyRecord: Codable, Sendable, Equatable {
     public var rateLimit: Int?
     public var createdAt: String
     public var revokedAt: String?
+    /// When a request last showed it, to within the service's 5 s cache; `nil`: never.
+    public var lastUsedAt: String?
     /// The SHA-256 of the key ([APIKey.hash]); not shown.
     var hash: String = ""
 
-    enum CodingKeys: String, CodingKey { case id, name, scopes, rateLimit, createdAt, revokedAt }
+    enum CodingKeys: String, CodingKey { case id, name, scopes, rateLimit, createdAt, revokedAt, lastUsedAt }
 }
 
 /// Who is calling, once their credential checked out.

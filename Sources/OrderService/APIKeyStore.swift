@@ -39,14 +39,21 @@ public struct APIKeyStore: Sendable {
         ).first.map(Self.record)
     }
 
-    /// The key `id` if it exists, revoked or not, with its hash.
-    func record(id: String) async throws -> APIKeyRecord? {
-        try await pool.query("SELECT \(Self.columns) FROM api_keys WHERE id = $1", [id]).first.map(Self.record)
+    /// The key `id` if it exists, revoked or not, with its hash; marked used now when `hash` is
+    /// its hash and it is not revoked (a request that showed the whole key).
+    func record(id: String, using hash: String) async throws -> APIKeyRecord? {
+        try await pool.query(
+            """
+            WITH used AS (UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND hash = $2 AND revoked_at IS NULL RETURNING 1)
+            SELECT \(Self.columns) FROM api_keys WHERE id = $1
+            """, [id, hash]
+        ).first.map(Self.record)
     }
 
     private static let columns = """
         id, name, hash, scopes, rate_limit, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
-        to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS revoked_at
+        to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS revoked_at,
+        to_char(last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last_used_at
         """
 
     private static func record(_ row: PostgresRow) throws -> APIKeyRecord {
@@ -54,6 +61,6 @@ public struct APIKeyStore: Sendable {
             id: try row.string("id"), name: try row.string("name"),
             scopes: Scope.parse(try row.string("scopes")).map { $0.sorted() } ?? [],
             rateLimit: try row.optionalInt("rate_limit"), createdAt: try row.string("created_at"),
-            revokedAt: try row.optionalString("revoked_at"), hash: try row.string("hash"))
+            revokedAt: try row.optionalString("revoked_at"), lastUsedAt: try row.optionalString("last_used_at"), hash: try row.string("hash"))
     }
 }

@@ -11,8 +11,9 @@ import Synchronization
 /// A key's record is cached for `cacheFor` (5 s), so a busy caller costs no query per request and
 /// a revoked key stops working within that time.
 final class Authenticator: Sendable {
-    /// The stored key with this id, revoked or not; `nil` when there is none.
-    typealias Lookup = @Sendable (_ id: String) async throws -> APIKeyRecord?
+    /// The stored key with this id, revoked or not; `nil` when there is none. `hash` is the hash of
+    /// the key the request showed, for the store to mark the key used when it matches.
+    typealias Lookup = @Sendable (_ id: String, _ hash: String) async throws -> APIKeyRecord?
 
     private let lookup: Lookup
     private let tokens: TokenVerifier?
@@ -34,7 +35,7 @@ final class Authenticator: Sendable {
         guard let token = Self.bearerToken(request.headers[.authorization]) else { throw ProblemDetails.unauthorized }
         let caller: Caller
         if let key = APIKey(token) {
-            guard let record = try await record(key.id), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash) else {
+            guard let record = try await record(key.id, hash: key.hash), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash) else {
                 throw ProblemDetails.unauthorized
             }
             caller = Caller(principal: key.principal, scopes: Set(record.scopes), rateLimit: record.rateLimit)
@@ -59,10 +60,10 @@ final class Authenticator: Sendable {
         return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
-    private func record(_ id: String) async throws -> APIKeyRecord? {
+    private func record(_ id: String, hash: String) async throws -> APIKeyRecord? {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[id] }), cached.until > now { return cached.record }
-        let record = try await lookup(id)
+        let record = try await lookup(id, hash)
         cache.withLock { cache in
             if cache.count > 10_000 { cache = cache.filter { $0.value.until > now } }
             cache[id] = (record, now + cacheFor)

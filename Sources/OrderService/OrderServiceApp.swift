@@ -112,7 +112,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let keys = APIKeyStore(pool: pool)
     let tokens = try await TokenVerifier.make(
         secret: configuration.tokens.secret, publicKeyFile: configuration.tokens.publicKeyFile, audience: configuration.tokens.audience)
-    let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit, tokens: tokens) { try await keys.record(id: $0) }
+    let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit, tokens: tokens) { try await keys.record(id: $0, using: $1) }
     let router = buildRouter(
         engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator,
         brokerConnected: { connection.isConnected },

@@ -83,7 +83,7 @@ struct APIKeyCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the keys (never the keys themselves): id, name, scopes, rate limit, when made.",
+            abstract: "List the keys (never the keys themselves): id, name, scopes, rate limit, when made and last used.",
             discussion: """
                 Examples:
                   ordersaga api-key list
@@ -104,11 +104,12 @@ struct APIKeyCommand: AsyncParsableCommand {
                 print("no keys: `ordersaga api-key create --name NAME --scope checkout` makes one")
                 return
             }
-            var rows = [["ID", "NAME", "SCOPES", "RATE LIMIT", "CREATED", "REVOKED"]]
+            var rows = [["ID", "NAME", "SCOPES", "RATE LIMIT", "CREATED", "LAST USED", "REVOKED"]]
             for record in records {
                 rows.append([
                     record.id, record.name, record.scopes.map(\.rawValue).joined(separator: ","),
-                    record.rateLimit.map { $0 == 0 ? "none" : "\($0)/s" } ?? "default", record.createdAt, record.revokedAt ?? "-",
+                    record.rateLimit.map { $0 == 0 ? "none" : "\($0)/s" } ?? "default", record.createdAt, record.lastUsedAt ?? "never",
+                    record.revokedAt ?? "-",
                 ])
             }
             let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }

@@ -52,6 +52,9 @@ import TestSupport
             let (_, json) = try await ordersaga(system, ["list", "--json"])
             let records = try JSONDecoder().decode([APIKeyRecord].self, from: Data(json.utf8))
             #expect(records.map(\.name).sorted() == ["ops team", "test-admin"])
+            // Each shows when a request last showed it: the new key was used, just now.
+            #expect(records.first { $0.id == id }?.lastUsedAt?.hasPrefix(String(ISO8601DateFormatter().string(from: Date()).prefix(10))) == true, "\(records)")
+            #expect(list.contains("LAST USED"))
 
             let (revoked, revokeOutput) = try await ordersaga(system, ["revoke", id])
             #expect(revoked == 0 && revokeOutput.contains("revoked key \(id)"), "\(revokeOutput)")
