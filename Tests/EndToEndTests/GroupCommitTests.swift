@@ -48,9 +48,24 @@ import Workers
         try await TestSystem.with { system in
             let catalog = system.pool("catalog")
             let mugs = try await catalog.query("SELECT stock FROM products WHERE id = 'sku-mug'").first!.int("stock")
+            // The mug's row is held for a while, so the first transaction waits on it and the rest
+            // of the commands are surely waiting by the time it ends, however slowly the broker
+            // hands them over on a loaded machine.
+            let locked = Mutex(false)
+            let holder = Task {
+                try await catalog.withSession { session in
+                    try await session.transaction { session in
+                        _ = try await session.run { try $0.query("SELECT stock FROM products WHERE id = 'sku-mug' FOR UPDATE") }
+                        locked.withLock { $0 = true }
+                        try await Task.sleep(for: .seconds(2))
+                    }
+                }
+            }
+            #expect(await eventually(timeout: .seconds(10), interval: .milliseconds(20)) { locked.withLock { $0 } })
             let sizes = try await drain(Self.commands(20), system: system) {
                 (try? await catalog.query("SELECT count(*) AS n FROM outbox").first?.int("n")) == 20
             }
+            try await holder.value
             // Fewer transactions than commands: at least one took several that were waiting.
             #expect(sizes.reduce(0, +) == 20)
             #expect(sizes.contains { $0 > 1 }, "transaction sizes \(sizes)")
