@@ -10,17 +10,18 @@ struct APIKeyCommand: AsyncParsableCommand {
         commandName: "api-key",
         abstract: "Create, list and revoke the API keys the REST API takes.",
         discussion: """
-            Every API call but /health, /ready and /metrics needs a key, sent as
-            Authorization: Bearer osk_…. Scopes: checkout (place orders, read the ones this key
-            placed) and admin (read everything, act on sagas). Only a hash of each key is stored:
-            the key is shown once, when it is created. The order service sees a revoked key as
+            Every API call but /health, /ready and /metrics needs a key, sent as \
+            Authorization: Bearer osk_…. Scopes: checkout (place orders, read the ones this key \
+            placed) and admin (read everything, act on sagas). Only a hash of each key is stored: \
+            the key is shown once, when it is created. The order service sees a revoked key as \
             invalid within 5 seconds.
 
-            These commands use the order service's database (--postgres-url or ORDERSAGA_POSTGRES_URL).
+            These commands use the order service's database (--postgres-url or \
+            ORDERSAGA_POSTGRES_URL).
 
             Examples:
               ordersaga api-key create --name shop-frontend --scope checkout
-              ordersaga api-key create --name ops --scope admin --scope checkout --rate-limit 0
+              ordersaga api-key create --name ops --scope admin,checkout --rate-limit 0
               ordersaga api-key list
               ordersaga api-key revoke 3f9a1c2b7d4e
             """,
@@ -40,14 +41,17 @@ struct APIKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key and print it (once: only its hash is kept).",
             discussion: """
-                Prints the key alone on standard output, so a script can keep it:
+                Prints the key alone on standard output, so a script can keep it; what it \
+                made goes to standard error. --json prints both as one object instead.
+
+                Examples:
                   key=$(ordersaga api-key create --name ci --scope admin)
-                What it made goes to standard error; --json prints both as one object instead.
+                  ordersaga api-key create --name shop --scope checkout --rate-limit 20
                 """)
 
         @OptionGroup var database: Database
         @Option(help: "What the key is for, as lists show it (1 to 100 characters).") var name: String
-        @Option(name: .customLong("scope"), help: "checkout or admin; repeatable, or comma-separated (default: checkout).")
+        @Option(name: .customLong("scope"), help: "checkout or admin; repeatable, or comma-separated.")
         var scopes: [String] = ["checkout"]
         @Option(help: "Requests a second it may make (0: no limit; default: the service's api.rateLimit).") var rateLimit: Int?
         @Flag(help: "Print the key and what was stored as JSON.") var json = false
@@ -124,7 +128,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a key by its id: the service refuses it within 5 seconds.",
             discussion: """
-                The id is the 12 hex digits after osk_ (as `ordersaga api-key list` shows it); the
+                The id is the 12 hex digits after osk_ (as `ordersaga api-key list` shows it); the \
                 whole key works too. Revoking is final; revoking again changes nothing.
 
                 Example:

@@ -20,14 +20,22 @@ struct OrderSagaCommand: AsyncParsableCommand {
         commandName: "ordersaga",
         abstract: "Set up, then run, the OrderSaga order service and its workers.",
         discussion: """
-            Every process has its own PostgreSQL database and connects to RabbitMQ's vhost ordersaga.
-            Every setting comes from a flag (or --set KEY=VALUE), then its ORDERSAGA_* environment
+            Every process has its own PostgreSQL database and connects to RabbitMQ's vhost ordersaga. \
+            Every setting comes from a flag (or --set KEY=VALUE), then its ORDERSAGA_* environment \
             variable, then its default: `ordersaga settings` lists them all.
-            Run `ordersaga setup` once as the administrators first: the services may create nothing.
+
+            Run `ordersaga setup` once as the administrators first: the services may create nothing. \
+            Then `ordersaga api-key create` makes the keys the REST API takes.
+
+            Examples (each subcommand's --help has the whole lines):
+              ordersaga setup --seed --postgres-admin-url URL --amqp-admin-url URL …
+              ordersaga order-service --postgres-url URL --amqp-url URL
+              ordersaga worker catalog --postgres-url URL --amqp-url URL
+              ordersaga api-key create --name shop-frontend --scope checkout
             """,
         subcommands: [
-            SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, MigrateCommand.self, SettingsCommand.self,
-            DefinitionsCommand.self, ProbeCommand.self, APIKeyCommand.self,
+            SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, APIKeyCommand.self, MigrateCommand.self, SettingsCommand.self,
+            DefinitionsCommand.self, ProbeCommand.self,
         ])
 
     static func main() async {
