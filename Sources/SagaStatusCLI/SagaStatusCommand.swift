@@ -21,18 +21,20 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status stuck --for 5m
               saga-status stats --window 15m
               saga-status describe create_order
-              saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
-              saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
+              saga-status retry 6f1c2d4e-… --reason "identity worker redeployed"
+              saga-status abort 6f1c2d4e-… --reason "customer called to cancel"
               saga-status dlq list
 
-            The order service's URL comes from --url, or ORDERSAGA_URL, or http://127.0.0.1:8080;
-            its API key (scope admin) from --api-key or ORDERSAGA_API_KEY (`scripts/run` prints one;
-            `ordersaga api-key create --scope admin` makes one).
+            The order service's URL comes from --url, or ORDERSAGA_URL, or \
+            http://127.0.0.1:8080; its API key (scope admin) from --api-key or \
+            ORDERSAGA_API_KEY (`scripts/run` prints one; `ordersaga api-key create \
+            --scope admin` makes one).
 
-            Exit status: 0 done; 1 the service could not be reached or answered an error;
-            3 the saga's state does not allow the action (nothing changed); 4 the saga changed
-            since it was read, by a reply or another operator (nothing changed: look again);
-            5 the API key is missing, not valid or lacks the admin scope; 64 the command line is wrong.
+            Exit status: 0 done; 1 the service could not be reached or answered an error; \
+            3 the saga's state does not allow the action (nothing changed); 4 the saga changed \
+            since it was read, by a reply or another operator (nothing changed: look again); \
+            5 the API key is missing, not valid or lacks the admin scope; 64 the command line \
+            is wrong.
             """,
         subcommands: [Show.self, Watch.self, List.self, Stuck.self, Stats.self, Describe.self, Retry.self, Skip.self, Compensate.self, Abort.self, DLQ.self])
 
