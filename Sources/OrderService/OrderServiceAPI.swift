@@ -198,7 +198,7 @@ struct OrderServiceAPI: Sendable {
         let parameters = request.uri.queryParameters
         var query = OrderQuery(owner: caller.orderOwner)
         if let text = parameters.get("customer") {
-            if (1...100).contains(text.count), !text.contains(where: \.isNewline) { query.customer = text } else {
+            if (1...100).contains(text.unicodeScalars.count) { query.customer = text } else {
                 problems.append(.init(field: "customer", problem: "must be a customer id of 1 to 100 characters"))
             }
         }
