@@ -27,8 +27,12 @@ import TestSupport
     func aKeyMadeByTheCommandWorksUntilRevoked() async throws {
         try await TestSystem.with { system in
             let port = Int.random(in: 20_000..<30_000)
+            // Logging everything it can, to a file this test reads at the end: no key may be in it.
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-keys-\(UUID().uuidString).log")
+            defer { try? FileManager.default.removeItem(at: log) }
             let service = try system.launch(
-                ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path], as: "order")
+                ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path], as: "order",
+                logLevel: "trace", log: log)
             defer { if service.isRunning { service.terminate() } }
             #expect(await TestSystem.becomesReady(port: port))
 
@@ -72,6 +76,9 @@ import TestSupport
             #expect(unknown != 0 && unknownOutput.contains("no key 000000000000"), "\(unknownOutput)")
             #expect(try await system.pool("order").query("SELECT count(*) AS n FROM api_keys").first?.int("n") == 2)
             await service.stop()
+            let logged = try String(contentsOf: log, encoding: .utf8)
+            #expect(logged.contains("/api/v1/sagas"), "the service logged no request at trace level: \(logged.suffix(2000))")
+            for secret in [key, system.adminKey, String(key.suffix(64))] { #expect(!logged.contains(secret)) }
         }
     }
 

@@ -11,11 +11,20 @@ extension TestSystem {
 
     /// `ordersaga <arguments>` connected as the service that owns `database`, with `environment`
     /// added to the test's own.
-    public func launch(_ arguments: [String], as database: String, logLevel: String = "error", environment: [String: String] = [:]) throws -> Process {
+    /// `log`: a file its standard output and error go to (by default, the test's own).
+    public func launch(
+        _ arguments: [String], as database: String, logLevel: String = "error", environment: [String: String] = [:], log: URL? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--postgres-url", url(database), "--amqp-url", amqpURL(of: database), "--log-level", logLevel]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let log {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+        }
         try process.run()
         return process
     }
