@@ -30,7 +30,8 @@ final class Authenticator: Sendable {
         self.cacheFor = cacheFor
     }
 
-    /// The caller, if its credential is valid, within its rate limit and has one of `scopes`.
+    /// The caller, if its credential is valid, within its rate limit and has one of `scopes` (any
+    /// valid credential when `scopes` is empty).
     func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller {
         guard let token = Self.bearerToken(request.headers[.authorization]) else { throw ProblemDetails.unauthorized }
         let caller: Caller
@@ -44,12 +45,17 @@ final class Authenticator: Sendable {
         } else {
             throw ProblemDetails.unauthorized
         }
-        let limit = caller.rateLimit ?? defaultRateLimit
+        let limit = rateLimit(of: caller)
         if limit > 0, let wait = limiter.take(caller.principal, perSecond: limit) {
             throw ProblemDetails.rateLimited(limit: limit, retryAfter: wait)
         }
-        guard !caller.scopes.isDisjoint(with: scopes) else { throw ProblemDetails.forbidden(needs: scopes) }
+        guard scopes.isEmpty || !caller.scopes.isDisjoint(with: scopes) else { throw ProblemDetails.forbidden(needs: scopes) }
         return caller
+    }
+
+    /// The requests a second `caller` may make (0: no limit).
+    func rateLimit(of caller: Caller) -> Int {
+        caller.rateLimit ?? defaultRateLimit
     }
 
     /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110).

@@ -28,6 +28,7 @@ struct OrderServiceAPI: Sendable {
         // if it sent one: a checkout's saga is part of the request's trace (``SagaTracing``).
         let api = router.group("api/v1").add(middleware: TracingMiddleware())
         api.post("checkout", use: checkout)
+        api.get("credential", use: credential)
         api.get("orders", use: orders)
         api.get("orders/by-number/:number", use: orderByNumber)
         api.get("orders/:id", use: order)
@@ -165,6 +166,27 @@ struct OrderServiceAPI: Sendable {
             customerId = c.customerId; cartId = c.cartId; paymentCardId = c.paymentCardId
             couponCode = c.couponCode; items = c.items; shippingAddress = c.shippingAddress
         }
+    }
+
+    // MARK: Credentials
+
+    /// `GET /api/v1/credential`: who the request's credential says it is, what it may do and its
+    /// rate limit; any valid credential may ask. What to call to check a key, and what another
+    /// service can ask with the credential it was shown.
+    @Sendable func credential(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(of: request, needs: [])
+        return try json(CredentialView(
+            principal: caller.principal, kind: caller.principal.hasPrefix("key:") ? "apiKey" : "jwt",
+            scopes: caller.scopes.sorted().map(\.rawValue), rateLimit: authenticator.rateLimit(of: caller)))
+    }
+
+    struct CredentialView: Codable, Equatable {
+        /// `key:<id>` or `jwt:<sub>`: who owns the orders this credential places.
+        var principal: String
+        var kind: String
+        var scopes: [String]
+        /// Requests a second it may make of this instance (0: no limit).
+        var rateLimit: Int
     }
 
     // MARK: Orders

@@ -47,6 +47,7 @@ import TestSupport
 
             #expect(try await status(port, "/api/v1/sagas", key: key) == 200)
             #expect(try await status(port, "/api/v1/sagas", key: system.adminKey) == 200)
+            #expect(try await status(port, "/api/v1/credential", key: key) == 200)
 
             let (listed, list) = try await ordersaga(system, ["list"])
             #expect(listed == 0)

@@ -201,3 +201,27 @@ import TestSupport
         #expect(Scope.parse("checkout owner") == nil)
     }
 }
+
+extension CredentialTests {
+    /// `GET /api/v1/credential`: any valid credential learns who it is, its scopes and its limit.
+    @Test func aCredentialCanAskWhatItIs() async throws {
+        let tokens = try await TokenVerifier.make(secret: TokenTests.secret, publicKeyFile: "", audience: "")
+        let harness = try Harness(rateLimit: 50, tokens: tokens)
+        let shop = harness.addKey([.checkout])
+        let token = try await TokenTests.token(sub: "cust-ada", scope: "openid")
+        try await harness.app.test(.router) { client in
+            func ask(_ credential: String) async throws -> (HTTPResponse.Status, OrderServiceAPI.CredentialView?) {
+                try await client.execute(uri: "/api/v1/credential", method: .get, headers: [.authorization: "Bearer \(credential)"]) {
+                    ($0.status, try? JSONDecoder().decode(OrderServiceAPI.CredentialView.self, from: Data($0.body.readableBytesView)))
+                }
+            }
+            let admin = try await ask(harness.adminKey)
+            #expect(admin.0 == .ok)
+            #expect(admin.1 == .init(principal: "key:\(APIKey(harness.adminKey)!.id)", kind: "apiKey", scopes: ["admin", "checkout"], rateLimit: 0))
+            #expect(try await ask(shop).1 == .init(principal: "key:\(APIKey(shop)!.id)", kind: "apiKey", scopes: ["checkout"], rateLimit: 50))
+            // A valid token without a scope of ours may still ask what it is.
+            #expect(try await ask(token).1 == .init(principal: "jwt:cust-ada", kind: "jwt", scopes: [], rateLimit: 50))
+            #expect(try await ask("osk_nonsense").0 == .unauthorized)
+        }
+    }
+}
