@@ -102,6 +102,9 @@ struct Caller: Sendable, Equatable {
     /// Requests a second; `nil`: the service's default; 0: no limit.
     let rateLimit: Int?
 
+    /// `apiKey` or `jwt`: what the principal was made from.
+    var kind: String { principal.hasPrefix("key:") ? "apiKey" : "jwt" }
+
     /// The owner whose orders this caller may read: `nil` (every order) for an admin.
     var orderOwner: String? { scopes.contains(.admin) ? nil : principal }
 }

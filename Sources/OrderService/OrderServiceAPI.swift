@@ -176,7 +176,7 @@ struct OrderServiceAPI: Sendable {
     @Sendable func credential(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let caller = try await authenticator.caller(of: request, needs: [])
         return try json(CredentialView(
-            principal: caller.principal, kind: caller.principal.hasPrefix("key:") ? "apiKey" : "jwt",
+            principal: caller.principal, kind: caller.kind,
             scopes: caller.scopes.sorted().map(\.rawValue), rateLimit: authenticator.rateLimit(of: caller)))
     }
 
@@ -238,11 +238,7 @@ struct OrderServiceAPI: Sendable {
         if let from = query.createdFrom, let before = query.createdBefore, from >= before {
             problems.append(.init(field: "createdBefore", problem: "must be later than createdFrom"))
         }
-        if let text = parameters.get("limit") {
-            if let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) { query.limit = value } else {
-                problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
-            }
-        }
+        query.limit = Self.limit(parameters.get("limit"), default: query.limit, problems: &problems)
         if let text = parameters.get("cursor") {
             query.after = ListCursor(text)
             if query.after?.order != .orders { problems.append(.init(field: "cursor", problem: "is not a nextCursor this list gave")) }
@@ -252,6 +248,16 @@ struct OrderServiceAPI: Sendable {
     }
 
     static let orderStatuses = ["PENDING", "CONFIRMED", "CANCELLED", "FAILED"]
+
+    /// A list's `limit`: a page of 1 to 500 (`fallback` without one); a bad one is a problem.
+    static func limit(_ text: String?, default fallback: Int, problems: inout [ProblemDetails.FieldProblem]) -> Int {
+        guard let text else { return fallback }
+        guard let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) else {
+            problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
+            return fallback
+        }
+        return value
+    }
 
     /// An RFC 3339 time (`2026-11-25T09:30:00Z`, `…:00.250+01:00`) in microseconds since 1970.
     static func timestamp(_ text: String) -> Int64? {
@@ -360,11 +366,7 @@ struct OrderServiceAPI: Sendable {
                 problems.append(.init(field: "status", problem: "must be one of \(SagaStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        if let text = parameters.get("limit") {
-            if let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) { query.limit = value } else {
-                problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
-            }
-        }
+        query.limit = Self.limit(parameters.get("limit"), default: query.limit, problems: &problems)
         for (field, keyPath) in [("type", \SagaQuery.type), ("step", \SagaQuery.step)] {
             guard let text = parameters.get(field) else { continue }
             if Self.isName(text) { query[keyPath: keyPath] = text } else {

@@ -6,7 +6,13 @@ import Synchronization
 final class RateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
+        var capacity: Double
         var at: ContinuousClock.Instant
+
+        /// The bucket refilled to `now`.
+        func refilled(to now: ContinuousClock.Instant) -> Bucket {
+            Bucket(tokens: min(capacity, tokens + (now - at).inSeconds * capacity), capacity: capacity, at: now)
+        }
     }
 
     private let buckets = Mutex<[String: Bucket]>([:])
@@ -22,12 +28,12 @@ final class RateLimiter: Sendable {
     func take(_ caller: String, perSecond: Int, now: ContinuousClock.Instant = .now) -> Int? {
         let capacity = Double(perSecond)
         return buckets.withLock { buckets in
-            var bucket = buckets[caller] ?? Bucket(tokens: capacity, at: now)
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.at).inSeconds * capacity)
-            bucket.at = now
+            var bucket = (buckets[caller] ?? Bucket(tokens: capacity, capacity: capacity, at: now)).refilled(to: now)
+            bucket.capacity = capacity  // the caller's limit may have changed since
+            bucket.tokens = min(bucket.tokens, capacity)
             defer {
                 buckets[caller] = bucket
-                if buckets.count > pruneAbove { buckets = buckets.filter { $0.value.tokens < capacity } }
+                if buckets.count > pruneAbove { buckets = buckets.filter { $0.value.refilled(to: now).tokens < $0.value.capacity } }
             }
             guard bucket.tokens >= 1 else { return max(1, Int(((1 - bucket.tokens) / capacity).rounded(.up))) }
             bucket.tokens -= 1

@@ -65,7 +65,7 @@ struct TokenVerifier: Sendable {
     func caller(_ token: String) async -> Caller? {
         guard token.utf8.count <= 8192, let claims = try? await keys.verify(token, as: Claims.self) else { return nil }
         if let audience {
-            guard (try? claims.aud?.verifyIntendedAudience(includes: audience)) != nil, claims.aud != nil else { return nil }
+            guard let aud = claims.aud, (try? aud.verifyIntendedAudience(includes: audience)) != nil else { return nil }
         }
         let subject = claims.sub.value
         guard (1...200).contains(subject.count) else { return nil }

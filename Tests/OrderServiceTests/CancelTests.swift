@@ -11,8 +11,6 @@ import TestSupport
 /// again answers the same; a confirmed order is refused and unchanged; a checkout key cancels
 /// only its own.
 @Suite struct CancelTests {
-    struct Accepted: Decodable { var orderId: String; var sagaId: String }
-
     func cancel(_ client: some TestClientProtocol, _ orderID: String, key: String, body: String? = nil, contentType: String = "application/json")
         async throws -> (HTTPResponse.Status, String)
     {
@@ -23,19 +21,12 @@ import TestSupport
         ) { ($0.status, String(buffer: $0.body)) }
     }
 
-    func place(_ client: some TestClientProtocol, key: String, cart: String = "cart-ada-1") async throws -> Accepted {
-        try await client.execute(
-            uri: "/api/v1/checkout", method: .post, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
-            body: ByteBuffer(string: Harness.checkout(cart: cart))
-        ) { try JSONDecoder().decode(Accepted.self, from: Data($0.body.readableBytesView)) }
-    }
-
     @Test func aRunningOrderCompensatesAndEndsCancelledAndAskingAgainAnswersTheSame() async throws {
         let harness = try Harness()
         let shop = harness.addKey([.checkout])
         let other = harness.addKey([.checkout])
         try await harness.app.test(.router) { client in
-            let placed = try await place(client, key: shop)
+            let placed = try await Harness.place(client, key: shop)
             // Catalog reserved; the coupon step has been sent and not answered.
             _ = try await harness.play { $0.step == "reserve-inventory" ? .succeed : .ignore }
 
@@ -63,14 +54,14 @@ import TestSupport
         let harness = try Harness()
         try await harness.app.test(.router) { client in
             let key = harness.adminKey
-            let placed = try await place(client, key: key)
+            let placed = try await Harness.place(client, key: key)
             _ = try await harness.play()
             let before = try await harness.store.saga(UUID(uuidString: placed.sagaId)!)
             let (status, body) = try await cancel(client, placed.orderId, key: key)
             #expect(status == .conflict)
             #expect(body.contains("CONFIRMED"))
 
-            let running = try await place(client, key: key, cart: "cart-ada-2")
+            let running = try await Harness.place(client, key: key, cart: "cart-ada-2")
             for (request, contentType, expected, field) in [
                 (#"{"reason": ""}"#, "application/json", HTTPResponse.Status.unprocessableContent, "reason"),
                 (#"{"why": "no"}"#, "application/json", .unprocessableContent, "why"),

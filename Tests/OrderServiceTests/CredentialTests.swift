@@ -10,8 +10,6 @@ import TestSupport
 /// answer never says which part of a bad one was wrong; each credential has its own orders,
 /// Idempotency-Keys and rate limit.
 @Suite struct CredentialTests {
-    struct Accepted: Decodable { var orderId: String; var sagaId: String }
-
     /// Each documented operation, with an id that exists where it needs one.
     static func calls(saga: String, order: String) throws -> [(HTTPRequest.Method, String)] {
         try ContractTests.documentedOperations().sorted().map { operation in
@@ -21,23 +19,13 @@ import TestSupport
         }
     }
 
-    func checkout(_ client: some TestClientProtocol, key: String, cart: String = "cart-ada-1", idempotencyKey: String? = nil)
-        async throws -> (HTTPResponse.Status, String)
-    {
-        var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(key)"]
-        if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
-        return try await client.execute(uri: "/api/v1/checkout", method: .post, headers: headers, body: ByteBuffer(string: Harness.checkout(cart: cart))) {
-            ($0.status, String(buffer: $0.body))
-        }
-    }
-
     @Test func withoutAValidKeyEveryAPICallIs401AndTheProbesAreOpen() async throws {
         let harness = try Harness()
         let revoked = harness.addKey([.checkout, .admin])
         harness.revoke(revoked)
         let wrongSecret = String(harness.adminKey.dropLast(4)) + "0000"
         try await harness.app.test(.router) { client in
-            let accepted = try JSONDecoder().decode(Accepted.self, from: Data(try await checkout(client, key: harness.adminKey).1.utf8))
+            let accepted = try JSONDecoder().decode(Accepted.self, from: Data(try await Harness.post(client, key: harness.adminKey).1.utf8))
             let bad: [String?] = [nil, "Bearer", "Basic YWRtaW46YWRtaW4=", "Bearer nonsense", "Bearer \(wrongSecret)", "Bearer \(revoked)"]
             for (method, path) in try Self.calls(saga: accepted.sagaId, order: accepted.orderId) {
                 let open = ["/health", "/ready", "/metrics"].contains(path)
@@ -71,7 +59,7 @@ import TestSupport
         let bob = harness.addKey([.checkout])
         let reader = harness.addKey([.admin])
         try await harness.app.test(.router) { client in
-            let (status, body) = try await checkout(client, key: ada)
+            let (status, body) = try await Harness.post(client, key: ada)
             #expect(status == .accepted, "\(body)")
             let accepted = try JSONDecoder().decode(Accepted.self, from: Data(body.utf8))
             let order = "/api/v1/orders/\(accepted.orderId)"
@@ -95,7 +83,7 @@ import TestSupport
                 }
             }
             // An admin key without the checkout scope reads everything but places nothing.
-            #expect(try await checkout(client, key: reader, cart: "cart-ada-2").0 == .forbidden)
+            #expect(try await Harness.post(client, key: reader, cart: "cart-ada-2").0 == .forbidden)
             #expect(try await harness.store.sagas(SagaQuery()).sagas.count == 1)
             #expect(try await harness.store.saga(UUID(uuidString: accepted.sagaId)!)?.timeline.contains { $0.event.hasPrefix("operator") } == false)
         }
@@ -107,9 +95,9 @@ import TestSupport
         let ada = harness.addKey([.checkout])
         let bob = harness.addKey([.checkout])
         try await harness.app.test(.router) { client in
-            let first = try await checkout(client, key: ada, idempotencyKey: "order-1")
-            let again = try await checkout(client, key: ada, idempotencyKey: "order-1")
-            let other = try await checkout(client, key: bob, idempotencyKey: "order-1")
+            let first = try await Harness.post(client, key: ada, idempotencyKey: "order-1")
+            let again = try await Harness.post(client, key: ada, idempotencyKey: "order-1")
+            let other = try await Harness.post(client, key: bob, idempotencyKey: "order-1")
             #expect([first.0, again.0, other.0] == [.accepted, .accepted, .accepted])
             let ids = try [first, again, other].map { try JSONDecoder().decode(Accepted.self, from: Data($0.1.utf8)).orderId }
             #expect(ids[0] == ids[1])
@@ -137,7 +125,7 @@ import TestSupport
                 #expect(String(buffer: response.body).contains("Idempotency-Key"))
             }
             #expect(try await first.value == .accepted)  // the saga did not end in 2 s: nobody answered its command
-            #expect(try await checkout(client, key: harness.adminKey, idempotencyKey: "slow-1").0 == .accepted)
+            #expect(try await Harness.post(client, key: harness.adminKey, idempotencyKey: "slow-1").0 == .accepted)
             #expect(try await harness.store.sagas(SagaQuery()).sagas.count == 1)
         }
     }
@@ -165,7 +153,7 @@ import TestSupport
             #expect(accepted >= 2 && Double(accepted) <= 2 + 2 * seconds.rounded(.up), "\(accepted) in \(seconds) s")
             #expect(refused?.retryAfter == "1")
             #expect(refused?.body.contains("2 requests a second") == true)
-            for index in 1...10 { #expect(try await checkout(client, key: unlimited, cart: "cart-bob-\(index)").0 == .accepted) }
+            for index in 1...10 { #expect(try await Harness.post(client, key: unlimited, cart: "cart-bob-\(index)").0 == .accepted) }
             #expect(try await harness.store.sagas(SagaQuery()).sagas.count == accepted + 10)
         }
     }
@@ -184,6 +172,16 @@ import TestSupport
         // A long pause refills no more than one second's worth.
         let later = start + .seconds(60)
         #expect((0..<5).compactMap { _ in limiter.take("a", perSecond: 4, now: later) } == [1])
+    }
+
+    /// Dropping full buckets when there are many callers keeps a part-used bucket of a caller with
+    /// a higher limit than the one asking: it is not a fresh burst.
+    @Test func pruningKeepsEveryPartUsedBucket() {
+        let limiter = RateLimiter(pruneAbove: 1)
+        let now = ContinuousClock.now
+        for _ in 0..<50 { #expect(limiter.take("busy", perSecond: 100, now: now) == nil) }
+        #expect(limiter.take("small", perSecond: 2, now: now) == nil)  // two callers: prunes
+        #expect((0..<60).compactMap { _ in limiter.take("busy", perSecond: 100, now: now) }.count == 10)
     }
 
     @Test func aKeyHasOneShapeAndOnlyItsHashIsKept() {

@@ -1,12 +1,14 @@
 import AMQP
 import CheckoutContracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Messaging
 @testable import OrderService
 import SagaCore
+import Testing
 import Synchronization
 
 /// The order service's engine and REST API over an ``InMemorySagaStore``, with the five
@@ -62,6 +64,24 @@ struct Harness {
     func revoke(_ text: String) {
         guard let key = APIKey(text) else { return }
         apiKeys.rows.withLock { $0[key.id]?.revokedAt = "2026-11-25T00:00:01Z" }
+    }
+
+    /// POSTs a checkout as the holder of `key` would; what it answered, as text.
+    static func post(
+        _ client: some TestClientProtocol, key: String, cart: String = "cart-ada-1", customer: String = "cust-ada", idempotencyKey: String? = nil
+    ) async throws -> (HTTPResponse.Status, String) {
+        var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(key)"]
+        if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
+        return try await client.execute(
+            uri: "/api/v1/checkout", method: .post, headers: headers, body: ByteBuffer(string: checkout(cart: cart, customer: customer))
+        ) { ($0.status, String(buffer: $0.body)) }
+    }
+
+    /// POSTs a checkout that must be accepted.
+    static func place(_ client: some TestClientProtocol, key: String, cart: String = "cart-ada-1", customer: String = "cust-ada") async throws -> Accepted {
+        let (status, body) = try await post(client, key: key, cart: cart, customer: customer)
+        #expect(status == .accepted, "\(body)")
+        return try JSONDecoder().decode(Accepted.self, from: Data(body.utf8))
     }
 
     final class KeyTable: Sendable {
@@ -143,7 +163,7 @@ struct Harness {
 }
 
 /// The JSON the API answers, as tests read it.
-struct Accepted: Decodable { var orderId: String; var sagaId: String }
+struct Accepted: Decodable { var orderId: String; var orderNumber: Int; var sagaId: String }
 struct Problem: Decodable {
     struct Field: Decodable { var field: String; var problem: String }
     var status: Int

@@ -11,18 +11,6 @@ import TestSupport
 /// by customer, status and creation time, pages through every order once, and shows a checkout
 /// credential only the orders it placed.
 @Suite struct OrderListTests {
-    struct Accepted: Decodable { var orderId: String; var orderNumber: Int; var sagaId: String }
-
-    func place(_ client: some TestClientProtocol, key: String, customer: String, cart: String) async throws -> Accepted {
-        try await client.execute(
-            uri: "/api/v1/checkout", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer \(key)"],
-            body: ByteBuffer(string: Harness.checkout(cart: cart, customer: customer))
-        ) { response in
-            #expect(response.status == .accepted, "\(String(buffer: response.body))")
-            return try JSONDecoder().decode(Accepted.self, from: Data(response.body.readableBytesView))
-        }
-    }
-
     func list(_ client: some TestClientProtocol, _ query: String, key: String) async throws -> OrderListView {
         try await client.execute(uri: "/api/v1/orders?\(query)", method: .get, headers: [.authorization: "Bearer \(key)"]) { response in
             #expect(response.status == .ok, "\(query): \(String(buffer: response.body))")
@@ -37,7 +25,7 @@ import TestSupport
         try await harness.app.test(.router) { client in
             var placed: [Accepted] = []
             for (index, customer) in ["cust-ada", "cust-bob", "cust-ada", "cust-ada", "cust-bob"].enumerated() {
-                placed.append(try await place(client, key: index == 4 ? other : shop, customer: customer, cart: "cart-\(index)"))
+                placed.append(try await Harness.place(client, key: index == 4 ? other : shop, cart: "cart-\(index)", customer: customer))
                 harness.store.advance(milliseconds: 60_000)
             }
             #expect(placed.map(\.orderNumber) == [1001, 1002, 1003, 1004, 1005])
