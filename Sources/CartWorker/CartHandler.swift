@@ -13,17 +13,17 @@ public struct CartHandler: CommandHandler {
     static let carts = SharedRows(table: "cart_events", key: "cart_id", order: "cart_id, seq", recordedIn: "cart_conversions", column: "cart_id")
 
     public func handle(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
-        func convertedCart() throws -> String {
-            try transaction.query("SELECT cart_id FROM cart_conversions WHERE saga_id = $1", [command.sagaID]).first!.string("cart_id")
+        func convertedCart(by sagaID: String) throws -> String {
+            try transaction.query("SELECT cart_id FROM cart_conversions WHERE saga_id = $1", [sagaID]).first!.string("cart_id")
         }
         return try Self.record.handle(
             command, compensating: command.type == CartContract.restoreCart, in: transaction,
             perform: { try convert(command, in: transaction) },
-            again: { CartContract.Converted(cartId: try convertedCart()) },
-            undo: {
-                // Restored only while this saga's conversion is the cart's latest event.
-                if let cart = try load(try convertedCart(), in: transaction), cart.status == .converted, cart.convertedBy == command.sagaID {
-                    try append("CART_RESTORED", to: cart, sagaID: command.sagaID, in: transaction)
+            again: { CartContract.Converted(cartId: try convertedCart(by: command.sagaID)) },
+            undo: { sagaID in
+                // Restored only while that saga's conversion is the cart's latest event.
+                if let cart = try load(try convertedCart(by: sagaID), in: transaction), cart.status == .converted, cart.convertedBy == sagaID {
+                    try append("CART_RESTORED", to: cart, sagaID: sagaID, in: transaction)
                 }
             })
     }
@@ -32,7 +32,7 @@ public struct CartHandler: CommandHandler {
     public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
         try Self.carts.lock(
             try commands.filter { $0.type == CartContract.convertCart }.map { try $0.payload(CartContract.ConvertCart.self).cartId },
-            recordedBy: commands.filter { $0.type == CartContract.restoreCart }.map(\.sagaID), in: transaction)
+            recordedBy: try commands.filter { $0.type == CartContract.restoreCart }.map(SagaEffectRecord.effectSagaID), in: transaction)
     }
 
     private func convert(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -20,13 +20,13 @@ public struct CatalogHandler: CommandHandler {
             command, compensating: command.type == CatalogContract.releaseInventory, in: transaction,
             perform: { try reserve(command, in: transaction) },
             again: { try reservation(of: command.sagaID, in: transaction) },
-            undo: {
-                try Self.products.lock([], recordedBy: [command.sagaID], in: transaction)
+            undo: { sagaID in
+                try Self.products.lock([], recordedBy: [sagaID], in: transaction)
                 try transaction.query(
                     """
                     UPDATE products SET stock = products.stock + l.quantity
                     FROM reservation_lines l WHERE l.saga_id = $1 AND l.product_id = products.id
-                    """, [command.sagaID])
+                    """, [sagaID])
             })
     }
 
@@ -35,7 +35,7 @@ public struct CatalogHandler: CommandHandler {
         try Self.products.lock(
             try commands.filter { $0.type == CatalogContract.reserveInventory }
                 .flatMap { try $0.payload(CatalogContract.ReserveInventory.self).items.map(\.productId) },
-            recordedBy: commands.filter { $0.type == CatalogContract.releaseInventory }.map(\.sagaID), in: transaction)
+            recordedBy: try commands.filter { $0.type == CatalogContract.releaseInventory }.map(SagaEffectRecord.effectSagaID), in: transaction)
     }
 
     private func reserve(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -17,9 +17,13 @@ public enum CheckoutContracts {
     ]
 }
 
-/// The body of every compensation: the order whose effect is undone (a participant keys its one
-/// effect per saga by the saga id, which travels as the message's `correlation_id`).
+/// The body of every compensation: the order whose effect is undone. A participant keys its one
+/// effect per saga by the saga id, which travels as the message's `correlation_id`; a compensation
+/// sent by another saga (cancel_order undoing what the order's create_order saga did) names that
+/// saga in `sagaId`, and its reply still goes to the saga that sent it.
 public struct Compensate: Codable, Sendable, Equatable {
     public var orderId: String
-    public init(orderId: String) { self.orderId = orderId }
+    /// The saga whose effect is undone, when it is not the one sending the compensation.
+    public var sagaId: String?
+    public init(orderId: String, sagaId: String? = nil) { self.orderId = orderId; self.sagaId = sagaId }
 }

@@ -1,9 +1,12 @@
-/// The notification worker: sends the order confirmation (retriable, never undone), and a
-/// cancellation notice on ``OrderEvents/cancelled``.
+/// The notification worker: sends the order confirmation (retriable, never undone), the notice
+/// that a confirmed order was cancelled and refunded (the cancel_order saga's last step), and a
+/// cancellation notice on ``OrderEvents/cancelled`` for an order that never completed. A customer
+/// gets at most one cancellation notice per order.
 public enum NotificationContract {
     public static let participant = "notification"
     public static let sendConfirmation = "notification.send_confirmation"
-    public static let commands: Set<String> = [sendConfirmation]
+    public static let sendCancellation = "notification.send_cancellation"
+    public static let commands: Set<String> = [sendConfirmation, sendCancellation]
 
     public struct SendConfirmation: Codable, Sendable, Equatable {
         public var orderId: String
@@ -11,6 +14,17 @@ public enum NotificationContract {
         public var totalCents: Int
         public init(orderId: String, customerId: String, totalCents: Int) {
             self.orderId = orderId; self.customerId = customerId; self.totalCents = totalCents
+        }
+    }
+
+    /// A confirmed order was cancelled: what was refunded, and why.
+    public struct SendCancellation: Codable, Sendable, Equatable {
+        public var orderId: String
+        public var customerId: String
+        public var totalCents: Int
+        public var reason: String
+        public init(orderId: String, customerId: String, totalCents: Int, reason: String) {
+            self.orderId = orderId; self.customerId = customerId; self.totalCents = totalCents; self.reason = reason
         }
     }
 

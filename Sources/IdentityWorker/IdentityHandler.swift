@@ -19,7 +19,7 @@ public struct IdentityHandler: CommandHandler {
                 let amount = try transaction.query("SELECT amount_cents FROM charges WHERE saga_id = $1", [command.sagaID]).first!.int("amount_cents")
                 return IdentityContract.Charged(chargeId: command.sagaID, amountCents: amount)
             },
-            undo: {})  // the refund is the status change itself
+            undo: { _ in })  // the refund is the status change itself
     }
 
     private func charge(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -43,12 +43,15 @@ public enum OrderSagaSettings {
     public static let port = Setting.integer("http.port", 8080, in: 1...65_535, "port of the REST API")
     public static let bodyLimit = Setting.integer("http.bodyLimit", 256 * 1024, in: 1024...(64 << 20), "largest request body, in bytes (413 above)")
     public static let retryAfter = Setting.integer("http.retryAfter", 5, in: 1...3600, "seconds a 503 asks the client to wait while the database is down")
-    public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml)")
+    public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml, cancel_order.yaml)")
     public static let maxInFlight = Setting.integer(
         "checkout.maxInFlight", 500, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
     public static let rateLimit = Setting.integer(
         "api.rateLimit", 100, in: 0...1_000_000,
         "requests a second each credential may make, in bursts of as many (429 with Retry-After above; 0: no limit; a key's own --rate-limit wins)")
+    public static let cancelWindow = Setting.duration(
+        "api.cancelWindow", .seconds(86_400), minimum: .zero,
+        "how long after its order was confirmed a customer may cancel it (a cancel_order saga refunds and undoes it; 0s: never)")
     public static let jwtSecret = Setting.text(
         "auth.jwtSecret", "", empty: "(off)", "an HS256 secret (32 characters or more): JWT bearer tokens signed with it are credentials too")
     public static let jwtPublicKey = Setting.text(
@@ -84,7 +87,7 @@ public enum OrderSagaSettings {
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
-            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]

@@ -8,7 +8,9 @@ import Postgres
 /// - a compensation undoes the effect once; a repeated compensation does nothing;
 /// - a compensation that arrives before its command (the command timed out, then came late)
 ///   records that, so the late command changes nothing and is refused as `compensated`;
-/// - a compensation whose payload is not ``Compensate`` is malformed and changes nothing.
+/// - a compensation whose payload is not ``Compensate`` is malformed and changes nothing;
+/// - a compensation another saga sends (cancel_order) undoes the effect of the saga its payload
+///   names (``effectSagaID(of:)``), by the same rule.
 public struct SagaEffectRecord: Sendable {
     /// The table's name: a constant of the worker's code, never input.
     let table: String
@@ -28,20 +30,21 @@ public struct SagaEffectRecord: Sendable {
     ///   - compensating: whether `command` is the compensation.
     ///   - perform: the first time: do it, insert the `done` row, answer (or refuse, changing nothing).
     ///   - again: the answer for a command that was done before.
-    ///   - undo: undo an effect in place; the row is marked `undone` after it.
+    ///   - undo: undo the effect in place of the saga it is given (``effectSagaID(of:)``); the row
+    ///     is marked `undone` after it.
     public func handle(
         _ command: IncomingCommand,
         compensating: Bool,
         in transaction: PostgresConnection,
         perform: () throws -> CommandOutcome,
         again: () throws -> any Encodable & Sendable,
-        undo: () throws -> Void
+        undo: (_ sagaID: String) throws -> Void
     ) throws -> CommandOutcome {
-        // A compensation's payload is ``Compensate``, though undoing needs only the saga id: one
-        // that is not is malformed (dead-lettered), not applied. A command's handler reads its own.
-        if compensating { _ = try command.payload(Compensate.self) }
+        // A compensation's payload is ``Compensate``: one that is not is malformed (dead-lettered),
+        // not applied. A command's handler reads its own.
+        let sagaID = compensating ? try Self.effectSagaID(of: command) : command.sagaID
         let status = try transaction.query(
-            "SELECT status FROM \(table) WHERE saga_id = $1 FOR UPDATE", [command.sagaID]).first?.string("status")
+            "SELECT status FROM \(table) WHERE saga_id = $1 FOR UPDATE", [sagaID]).first?.string("status")
         if !compensating {
             switch status {
             case done?: return .succeeded(try again())
@@ -51,14 +54,20 @@ public struct SagaEffectRecord: Sendable {
         }
         switch status {
         case done?:
-            try undo()
-            try transaction.query("UPDATE \(table) SET status = $2, updated_at = now() WHERE saga_id = $1", [command.sagaID, undone])
+            try undo(sagaID)
+            try transaction.query("UPDATE \(table) SET status = $2, updated_at = now() WHERE saga_id = $1", [sagaID, undone])
         case undone?:
             break
         default:
             // Nothing was done: remember the compensation, so the late command does nothing.
-            try transaction.query("INSERT INTO \(table) (saga_id, status) VALUES ($1, $2)", [command.sagaID, undone])
+            try transaction.query("INSERT INTO \(table) (saga_id, status) VALUES ($1, $2)", [sagaID, undone])
         }
         return .succeeded(Empty())
+    }
+
+    /// The saga whose effect a compensation undoes: the one its ``Compensate`` payload names, or
+    /// the one sending it. Throws ``MalformedMessage`` when the payload is not a ``Compensate``.
+    public static func effectSagaID(of compensation: IncomingCommand) throws -> String {
+        try compensation.payload(Compensate.self).sagaId ?? compensation.sagaID
     }
 }

@@ -109,7 +109,8 @@ public func parseDigits(_ text: some StringProtocol, maxDigits: Int) -> Int? {
     return Int(text)
 }
 
-func formatDuration(_ duration: Duration) -> String {
+/// `250ms`, `5s`, `2m`, `1h`, `7d`: the largest unit that divides it, as settings are written.
+public func formatDuration(_ duration: Duration) -> String {
     let milliseconds = duration.inMilliseconds
     for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds >= size && milliseconds % size == 0 {
         return "\(milliseconds / size)\(suffix)"

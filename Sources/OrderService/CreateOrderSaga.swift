@@ -3,9 +3,9 @@ import CheckoutContracts
 import Messaging
 import SagaCore
 
-/// The create_order saga's data and the typed code next to `sagas/create_order.yaml`: which steps
-/// a checkout skips, how each command's payload is built from the data, and how each reply's data
-/// is merged back.
+/// The data of an order's sagas and the typed code next to `sagas/create_order.yaml` and
+/// `sagas/cancel_order.yaml`: which steps a checkout skips, how each command's payload is built
+/// from the data, and how each reply's data is merged back.
 public struct CreateOrderData: Codable, Sendable, Equatable {
     public struct Item: Codable, Sendable, Equatable {
         public var productId: String
@@ -31,12 +31,20 @@ public struct CreateOrderData: Codable, Sendable, Equatable {
     public var subtotalCents: Int?
     public var discountCents: Int?
     public var chargeId: String?
+    /// A cancel_order saga's: the create_order saga whose effects it undoes (its data is a copy of
+    /// that saga's, with this and ``cancelReason`` set).
+    public var cancels: UUID?
+    /// A cancel_order saga's: why the order was cancelled, for the notice and the event.
+    public var cancelReason: String?
 
     public var totalCents: Int? { subtotalCents.map { $0 - (discountCents ?? 0) } }
 }
 
 public enum CreateOrderSaga {
     public static let name = "create_order"
+    /// The saga that undoes a confirmed order (`sagas/cancel_order.yaml`); its data is a copy of
+    /// the order's create_order data with ``CreateOrderData/cancels`` set.
+    public static let cancelName = "cancel_order"
 
     /// The step a checkout without a coupon skips.
     static let couponStep = "validate-coupon"
@@ -69,7 +77,23 @@ public enum CreateOrderSaga {
             NotificationContract.SendConfirmation(
                 orderId: data.orderIdText, customerId: data.customerId, totalCents: try required(data.totalCents, "total"))
         },
+        // cancel_order's steps: create_order's compensations, naming the saga whose effects they undo.
+        IdentityContract.refundPayment: undoing,
+        CatalogContract.releaseInventory: undoing,
+        PromotionContract.releaseCoupon: undoing,
+        CartContract.restoreCart: undoing,
+        NotificationContract.sendCancellation: { data in
+            NotificationContract.SendCancellation(
+                orderId: data.orderIdText, customerId: data.customerId, totalCents: try required(data.totalCents, "total"),
+                reason: data.cancelReason ?? "cancelled")
+        },
     ]
+
+    /// A cancel_order step's payload: the compensation of the create_order saga it cancels.
+    @Sendable private static func undoing(_ data: CreateOrderData) throws -> any Encodable & Sendable {
+        guard let cancels = data.cancels else { throw CreateOrderSagaError("the saga cancels no create_order saga") }
+        return Compensate(orderId: data.orderIdText, sagaId: cancels.uuidString.lowercased())
+    }
 
     /// The JSON payload of `message` for this saga.
     static func payload(for message: StepMessage, data: CreateOrderData) throws -> String {

@@ -25,6 +25,8 @@ final class InMemorySagaStore: SagaStore {
         var owner: String
         var number: Int
         var sagaID: UUID
+        /// Its cancel_order saga, if one was started.
+        var cancelSagaID: UUID?
         var status: String
         var created: SagaTime
         var updated: SagaTime
@@ -150,6 +152,33 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
+    func startCancel(
+        _ orderID: UUID, owner: String?, window: Duration,
+        create: @escaping @Sendable (LoadedSaga) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> CancelOutcome {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            guard var order = state.orders[orderID], owner == nil || order.owner == owner, let original = state.sagas[order.sagaID] else {
+                return .unknownOrder
+            }
+            if let existing = order.cancelSagaID { return .existing(sagaID: existing) }
+            guard original.state.status == .completed, order.status == "CONFIRMED" else { return .notConfirmed }
+            guard order.updated.millisecondsSince1970 >= state.now.millisecondsSince1970 - window.inMilliseconds else {
+                return .windowPassed(confirmedAt: Self.iso(order.updated))
+            }
+            let (saga, write) = try create(Self.loaded(order.sagaID, original, now: state.now))
+            order.cancelSagaID = saga.id
+            state.orders[orderID] = order
+            state.sagas[saga.id] = SagaRow(
+                definition: saga.machine.definition, state: write.state, data: write.data, traceparent: saga.traceparent,
+                deadline: nil, created: state.now, updated: state.now)
+            state.sagaOrder.append(saga.id)
+            Self.store(write, sagaID: saga.id, in: &state)
+            state.sagas[saga.id]?.version = 0
+            return .started(sagaID: saga.id)
+        }
+    }
+
     func dueSagas(limit: Int) async throws -> [UUID] {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
@@ -250,7 +279,12 @@ final class InMemorySagaStore: SagaStore {
             shippingAddress: saga.data.shippingAddress, items: saga.data.items, subtotalCents: saga.data.subtotalCents,
             discountCents: saga.data.discountCents, totalCents: saga.data.totalCents,
             sagaId: order.sagaID.uuidString.lowercased(), sagaStatus: saga.state.status.rawValue,
-            createdAt: iso(order.created), updatedAt: iso(order.updated))
+            createdAt: iso(order.created), updatedAt: iso(order.updated),
+            cancellation: order.cancelSagaID.flatMap { id in
+                state.sagas[id].map {
+                    .init(sagaId: id.uuidString.lowercased(), sagaStatus: $0.state.status.rawValue, reason: $0.data.cancelReason ?? "")
+                }
+            })
     }
 
     func saga(_ id: UUID) async throws -> SagaView? {

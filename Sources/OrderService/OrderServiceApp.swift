@@ -30,6 +30,10 @@ public struct OrderServiceConfiguration: Sendable {
     public var maxInFlight: Int
     /// Requests a second a credential may make, unless its key says otherwise; 0 for no limit.
     public var rateLimit: Int
+    /// How long after it was confirmed an order may be cancelled; zero: never.
+    public var cancelWindow = OrderSagaSettings.cancelWindow.defaultValue
+    /// A cancel_order definition to run instead of the file's, as ``definition``.
+    public var cancelDefinition: SagaDefinition?
     /// The key JWT bearer tokens are checked with, if any (``TokenVerifier``).
     public var tokens = TokenSettings()
 
@@ -80,13 +84,16 @@ public struct OrderServiceConfiguration: Sendable {
 /// deadline sweeper and the pruning of outbox and inbox. Tests call it too. A bad saga definition
 /// throws ``SagaDefinitionError`` (file, line, problem) before anything runs.
 public func buildOrderService(_ configuration: OrderServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let file = configuration.sagasDirectory.appendingPathComponent("\(CreateOrderSaga.name).yaml")
-    let definition = try configuration.definition
-        ?? SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: configuration.sagasDirectory)
-    try CreateOrderSaga.check(
-        definition, file: file.path, text: configuration.definition == nil ? try? String(contentsOf: file, encoding: .utf8) : nil)
+    // Each definition from its file (or the configuration's), checked against the code that runs it.
+    var definitions: [(definition: SagaDefinition, file: String)] = []
+    for (name, given) in [(CreateOrderSaga.name, configuration.definition), (CreateOrderSaga.cancelName, configuration.cancelDefinition)] {
+        let file = configuration.sagasDirectory.appendingPathComponent("\(name).yaml")
+        let definition = try given ?? SagaDefinitionRegistry.load(name: name, directory: configuration.sagasDirectory)
+        try CreateOrderSaga.check(definition, file: file.path, text: given == nil ? try? String(contentsOf: file, encoding: .utf8) : nil)
+        definitions.append((definition, file.path))
+    }
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
-    let store = try await PostgresSagaStore.open(pool: pool, registering: definition, file: file.path)
+    let store = try await PostgresSagaStore.open(pool: pool, registering: definitions)
     let settings = configuration.messaging
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
@@ -98,7 +105,9 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         guard let counts = try? await AMQPConnection.messageCounts(of: queues, configuration: amqp) else { return nil }
         return Dictionary(uniqueKeysWithValues: zip(queues, counts))
     }
-    let engine = SagaEngine(store: store, definition: definition, outboxWritten: relay.wake, metrics: metrics, logger: logger)
+    let engine = SagaEngine(
+        store: store, definition: definitions[0].definition, cancelDefinition: definitions[1].definition, outboxWritten: relay.wake,
+        metrics: metrics, logger: logger, cancelWindow: configuration.cancelWindow)
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
         deadLettered: { metrics.deadLettered(from: $0) }, batchSize: settings.batchSize,

@@ -15,10 +15,10 @@ final class OrderServiceMetrics: Sendable {
     let repliesDuplicate: Counter
     let replyHandling: DurationHistogram
     /// Sagas started, by type (the definition's name).
-    let sagasStarted: Counter
+    private let started: [String: Counter]
     private let finished: [SagaStatus: Counter]
     /// From creation to the final status, by type and status.
-    private let durations: [SagaStatus: DurationHistogram]
+    private let durations: [String: [SagaStatus: DurationHistogram]]
     private let sagasNow: [SagaStatus: Gauge]
     /// Each step's duration histogram, by type, step, phase and outcome, made on first use: the
     /// registry's own lookup builds its key from every label each time, on the reply path.
@@ -45,8 +45,9 @@ final class OrderServiceMetrics: Sendable {
             labels: [],
             buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                       .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
-        sagasStarted = registry.makeCounter(
-            descriptor: Self.name("sagas_started", unit: "total", "Sagas started, by type"), labels: [("type", CreateOrderSaga.name)])
+        let types = [CreateOrderSaga.name, CreateOrderSaga.cancelName]
+        let sagasStarted = Self.name("sagas_started", unit: "total", "Sagas started, by type")
+        started = Dictionary(uniqueKeysWithValues: types.map { ($0, registry.makeCounter(descriptor: sagasStarted, labels: [("type", $0)])) })
         let sagasFinished = Self.name("sagas_finished", unit: "total", "Sagas that reached a final status, by status")
         let sagas = Self.name("sagas", unit: "", "Sagas not finished, and those parked as FAILED, by status")
         var finished: [SagaStatus: Counter] = [:]
@@ -62,12 +63,14 @@ final class OrderServiceMetrics: Sendable {
         self.finished = finished
         self.sagasNow = sagasNow
         let duration = Self.name("saga_duration", unit: "seconds", "From a saga's creation to its final status, by type and status")
-        var durations: [SagaStatus: DurationHistogram] = [:]
-        for status in SagaStatus.allCases where status.isFinal {
-            durations[status] = registry.makeDurationHistogram(
-                descriptor: duration, labels: [("type", CreateOrderSaga.name), ("status", status.rawValue)],
-                buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
-                          .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(1800)])
+        var durations: [String: [SagaStatus: DurationHistogram]] = [:]
+        for type in types {
+            for status in SagaStatus.allCases where status.isFinal {
+                durations[type, default: [:]][status] = registry.makeDurationHistogram(
+                    descriptor: duration, labels: [("type", type), ("status", status.rawValue)],
+                    buckets: [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
+                              .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(1800)])
+            }
         }
         self.durations = durations
         oldestIdle = registry.makeGauge(
@@ -116,9 +119,14 @@ final class OrderServiceMetrics: Sendable {
         let type, step, phase, outcome: String
     }
 
-    func sagaFinished(_ status: SagaStatus, after duration: Duration?) {
+    /// A saga of `type` (create_order or cancel_order) started.
+    func sagaStarted(type: String) {
+        started[type]?.increment()
+    }
+
+    func sagaFinished(_ status: SagaStatus, type: String, after duration: Duration?) {
         finished[status]?.increment()
-        if let duration { durations[status]?.record(duration) }
+        if let duration { durations[type]?[status]?.record(duration) }
     }
 
     /// Reads what the store knows (sagas not finished or parked, outbox backlog) and renders everything.

@@ -11,20 +11,21 @@ struct PostgresSagaStore: SagaStore {
     let pool: PostgresPool
     let registry: SagaDefinitionRegistry
 
-    /// Opens the store on `pool`: stores `current` if its version is new, and knows every version
-    /// sagas in this database started with. Throws when the stored copy of the same version differs
-    /// (the file was changed without raising its version).
-    static func open(pool: PostgresPool, registering current: SagaDefinition, file: String) async throws -> PostgresSagaStore {
-        let json = try PostgresJSON(current)
+    /// Opens the store on `pool`: stores each of `current` whose version is new, and knows every
+    /// version sagas in this database started with. Throws when the stored copy of the same version
+    /// differs (the file was changed without raising its version).
+    static func open(pool: PostgresPool, registering current: [(definition: SagaDefinition, file: String)]) async throws -> PostgresSagaStore {
         let stored = try await pool.transaction { connection -> [SagaDefinition] in
-            try connection.query(
-                "INSERT INTO saga_definitions (name, version, definition) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING",
-                [current.name, current.version, json])
+            for (definition, _) in current {
+                try connection.query(
+                    "INSERT INTO saga_definitions (name, version, definition) VALUES ($1, $2, $3::jsonb) ON CONFLICT DO NOTHING",
+                    [definition.name, definition.version, try PostgresJSON(definition)])
+            }
             return try connection.query("SELECT definition::text AS definition FROM saga_definitions").map {
                 try $0.json("definition", as: SagaDefinition.self)
             }
         }
-        return PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored, file: file))
+        return PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored))
     }
 
     // MARK: Writes
@@ -99,6 +100,36 @@ struct PostgresSagaStore: SagaStore {
             let write = try body(&saga)
             try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
             return .applied(write)
+        }
+    }
+
+    func startCancel(
+        _ orderID: UUID, owner: String?, window: Duration,
+        create: @escaping @Sendable (LoadedSaga) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> CancelOutcome {
+        try await pool.transaction { connection -> CancelOutcome in
+            // The create_order saga's row locked: two cancels of one order take turns.
+            guard let order = try connection.query(
+                """
+                SELECT s.id, s.status, o.status AS order_status, o.updated_at >= now() - make_interval(secs => $3) AS in_window,
+                       \(Self.iso("o.updated_at")) AS confirmed_at
+                FROM orders o JOIN order_sagas s ON s.order_id = o.id AND s.definition_name = $4
+                WHERE o.id = $1 AND ($2::text IS NULL OR o.owner = $2) FOR UPDATE OF s
+                """, [orderID, owner, window.inSeconds, CreateOrderSaga.name]).first
+            else { return .unknownOrder }
+            if let existing = try connection.query(
+                "SELECT id FROM order_sagas WHERE order_id = $1 AND definition_name = $2", [orderID, CreateOrderSaga.cancelName]).first {
+                return .existing(sagaID: try existing.uuid("id"))
+            }
+            guard try order.string("status") == SagaStatus.completed.rawValue, try order.string("order_status") == "CONFIRMED" else {
+                return .notConfirmed
+            }
+            guard try order.bool("in_window") else { return .windowPassed(confirmedAt: try order.string("confirmed_at")) }
+            let id = try order.uuid("id")
+            let row = try connection.query("SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1", [id]).first!
+            let (saga, write) = try create(try self.saga(id, from: row))
+            try store(write, of: saga, isNew: true, on: connection)
+            return .started(sagaID: saga.id)
         }
     }
 
@@ -265,8 +296,10 @@ struct PostgresSagaStore: SagaStore {
     private static func orderSelect(_ extra: String = "") -> String {
         """
         SELECT o.id, o.number, o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id,
-               s.status AS saga_status, s.data::text AS data, \(iso("o.created_at")) AS created_at, \(iso("o.updated_at")) AS updated_at\(extra)
-        FROM orders o JOIN order_sagas s ON s.order_id = o.id
+               s.status AS saga_status, s.data::text AS data, \(iso("o.created_at")) AS created_at, \(iso("o.updated_at")) AS updated_at,
+               c.id AS cancel_saga_id, c.status AS cancel_status, c.data->>'cancelReason' AS cancel_reason\(extra)
+        FROM orders o JOIN order_sagas s ON s.order_id = o.id AND s.definition_name = '\(CreateOrderSaga.name)'
+        LEFT JOIN order_sagas c ON c.order_id = o.id AND c.definition_name = '\(CreateOrderSaga.cancelName)'
         """
     }
 
@@ -278,7 +311,10 @@ struct PostgresSagaStore: SagaStore {
             paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
             subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
             sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"))
+            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"),
+            cancellation: try row.optionalString("cancel_saga_id").map {
+                .init(sagaId: $0, sagaStatus: try row.string("cancel_status"), reason: try row.optionalString("cancel_reason") ?? "")
+            })
     }
 
     func saga(_ id: UUID) async throws -> SagaView? {

@@ -36,15 +36,17 @@ public struct SagaDefinitionRegistry: Sendable {
         return definition
     }
 
-    /// Every version `stored`, after checking that the stored copy of `current`'s version is
-    /// `current`: a file changed without raising its version throws, naming the file.
-    static func checked(_ current: SagaDefinition, stored: [SagaDefinition], file: String) throws -> SagaDefinitionRegistry {
+    /// Every version `stored`, after checking that the stored copy of each `current` version is
+    /// that definition: a file changed without raising its version throws, naming the file.
+    static func checked(_ current: [(definition: SagaDefinition, file: String)], stored: [SagaDefinition]) throws -> SagaDefinitionRegistry {
         let registry = SagaDefinitionRegistry(definitions: stored)
-        let same = try registry.definition(name: current.name, version: current.version)
-        guard same == current else {
-            throw SagaDefinitionError(
-                file: file, line: 2,
-                problem: "version \(current.version) differs from the version \(current.version) that sagas in this database started with; raise \"version\"")
+        for (definition, file) in current {
+            let same = try registry.definition(name: definition.name, version: definition.version)
+            guard same == definition else {
+                throw SagaDefinitionError(
+                    file: file, line: 2,
+                    problem: "version \(definition.version) differs from the version \(definition.version) that sagas in this database started with; raise \"version\"")
+            }
         }
         return registry
     }

@@ -5,17 +5,22 @@ import Messaging
 import SagaCore
 import Tracing
 
-/// Runs create_order sagas. Every input (checkout, reply, deadline) is one store transaction: the
+/// Runs an order's sagas (create_order, and cancel_order for a confirmed order). Every input (checkout, reply, deadline) is one store transaction: the
 /// saga loaded and locked, fed to the pure state machine, its actions run by ``SagaRunner``, and the
 /// new state, history, deadline and messages (outbox) written together. A crash at any point leaves
 /// either all of it or none of it.
 struct SagaEngine: Sendable {
     let store: any SagaStore
+    /// create_order's, which a checkout starts.
     let definition: SagaDefinition
+    /// cancel_order's, which cancelling a confirmed order starts.
+    let cancelDefinition: SagaDefinition
     /// Called after a transaction that wrote to the outbox committed: wakes the relay.
     let outboxWritten: @Sendable () -> Void
     let metrics: OrderServiceMetrics
     let logger: Logger
+    /// How long after it was confirmed an order may be cancelled (`api.cancelWindow`).
+    var cancelWindow: Duration = OrderSagaSettings.cancelWindow.defaultValue
 
     /// A checkout that passed validation.
     public struct Checkout: Sendable, Equatable {
@@ -69,7 +74,7 @@ struct SagaEngine: Sendable {
         case .created(let number):
             CrashPoint.sagaAfterCommit.reach()
             metrics.checkoutsAccepted.increment()
-            metrics.sagasStarted.increment()
+            metrics.sagaStarted(type: definition.name)
             outboxWritten()
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, orderNumber: number, replayed: false)
         case .replayed(let orderID, let sagaID, let number):
@@ -82,6 +87,39 @@ struct SagaEngine: Sendable {
         case .conflict:
             throw IdempotencyConflict()
         }
+    }
+
+    /// Starts the cancel_order saga of a CONFIRMED order, in one transaction with the order's
+    /// create_order saga locked: its data is a copy of that saga's, naming it, so each step undoes
+    /// what it did. Nothing is started when the order is not `owner`'s (`nil`: anyone's), is not
+    /// CONFIRMED by a COMPLETED saga, was confirmed longer than ``cancelWindow`` ago, or already has one.
+    func cancel(order orderID: UUID, owner: String?, reason: String) async throws -> CancelOutcome {
+        let sagaID = UUID()
+        let span = startSpan("start \(cancelDefinition.name)", ofKind: .internal)
+        defer { span.end() }
+        if span.isRecording {
+            span.attributes["saga.id"] = sagaID.uuidString.lowercased()
+            span.attributes["saga.type"] = cancelDefinition.name
+        }
+        let traceparent = MessageTracing.traceparent(of: span.context) ?? SagaMessages.newTraceparent()
+        let outcome = try await store.startCancel(orderID, owner: owner, window: cancelWindow) { [cancelDefinition] original in
+            var data = original.data
+            data.cancels = original.id
+            data.cancelReason = reason
+            var machine = SagaStateMachine(
+                definition: cancelDefinition, state: SagaState(definition: cancelDefinition, jitterSeed: UInt64.random(in: 0...UInt64.max)))
+            let transition = machine.start(at: original.now)
+            var saga = LoadedSaga(
+                id: sagaID, machine: machine, data: data, traceparent: traceparent, version: 0, now: original.now, startedAt: original.now)
+            let write = try SagaRunner.run(transition, on: &saga)
+            return (saga, write)
+        }
+        if case .started = outcome {
+            CrashPoint.sagaAfterCommit.reach()
+            metrics.sagaStarted(type: cancelDefinition.name)
+            outboxWritten()
+        }
+        return outcome
     }
 
     /// Participants' replies, each recorded in the inbox and fed to the saga it belongs to, all in
@@ -203,11 +241,11 @@ struct SagaEngine: Sendable {
     /// saga if it ended, and tell the operator about a parked one.
     private func finished(_ id: UUID, _ write: SagaWrite) {
         for end in write.ended {
-            metrics.stepEnded(end, type: definition.name)
+            metrics.stepEnded(end, type: write.type)
             SagaTracing.record(end, sagaID: id, traceparent: write.traceparent)
         }
         guard let status = write.finished else { return }
-        metrics.sagaFinished(status, after: write.ranFor)
+        metrics.sagaFinished(status, type: write.type, after: write.ranFor)
         if status == .failed {
             logger.error("saga parked as FAILED: a compensation or a step after the pivot exhausted its retries; an operator must act", metadata: [
                 "saga_id": "\(id.uuidString.lowercased())",

@@ -15,7 +15,8 @@ enum SagaRunner {
         let traceparent = traceparent ?? saga.traceparent
         var write = SagaWrite(
             state: saga.machine.state, data: saga.data, deadline: nil, history: transition.history, messages: [],
-            orderStatus: nil, finished: nil, ranFor: nil, ended: transition.ended, traceparent: saga.traceparent)
+            orderStatus: nil, finished: nil, ranFor: nil, ended: transition.ended, traceparent: saga.traceparent,
+            type: saga.machine.definition.name)
         for action in transition.actions {
             switch action {
             case .acceptResult(_, let command):
@@ -29,11 +30,18 @@ enum SagaRunner {
             case .cancelDeadline:
                 write.deadline = .some(nil)
             case .emit(let event):
+                // A cancel_order saga tells the world only that the order is cancelled, when it is (below).
+                guard !saga.cancelsOrder else { continue }
                 write.messages.append(try self.event(event, saga: saga, traceparent: traceparent))
             case .finish(let status, let committed):
                 write.finished = status
                 write.ranFor = .milliseconds(max(0, saga.now.millisecondsSince1970 - saga.startedAt.millisecondsSince1970))
-                write.orderStatus = orderStatus(status, committed: committed)
+                if saga.cancelsOrder {
+                    write.orderStatus = cancelledOrderStatus(status)
+                    if status == .completed { write.messages.append(try event(.cancelled(reason: saga.data.cancelReason), saga: saga, traceparent: traceparent)) }
+                } else {
+                    write.orderStatus = orderStatus(status, committed: committed)
+                }
             }
         }
         write.data = saga.data
@@ -49,6 +57,12 @@ enum SagaRunner {
         case .failed: committed ? "CONFIRMED" : "FAILED"
         case .running, .compensating: preconditionFailure("\(status) is not final")
         }
+    }
+
+    /// The order's status when its cancel_order saga ends: CANCELLED once every step is done;
+    /// otherwise (parked for an operator) it stays CONFIRMED.
+    static func cancelledOrderStatus(_ status: SagaStatus) -> String? {
+        status == .completed ? "CANCELLED" : nil
     }
 
     /// A saga event as the order event on `ordersaga.events` that it means.

@@ -29,6 +29,15 @@ protocol SagaStore: Sendable {
         _ id: UUID, expectedVersion: Int?, _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
     ) async throws -> OperateOutcome
 
+    /// Starts an order's cancel_order saga with what `create` returns, given the order's
+    /// create_order saga (loaded and locked), in one transaction; unless the order is not
+    /// `owner`'s (`nil`: anyone's), already has one, is not CONFIRMED by a COMPLETED saga, or was
+    /// confirmed more than `window` ago (by the store's clock).
+    func startCancel(
+        _ orderID: UUID, owner: String?, window: Duration,
+        create: @escaping @Sendable (LoadedSaga) throws -> (LoadedSaga, SagaWrite)
+    ) async throws -> CancelOutcome
+
     /// Sagas whose deadline has passed by the store's clock, soonest first.
     func dueSagas(limit: Int) async throws -> [UUID]
 
@@ -79,6 +88,19 @@ enum StartOutcome: Sendable, Equatable {
     case conflict
 }
 
+/// What asking to cancel a confirmed order did.
+enum CancelOutcome: Sendable, Equatable {
+    case unknownOrder
+    /// Its cancel_order saga was started.
+    case started(sagaID: UUID)
+    /// It already has one (started by an earlier request): nothing new was started.
+    case existing(sagaID: UUID)
+    /// Its create_order saga has not COMPLETED, or the order is not CONFIRMED.
+    case notConfirmed
+    /// It was confirmed at this time (ISO 8601), longer ago than the window.
+    case windowPassed(confirmedAt: String)
+}
+
 enum OperateOutcome: Sendable, Equatable {
     case unknownSaga
     /// Someone else changed the saga since the operator saw it: it is at this version now.
@@ -115,6 +137,8 @@ struct LoadedSaga: Sendable {
     let startedAt: SagaTime
 
     var idText: String { id.uuidString.lowercased() }
+    /// Whether it is a cancel_order saga, undoing a confirmed order.
+    var cancelsOrder: Bool { machine.definition.name == CreateOrderSaga.cancelName }
 }
 
 /// Everything one input changes, for the store to write in the transaction that loaded the saga.
@@ -135,6 +159,8 @@ struct SagaWrite: Sendable, Equatable {
     var ended: [StepEnd] = []
     /// The saga's own trace context, made when it began: the parent of its steps' spans.
     var traceparent: String = ""
+    /// The saga's definition's name (its metrics' `type`).
+    var type: String = CreateOrderSaga.name
 
 }
 
@@ -159,7 +185,14 @@ struct OrderView: Codable, Sendable, Equatable {
     var shippingAddress: CreateOrderData.Address
     var items: [CreateOrderData.Item]
     var subtotalCents, discountCents, totalCents: Int?
+    /// Its create_order saga.
     var sagaId, sagaStatus, createdAt, updatedAt: String
+    /// The cancel_order saga undoing it, once a confirmed order was asked to be cancelled.
+    var cancellation: Cancellation?
+
+    struct Cancellation: Codable, Sendable, Equatable {
+        var sagaId, sagaStatus, reason: String
+    }
 }
 
 /// `GET /api/v1/orders`: a page of orders, newest first.

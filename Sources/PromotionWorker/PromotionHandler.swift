@@ -20,12 +20,12 @@ public struct PromotionHandler: CommandHandler {
                 let row = try transaction.query("SELECT code, discount_cents FROM redemptions WHERE saga_id = $1", [command.sagaID]).first!
                 return PromotionContract.Redeemed(couponCode: try row.string("code"), discountCents: try row.int("discount_cents"))
             },
-            undo: {
+            undo: { sagaID in
                 try transaction.query(
                     """
                     UPDATE coupons SET redeemed_count = redeemed_count - 1
                     FROM redemptions r WHERE r.saga_id = $1 AND r.code = coupons.code
-                    """, [command.sagaID])
+                    """, [sagaID])
             })
     }
 
@@ -33,7 +33,7 @@ public struct PromotionHandler: CommandHandler {
     public func lockShared(by commands: [IncomingCommand], in transaction: PostgresConnection) throws {
         try Self.coupons.lock(
             try commands.filter { $0.type == PromotionContract.redeemCoupon }.map { try $0.payload(PromotionContract.RedeemCoupon.self).couponCode },
-            recordedBy: commands.filter { $0.type == PromotionContract.releaseCoupon }.map(\.sagaID), in: transaction)
+            recordedBy: try commands.filter { $0.type == PromotionContract.releaseCoupon }.map(SagaEffectRecord.effectSagaID), in: transaction)
     }
 
     private func redeem(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {

@@ -66,13 +66,17 @@ public enum SagaInvariants {
         let order = databases.order
         let sagas = try await order.query(
             """
-            SELECT s.id::text AS id, s.status, o.total_cents, o.status AS order_status, o.cart_id, o.items::text AS items
+            SELECT s.id::text AS id, s.status, o.total_cents, o.status AS order_status, o.cart_id, o.items::text AS items,
+                   c.id::text AS cancel_id, c.status AS cancel_status
             FROM order_sagas s JOIN orders o ON o.id = s.order_id
-            WHERE s.created_at >= coalesce($1::timestamptz, '-infinity')
+            LEFT JOIN order_sagas c ON c.order_id = s.order_id AND c.definition_name = 'cancel_order'
+            WHERE s.definition_name = 'create_order' AND s.created_at >= coalesce($1::timestamptz, '-infinity')
             """, [since])
         var status: [String: String] = [:]
         // Out of scope: sagas created before `since`, whose effects the checks below leave alone.
         func inScope(_ id: String) -> Bool { since == nil || status[id] != nil }
+        /// The cancel_order saga of each create_order saga that was confirmed, then cancelled.
+        var cancelledBy: [String: String] = [:]
         var totals: [String: Int?] = [:]
         var quantities: [String: [String: Int]] = [:]
         struct Item: Decodable { var productId: String; var quantity: Int }
@@ -83,13 +87,22 @@ public enum SagaInvariants {
             for item in try row.json("items", as: [Item].self) { quantities[id, default: [:]][item.productId, default: 0] += item.quantity }
             // 1. Every saga ends, and its order says so.
             // A saga parked FAILED after its pivot leaves a CONFIRMED order; before it, a FAILED one.
-            let expectedOrder = ["COMPLETED": ["CONFIRMED"], "COMPENSATED": ["CANCELLED"], "FAILED": ["FAILED", "CONFIRMED"]][status[id]!]
+            var expectedOrder = ["COMPLETED": ["CONFIRMED"], "COMPENSATED": ["CANCELLED"], "FAILED": ["FAILED", "CONFIRMED"]][status[id]!]
+            // A confirmed order cancelled later: its cancel_order saga ends, and the order is CANCELLED.
+            if let cancel = try row.optionalString("cancel_id") {
+                let cancelStatus = try row.string("cancel_status")
+                if cancelStatus != "COMPLETED" { problems.append("cancel_order saga \(cancel) of saga \(id) did not finish: \(cancelStatus)") }
+                if status[id] != "COMPLETED" { problems.append("saga \(id) is \(status[id]!) but has a cancel_order saga \(cancel)") }
+                cancelledBy[id] = cancel
+                expectedOrder = cancelStatus == "COMPLETED" ? ["CANCELLED"] : ["CONFIRMED"]
+            }
             if expectedOrder == nil { problems.append("saga \(id) did not end: \(status[id]!)") }
             if let expectedOrder, try !expectedOrder.contains(row.string("order_status")) {
                 problems.append("saga \(id) is \(status[id]!) but its order is \(try row.string("order_status"))")
             }
         }
-        let completed = Set(status.filter { $0.value == "COMPLETED" }.keys)
+        // What stands: COMPLETED and not cancelled since (their effects are checked as undone).
+        let completed = Set(status.filter { $0.value == "COMPLETED" && cancelledBy[$0.key] == nil }.keys)
 
         // 2. Stock = initial − quantities of COMPLETED orders; reservations held exactly for them.
         let catalog = databases.catalog
@@ -142,15 +155,24 @@ public enum SagaInvariants {
             """).compactMap { row -> String? in try row.string("type") == "CART_CONVERTED" ? try row.string("saga_id") : nil }).filter(inScope)
         if converted != completed { problems.append("carts converted by \(converted.sorted()), completed sagas \(completed.sorted())") }
 
-        // 6. Exactly one confirmation per COMPLETED order.
+        // 6. Exactly one confirmation per COMPLETED order (also those cancelled since), and exactly
+        // one refund notice per cancelled confirmed order, from its cancel_order saga.
         let notification = databases.notification
         let confirmations = try await notification.query(
             "SELECT saga_id, count(*) AS n FROM notifications WHERE kind = 'ORDER_CONFIRMED' GROUP BY saga_id")
         var confirmed: [String: Int] = [:]
         for row in confirmations where inScope(try row.string("saga_id")) { confirmed[try row.string("saga_id")] = try row.int("n") }
-        if Set(confirmed.keys) != completed || confirmed.values.contains(where: { $0 != 1 }) {
-            problems.append("confirmations \(confirmed), completed sagas \(completed.sorted())")
+        if Set(confirmed.keys) != completed.union(cancelledBy.keys) || confirmed.values.contains(where: { $0 != 1 }) {
+            problems.append("confirmations \(confirmed), completed sagas \(completed.union(cancelledBy.keys).sorted())")
         }
+        let cancelSagas = Set(cancelledBy.values)
+        var refundNotices: [String: Int] = [:]
+        for row in try await notification.query(
+            "SELECT saga_id, count(*) AS n FROM notifications WHERE kind = 'ORDER_REFUNDED' GROUP BY saga_id") {
+            let id = try row.string("saga_id")
+            if since == nil || cancelSagas.contains(id) { refundNotices[id] = try row.int("n") }
+        }
+        if Set(refundNotices.keys) != cancelSagas { problems.append("refund notices \(refundNotices), cancel_order sagas \(cancelSagas.sorted())") }
 
         // 7. Compensations ran in reverse order of the steps that succeeded.
         let history = try await order.query(

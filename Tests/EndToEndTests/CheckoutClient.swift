@@ -37,6 +37,8 @@ struct CheckoutClient {
         var discountCents: Int?
         var totalCents: Int?
         var sagaStatus: String
+        struct Cancellation: Decodable { var sagaId: String; var sagaStatus: String; var reason: String }
+        var cancellation: Cancellation?
     }
     struct Problem: Decodable {
         struct FieldProblem: Decodable { var field: String; var problem: String }
@@ -102,6 +104,14 @@ struct CheckoutClient {
             #expect(response.status == .ok, "\(String(buffer: response.body))")
             return try JSONDecoder().decode(OrderList.self, from: Data(response.body.readableBytesView))
         }
+    }
+
+    /// POSTs a cancel of the order; returns the status and the order (or problem) as text.
+    func cancel(_ orderID: String, reason: String? = nil) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(
+            uri: "/api/v1/orders/\(orderID)/cancel", method: .post, headers: reason == nil ? [:] : [.contentType: "application/json"],
+            body: reason.map { ByteBuffer(string: #"{"reason":"\#($0)"}"#) }
+        ) { ($0.status, String(buffer: $0.body)) }
     }
 
     func order(number: Int) async throws -> Order {

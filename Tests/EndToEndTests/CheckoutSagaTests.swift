@@ -59,10 +59,6 @@ import TestSupport
             #expect(second.orderNumber == first.orderNumber + 1 && first.orderNumber >= 1001)
             for accepted in [first, second] { _ = try await api.finishedSaga(accepted.sagaId) }
             #expect(try await api.order(number: second.orderNumber).id == second.orderId)
-            // A confirmed order cannot be cancelled (yet): 409, and it stays CONFIRMED.
-            let refused = try await api.client.execute(uri: "/api/v1/orders/\(first.orderId)/cancel", method: .post) { $0.status }
-            #expect(refused == .conflict)
-            #expect(try await api.order(first.orderId).status == "CONFIRMED")
 
             #expect(try await api.orders().orders.map(\.id) == [second.orderId, first.orderId])
             let page = try await api.orders("limit=1")
@@ -79,6 +75,46 @@ import TestSupport
             #expect(try await shop.orders().orders.map(\.id) == [own.orderId])
             #expect(try await api.orders().orders.count == 3)
             _ = try await api.finishedSaga(own.sagaId)
+        }
+    }
+
+    /// A confirmed order cancelled within api.cancelWindow: its cancel_order saga refunds the
+    /// charge, puts the stock back, releases the coupon, restores the cart and sends one notice;
+    /// the invariants (checked after) hold with the order CANCELLED.
+    @Test func aConfirmedOrderIsCancelledRefundedAndEveryEffectUndone() async throws {
+        try await withSystem { api, system in
+            let before = try await Invariants.stock(in: system)
+            let accepted = try await api.checkout(CheckoutClient.body(items: [("sku-espresso", 2), ("sku-mug", 3)], coupon: "WELCOME10"))
+            #expect(try await api.finishedSaga(accepted.sagaId).status == "COMPLETED")
+
+            let (status, body) = try await api.cancel(accepted.orderId, reason: "found it cheaper")
+            #expect(status == .accepted, "\(body)")
+            let cancellation = try #require(try JSONDecoder().decode(CheckoutClient.Order.self, from: Data(body.utf8)).cancellation)
+            #expect(cancellation.reason == "found it cheaper")
+            let saga = try await api.finishedSaga(cancellation.sagaId)
+            #expect(saga.status == "COMPLETED", "\(saga.timeline)")
+            #expect(saga.steps.map(\.name) == ["refund-payment", "release-inventory", "release-coupon", "restore-cart", "notify-cancellation"])
+            let order = try await api.order(accepted.orderId)
+            #expect(order.status == "CANCELLED" && order.sagaStatus == "COMPLETED" && order.cancellation?.sagaStatus == "COMPLETED")
+            #expect(try await api.cancel(accepted.orderId).0 == .ok)  // asked again: the same order, nothing new
+
+            #expect(try await Invariants.stock(in: system) == before)
+            let coupon = try await system.pool("promotion").query(
+                "SELECT c.redeemed_count, r.status FROM coupons c JOIN redemptions r ON r.code = c.code WHERE r.saga_id = $1", [accepted.sagaId])
+            #expect(try coupon.first?.int("redeemed_count") == 0 && coupon.first?.string("status") == "RELEASED")
+            let charge = try await system.pool("identity").query("SELECT status FROM charges WHERE saga_id = $1", [accepted.sagaId])
+            #expect(try charge.first?.string("status") == "REFUNDED")
+            let cart = try await system.pool("cart").query("SELECT type FROM cart_events WHERE cart_id = 'cart-ada-1' ORDER BY seq DESC LIMIT 1")
+            #expect(try cart.first?.string("type") == "CART_RESTORED")
+            // One notice of the cancellation, with the refund; order.cancelled (handled by now or
+            // soon) adds none.
+            try await Task.sleep(for: .milliseconds(500))
+            let notes = try await system.pool("notification").query(
+                "SELECT kind, body FROM notifications WHERE order_id = $1 ORDER BY id", [accepted.orderId]
+            ).map { (try $0.string("kind"), try $0.string("body")) }
+            #expect(notes.map(\.0) == ["ORDER_CONFIRMED", "ORDER_REFUNDED"])
+            #expect(notes.last?.1.contains("78.57") == true && notes.last?.1.contains("found it cheaper") == true, "\(notes)")
+            #expect(try await api.metrics().contains(#"ordersaga_sagas_started_total{type="cancel_order"} 1"#))
         }
     }
 

@@ -65,6 +65,28 @@ import Workers
         }
     }
 
+    /// cancel_order's way: a compensation another saga sends undoes the effect of the saga its
+    /// payload names, once, and records nothing for itself.
+    @Test func aCompensationSentByAnotherSagaUndoesTheSagaItNames() async throws {
+        try await TestSystem.with { system in
+            let original = UUID().uuidString.lowercased()
+            let cancel = UUID().uuidString.lowercased()
+            let reserve = #"{"orderId":"o","items":[{"productId":"sku-kettle","quantity":5}]}"#
+            #expect(try await Self.run("catalog", Self.reserve, reserve, system: system, sagaID: original) == "ok")
+            #expect(try await Invariants.stock(in: system)["sku-kettle"] == 0)
+            let release = #"{"orderId":"o","sagaId":"\#(original)"}"#
+            for _ in 0..<2 {  // a retry undoes nothing twice
+                #expect(try await Self.run("catalog", CatalogContract.releaseInventory, release, system: system, sagaID: cancel) == "ok")
+                #expect(try await Invariants.stock(in: system)["sku-kettle"] == 5)
+            }
+            let rows = try await system.pool("catalog").query("SELECT saga_id, status FROM reservations ORDER BY saga_id")
+            #expect(try rows.map { "\(try $0.string("saga_id")):\(try $0.string("status"))" } == ["\(original):RELEASED"])
+            // The late command of the cancelled saga changes nothing.
+            #expect(try await Self.run("catalog", Self.reserve, reserve, system: system, sagaID: original) == "compensated")
+            #expect(try await Invariants.stock(in: system)["sku-kettle"] == 5)
+        }
+    }
+
     @Test func confirmationAfterTheOrderWasCancelledIsRefused() async throws {
         try await TestSystem.with { system in
             let cancelled = UUID().uuidString.lowercased()

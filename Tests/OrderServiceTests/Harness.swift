@@ -32,11 +32,16 @@ struct Harness {
 
     /// `maxInFlight`: admission control's limit (0: none); `rateLimit`: api.rateLimit; `tokens`:
     /// how JWT bearer tokens are checked (none: they are refused).
-    init(maxInFlight: Int = 0, rateLimit: Int = 100, tokens: TokenVerifier? = nil, _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
+    init(
+        maxInFlight: Int = 0, rateLimit: Int = 100, tokens: TokenVerifier? = nil, cancelWindow: Duration = .seconds(86_400),
+        _ change: (inout SagaDefinition) -> Void = { _ in }) throws {
         var definition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.name, directory: Self.sagas)
         change(&definition)
-        store = InMemorySagaStore(definitions: [definition])
-        engine = SagaEngine(store: store, definition: definition, outboxWritten: {}, metrics: metrics, logger: Logger(label: "test"))
+        let cancelDefinition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.cancelName, directory: Self.sagas)
+        store = InMemorySagaStore(definitions: [definition, cancelDefinition])
+        engine = SagaEngine(
+            store: store, definition: definition, cancelDefinition: cancelDefinition, outboxWritten: {}, metrics: metrics,
+            logger: Logger(label: "test"), cancelWindow: cancelWindow)
         admission = Admission(limit: maxInFlight, store: store, logger: Logger(label: "test"))
         let keys = apiKeys
         let router = buildRouter(
@@ -144,7 +149,7 @@ struct Harness {
             return IdentityContract.Charged(chargeId: command.sagaID, amountCents: request.amountCents)
         case CartContract.convertCart:
             return CartContract.Converted(cartId: try command.payload(CartContract.ConvertCart.self).cartId)
-        case NotificationContract.sendConfirmation:
+        case NotificationContract.sendConfirmation, NotificationContract.sendCancellation:
             return NotificationContract.Sent(notificationId: 1)
         default:
             return Empty()  // a compensation

@@ -23,6 +23,24 @@ import Testing
         #expect(definition.step(named: "payment")?.sendTimeoutMilliseconds == StepDefinition.defaultSendTimeoutMilliseconds)
     }
 
+    /// cancel_order undoes what create_order did: each of its commands is one of create_order's
+    /// compensations (the money first), then the notice; none can be undone, so each is retriable.
+    @Test func shippedCancelOrderDefinitionUndoesCreateOrder() throws {
+        let read = { (name: String) in
+            try SagaDefinition(
+                yaml: String(contentsOf: Self.repositoryRoot.appendingPathComponent("sagas/\(name).yaml"), encoding: .utf8), file: "\(name).yaml")
+        }
+        let cancel = try read("cancel_order")
+        let create = try read("create_order")
+        #expect(cancel.name == "cancel_order")
+        #expect(cancel.steps.map(\.command) == [
+            "identity.refund_payment", "catalog.release_inventory", "promotion.release_coupon", "cart.restore_cart", "notification.send_cancellation",
+        ])
+        #expect(Set(cancel.steps.dropLast().map(\.command)) == Set(create.steps.compactMap(\.compensation)))
+        #expect(cancel.steps.indices.allSatisfy { cancel.kind(ofStepAt: $0) == .retriable })
+        #expect(cancel.steps.allSatisfy { !$0.skippable && $0.retry.attempts == 30 })
+    }
+
     @Test func sendTimeoutIsReadAndChecked() throws {
         let definition = try SagaDefinition(yaml: Self.valid + "\n    send_timeout: 2m", file: "ok.yaml")
         #expect(definition.steps[0].sendTimeoutMilliseconds == 120_000)

@@ -89,6 +89,38 @@ import Testing
         func status(_ step: String) -> StepStatus { machine.state.steps.first { $0.name == step }!.status }
     }
 
+    /// cancel_order's shape: no step has a compensation, so every step is retriable. A refusal is
+    /// retried, never compensated, and the saga ends COMPLETED, committed; past its attempts it is
+    /// parked FAILED, still committed (what it undid stays undone).
+    @Test func aSagaWithoutCompensationsRetriesRefusalsAndNeverCompensates() {
+        let definition = SagaDefinition(name: "cancel_order", version: 1, steps: [
+            StepDefinition(name: "refund-payment", participant: "identity", command: "identity.refund_payment", compensation: nil,
+                           timeoutMilliseconds: 1000, retry: RetryPolicy(attempts: 3, backoffMilliseconds: 100, maxDelayMilliseconds: 1000, jitter: 0)),
+            StepDefinition(name: "notify-cancellation", participant: "notification", command: "notification.send_cancellation",
+                           compensation: nil, timeoutMilliseconds: 1000, retry: Self.retry),
+        ])
+        #expect(definition.pivotIndex == nil)
+        var driver = Driver()
+        driver.machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: 42))
+        var refusals = 0
+        driver.run { message in
+            guard message.step == "refund-payment", refusals < 2 else { return .succeed }
+            refusals += 1
+            return .fail
+        }
+        #expect(driver.sent.map { "\($0.step):\($0.phase.rawValue):\($0.attempt)" } == [
+            "refund-payment:command:1", "refund-payment:command:2", "refund-payment:command:3", "notify-cancellation:command:1",
+        ])
+        #expect(driver.finished == [.completed] && driver.committed == [true])
+        #expect(driver.events == [.started, .committed])
+
+        var parked = Driver()
+        parked.machine = SagaStateMachine(definition: definition, state: SagaState(definition: definition, jitterSeed: 42))
+        parked.run { $0.step == "notify-cancellation" ? .fail : .succeed }
+        #expect(parked.compensations == [])
+        #expect(parked.finished == [.failed] && parked.committed == [true])
+    }
+
     @Test func happyPathSendsEveryCommandInOrderAndCompletes() {
         var driver = Driver()
         driver.run { _ in .succeed }
