@@ -137,8 +137,10 @@ import TestSupport
             #expect(describeStatus == 0, "\(table)")
             let first = table.split(separator: "\n").first { $0.hasPrefix("reserve-inventory ") }.map(String.init) ?? ""
             #expect(first.hasSuffix(" 3"), "\(table)")
-            let (missingStatus, missing) = try await sagaStatus(["describe", "cancel_order", "--sagas", sagas, "--url", url])
-            #expect(missingStatus == 1 && missing.contains("cancel_order.yaml"), "\(missing)")
+            let (cancelStatus, cancel) = try await sagaStatus(["describe", "cancel_order", "--sagas", sagas, "--url", url])
+            #expect(cancelStatus == 0 && cancel.contains("refund-payment") && cancel.contains("retriable"), "\(cancel)")
+            let (missingStatus, missing) = try await sagaStatus(["describe", "return_order", "--sagas", sagas, "--url", url])
+            #expect(missingStatus == 1 && missing.contains("return_order.yaml"), "\(missing)")
         }
     }
 
