@@ -48,15 +48,16 @@ public enum SagaStatusFormatter {
         return (try? encoder.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
     }
 
-    /// A table: id, status, the step an unfinished saga waits on, its age, and when it last changed.
-    /// `more`: the command that shows the next page, when there is one.
+    /// A table: id, status, type, the step an unfinished saga waits on, its age, and when it last
+    /// changed. `more`: the command that shows the next page, when there is one.
     public static func render(_ list: SagaListView, palette: Palette = .plain, now: Date = Date(), more: String? = nil) -> String {
         guard !list.sagas.isEmpty else { return "no sagas" }
         let stepWidth = max(4, list.sagas.map { ($0.step ?? "-").count }.max() ?? 0)
-        var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("STEP", stepWidth))  \(pad("AGE", 6))  UPDATED"]
+        let typeWidth = max(4, list.sagas.map { ($0.type ?? "-").count }.max() ?? 0)
+        var lines = ["\(pad("SAGA", 36))  \(pad("STATUS", 12))  \(pad("TYPE", typeWidth))  \(pad("STEP", stepWidth))  \(pad("AGE", 6))  UPDATED"]
         for saga in list.sagas {
             lines.append(
-                "\(pad(saga.id, 36))  \(palette.word(saga.status, width: 12))  \(pad(saga.step ?? "-", stepWidth))  "
+                "\(pad(saga.id, 36))  \(palette.word(saga.status, width: 12))  \(pad(saga.type ?? "-", typeWidth))  \(pad(saga.step ?? "-", stepWidth))  "
                     + "\(pad(age(since: saga.createdAt, now: now), 6))  \(saga.updatedAt)")
         }
         if let more { lines.append("more: \(more)") }
