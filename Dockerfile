@@ -28,7 +28,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends librabbitmq4 libpq5 libcurl4 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 ordersaga \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin ordersaga
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin ordersaga \
+    && install -d -o 10001 -g 10001 /var/lib/ordersaga/mail
+# Where the notification worker writes each message (.eml); mount a volume there to keep them.
+ENV ORDERSAGA_NOTIFICATION_MAIL_DIRECTORY=/var/lib/ordersaga/mail
 WORKDIR /app
 COPY --from=build /staging/ /usr/local/bin/
 COPY sagas ./sagas

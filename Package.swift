@@ -34,6 +34,8 @@ let package = Package(
         // HTTP streaming for `saga-status watch`; already built for swift-otel's exporter.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Notification templates (no dependencies of its own: seconds to build).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries, wrapped once.
@@ -128,7 +130,10 @@ let package = Package(
         .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "IdentityWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(name: "CartWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "NotificationWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(
+            name: "NotificationWorker",
+            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: swiftSettings),
         .target(
             name: "Workers",
             dependencies: [
@@ -152,7 +157,7 @@ let package = Package(
         .executableTarget(
             name: "ordersaga",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability", "Retry",
+                "OrderService", "Workers", "NotificationWorker", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability", "Retry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -188,7 +193,7 @@ let package = Package(
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
         .testTarget(
             name: "ComponentTests",
-            dependencies: ["CartWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore"],
+            dependencies: ["CartWorker", "NotificationWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore"],
             swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(

@@ -10,21 +10,25 @@ public enum NotificationContract {
 
     public struct SendConfirmation: Codable, Sendable, Equatable {
         public var orderId: String
+        /// The order's number, for people (absent from commands sent before it was).
+        public var orderNumber: Int?
         public var customerId: String
         public var totalCents: Int
-        public init(orderId: String, customerId: String, totalCents: Int) {
-            self.orderId = orderId; self.customerId = customerId; self.totalCents = totalCents
+        public init(orderId: String, orderNumber: Int? = nil, customerId: String, totalCents: Int) {
+            self.orderId = orderId; self.orderNumber = orderNumber; self.customerId = customerId; self.totalCents = totalCents
         }
     }
 
     /// A confirmed order was cancelled: what was refunded, and why.
     public struct SendCancellation: Codable, Sendable, Equatable {
         public var orderId: String
+        public var orderNumber: Int?
         public var customerId: String
         public var totalCents: Int
         public var reason: String
-        public init(orderId: String, customerId: String, totalCents: Int, reason: String) {
-            self.orderId = orderId; self.customerId = customerId; self.totalCents = totalCents; self.reason = reason
+        public init(orderId: String, orderNumber: Int? = nil, customerId: String, totalCents: Int, reason: String) {
+            self.orderId = orderId; self.orderNumber = orderNumber; self.customerId = customerId; self.totalCents = totalCents
+            self.reason = reason
         }
     }
 

@@ -9,6 +9,8 @@ public enum OrderEvents {
 /// The body of every order event.
 public struct OrderEvent: Codable, Sendable, Equatable {
     public var orderId: String
+    /// The order's number, for people (absent from events sent before it was).
+    public var orderNumber: Int?
     public var sagaId: String
     public var customerId: String
     /// Why the order was cancelled (``OrderEvents/cancelled``).

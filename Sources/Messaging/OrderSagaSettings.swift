@@ -68,6 +68,10 @@ public enum OrderSagaSettings {
         "worker.httpPort", 0, in: -1...65_535,
         "port of a worker's /health, /ready and /metrics on http.host (0: catalog 9101, promotion 9102, identity 9103, cart 9104, notification 9105; -1: none)")
 
+    public static let mailDirectory = Setting.text(
+        "notification.mailDirectory", "mail", empty: "(none: notifications are recorded, not delivered)",
+        "folder the notification worker writes each message into, as <saga>-<kind>.eml (relative to the working directory)")
+
     // Fault injection (tests and scripts/chaos only).
     public static let crashAt = Setting.text(
         "fault.crashAt", "", empty: "(off)",
@@ -88,7 +92,7 @@ public enum OrderSagaSettings {
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
-            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(crashAt),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(mailDirectory), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
     }

@@ -9,7 +9,14 @@ import Postgres
 /// `order.cancelled` event, a cancellation notice. One of each kind per saga, at most one
 /// cancellation notice per order, and never a confirmation for a saga whose cancellation was recorded.
 public struct NotificationHandler: CommandHandler {
-    public init() {}
+    /// Where each notification goes once recorded (`nil`: it is only recorded).
+    let delivery: (any NotificationDelivery)?
+    /// Templates parsed, by their text: parsed once, and again only when edited.
+    private let parsed = ParsedTemplates()
+
+    public init(delivery: (any NotificationDelivery)? = nil) {
+        self.delivery = delivery
+    }
 
     public var commandTypes: Set<String> { NotificationContract.commands }
 
@@ -21,7 +28,9 @@ public struct NotificationHandler: CommandHandler {
             let request = try command.payload(NotificationContract.SendCancellation.self)
             let id = try record(
                 kind: "ORDER_REFUNDED", sagaID: command.sagaID, orderID: request.orderId, customerID: request.customerId,
-                values: ["order": request.orderId, "total": Self.money(request.totalCents), "reason": request.reason], in: transaction)
+                values: Self.values(orderID: request.orderId, number: request.orderNumber, customerID: request.customerId,
+                                    totalCents: request.totalCents, reason: request.reason),
+                in: transaction)
             return .succeeded(NotificationContract.Sent(notificationId: id))
         }
         let request = try command.payload(NotificationContract.SendConfirmation.self)
@@ -33,7 +42,8 @@ public struct NotificationHandler: CommandHandler {
         }
         let id = try record(
             kind: "ORDER_CONFIRMED", sagaID: command.sagaID, orderID: request.orderId, customerID: request.customerId,
-            values: ["order": request.orderId, "total": Self.money(request.totalCents)], in: transaction)
+            values: Self.values(orderID: request.orderId, number: request.orderNumber, customerID: request.customerId, totalCents: request.totalCents),
+            in: transaction)
         return .succeeded(NotificationContract.Sent(notificationId: id))
     }
 
@@ -53,24 +63,49 @@ public struct NotificationHandler: CommandHandler {
         }
         _ = try record(
             kind: "ORDER_CANCELLED", sagaID: event.sagaId, orderID: event.orderId, customerID: event.customerId,
-            values: ["order": event.orderId, "reason": event.reason ?? "cancelled"], in: transaction)
+            values: Self.values(orderID: event.orderId, number: event.orderNumber, customerID: event.customerId, totalCents: event.totalCents,
+                                reason: event.reason ?? "cancelled"),
+            in: transaction)
+    }
+
+    /// What a template may name (``NotificationTemplate``).
+    static func values(orderID: String, number: Int?, customerID: String, totalCents: Int?, reason: String? = nil) -> [String: String] {
+        var values = ["order": number.map(String.init) ?? orderID, "orderId": orderID, "customerId": customerID]
+        values["orderNumber"] = number.map(String.init)
+        values["total"] = totalCents.map(money)
+        values["reason"] = reason
+        return values
     }
 
     /// `12.34`.
     static func money(_ cents: Int) -> String { String(format: "%d.%02d", cents / 100, cents % 100) }
 
-    /// Renders the kind's template and stores the notification once; returns its id.
+    /// Renders the kind's template and records the notification once (one of each kind per saga);
+    /// the first time, delivers it too, in the same transaction. Returns its id.
     private func record(kind: String, sagaID: String, orderID: String, customerID: String, values: [String: String], in transaction: PostgresConnection) throws -> Int {
-        guard let template = try transaction.query("SELECT subject, body FROM templates WHERE kind = $1", [kind]).first else {
+        guard let row = try transaction.query("SELECT subject, body FROM templates WHERE kind = $1", [kind]).first else {
             throw MalformedMessage("no template \(kind)")
         }
-        var body = try template.string("body")
-        for (key, value) in values { body = body.replacingOccurrences(of: "{\(key)}", with: value) }
-        try transaction.query(
+        let (subjectText, bodyText) = (try row.string("subject"), try row.string("body"))
+        let template: NotificationTemplate
+        do {
+            template = try parsed.template(kind: kind, subject: subjectText, body: bodyText)
+        } catch {
+            throw MalformedMessage(error.description)  // dead-lettered; replayed once the template is mended
+        }
+        let (subject, body) = template.render(values)
+        let inserted = try transaction.query(
             """
             INSERT INTO notifications (saga_id, order_id, customer_id, kind, subject, body)
             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (saga_id, kind) DO NOTHING
-            """, [sagaID, orderID, customerID, kind, try template.string("subject"), body])
-        return try transaction.query("SELECT id FROM notifications WHERE saga_id = $1 AND kind = $2", [sagaID, kind]).first!.int("id")
+            RETURNING id, extract(epoch FROM created_at)::float8 AS at
+            """, [sagaID, orderID, customerID, kind, subject, body]).first
+        guard let inserted else {
+            return try transaction.query("SELECT id FROM notifications WHERE saga_id = $1 AND kind = $2", [sagaID, kind]).first!.int("id")
+        }
+        try delivery?.deliver(RenderedNotification(
+            id: "\(sagaID)-\(kind.lowercased())", kind: kind, customerID: customerID, orderID: orderID, subject: subject, body: body,
+            date: Date(timeIntervalSince1970: try inserted.double("at"))))
+        return try inserted.int("id")
     }
 }

@@ -22,6 +22,8 @@ public struct CreateOrderData: Codable, Sendable, Equatable {
     }
 
     public var orderId: UUID
+    /// The order's number, for people (absent from sagas started before it was kept here).
+    public var orderNumber: Int?
     public var customerId: String
     public var cartId: String
     public var couponCode: String?
@@ -75,7 +77,8 @@ public enum CreateOrderSaga {
         },
         NotificationContract.sendConfirmation: { data in
             NotificationContract.SendConfirmation(
-                orderId: data.orderIdText, customerId: data.customerId, totalCents: try required(data.totalCents, "total"))
+                orderId: data.orderIdText, orderNumber: data.orderNumber, customerId: data.customerId,
+                totalCents: try required(data.totalCents, "total"))
         },
         // cancel_order's steps: create_order's compensations, naming the saga whose effects they undo.
         IdentityContract.refundPayment: undoing,
@@ -84,7 +87,8 @@ public enum CreateOrderSaga {
         CartContract.restoreCart: undoing,
         NotificationContract.sendCancellation: { data in
             NotificationContract.SendCancellation(
-                orderId: data.orderIdText, customerId: data.customerId, totalCents: try required(data.totalCents, "total"),
+                orderId: data.orderIdText, orderNumber: data.orderNumber, customerId: data.customerId,
+                totalCents: try required(data.totalCents, "total"),
                 reason: data.cancelReason ?? "cancelled")
         },
     ]

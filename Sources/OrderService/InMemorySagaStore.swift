@@ -97,16 +97,16 @@ final class InMemorySagaStore: SagaStore {
 
     func start(
         _ new: NewOrder, idempotencyKey: String?, request: String,
-        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+        create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome {
         try state.withLock { state in
             guard !state.unavailable else { throw Unavailable() }
             if let idempotencyKey, let claimed = state.keys[new.owner + "\n" + idempotencyKey] {
                 return IdempotencyKeys.answer(stored: claimed, request: request)
             }
-            let (saga, write) = try create(state.now)
-            state.lastNumber += 1
-            let number = state.lastNumber
+            let number = state.lastNumber + 1
+            let (saga, write) = try create(state.now, number)
+            state.lastNumber = number
             if let idempotencyKey { state.keys[new.owner + "\n" + idempotencyKey] = (request, new.orderID, new.sagaID, number) }
             state.orders[new.orderID] = OrderRow(
                 checkout: new.checkout, owner: new.owner, number: number, sagaID: new.sagaID, status: "PENDING", created: state.now, updated: state.now)

@@ -32,7 +32,7 @@ struct PostgresSagaStore: SagaStore {
 
     func start(
         _ new: NewOrder, idempotencyKey: String?, request: String,
-        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+        create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome {
         try await pool.transaction { connection -> StartOutcome in
             if let idempotencyKey {
@@ -61,9 +61,10 @@ struct PostgresSagaStore: SagaStore {
                 [new.orderID, checkout.customerId, checkout.cartId, checkout.couponCode, checkout.paymentCardId,
                  try PostgresJSON(checkout.shippingAddress), try PostgresJSON(checkout.items), new.owner]
             ).first!
-            let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(try created.int("now_ms"))))
+            let number = try created.int("number")
+            let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(try created.int("now_ms"))), number)
             try store(write, of: saga, isNew: true, on: connection)
-            return .created(number: try created.int("number"))
+            return .created(number: number)
         }
     }
 

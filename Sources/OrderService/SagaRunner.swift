@@ -68,6 +68,7 @@ enum SagaRunner {
     /// A saga event as the order event on `ordersaga.events` that it means.
     static func event(_ event: SagaEvent, saga: LoadedSaga, traceparent: String) throws -> OutboxMessage {
         var body = OrderEvent(orderId: saga.data.orderIdText, sagaId: saga.idText, customerId: saga.data.customerId)
+        body.orderNumber = saga.data.orderNumber
         let name: String
         switch event {
         case .started:

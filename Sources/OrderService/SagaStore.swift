@@ -9,11 +9,11 @@ import SagaCore
 /// order service; ``InMemorySagaStore`` runs the same engine and API in tests without a server.
 protocol SagaStore: Sendable {
     /// Claims the `Idempotency-Key` (if any, in the owner's own keys) and, when it is new, creates the order and its saga
-    /// with what `create` returns (given the store's clock); or answers what an earlier request
+    /// with what `create` returns (given the store's clock and the order's number); or answers what an earlier request
     /// with the same key created. A key reused with a different `request` is a conflict.
     func start(
         _ new: NewOrder, idempotencyKey: String?, request: String,
-        create: @escaping @Sendable (SagaTime) throws -> (LoadedSaga, SagaWrite)
+        create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome
 
     /// For each update in turn, in one transaction (group commit): records its message in the

@@ -12,6 +12,7 @@ import Postgres
 import Provisioning
 import Retry
 import ServiceLifecycle
+import NotificationWorker
 import Workers
 
 @main
@@ -230,10 +231,22 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let handler = Workers.handler(for: participant)!  // validate() checked the name
         typealias S = OrderSagaSettings
         let settings = options.reader(flags: [S.concurrency.key: concurrency.map(String.init), S.workerPoolSize.key: poolSize.map(String.init)])
         let logger = try options.logger(participant, settings: settings)
+        let mail = try settings.value(S.mailDirectory)
+        let mailDirectory = mail.isEmpty ? nil : URL(fileURLWithPath: mail)
+        let handler = Workers.handler(for: participant, mailDirectory: mailDirectory)!  // validate() checked the name
+        if participant == "notification" {
+            if let mailDirectory {
+                do {
+                    try MailDirectoryDelivery(folder: mailDirectory).checkWritable()
+                } catch {
+                    throw DeliveryError(description: "\(error) (notification.mailDirectory; empty: record notifications without delivering them)")
+                }
+            }
+            logger.info("notifications are delivered", metadata: ["folder": "\(mail.isEmpty ? "(none)" : mail)", "setting": "notification.mailDirectory"])
+        }
         let configuration = WorkerConfiguration(
             participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))

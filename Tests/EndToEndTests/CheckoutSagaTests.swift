@@ -114,6 +114,11 @@ import TestSupport
             ).map { (try $0.string("kind"), try $0.string("body")) }
             #expect(notes.map(\.0) == ["ORDER_CONFIRMED", "ORDER_REFUNDED"])
             #expect(notes.last?.1.contains("78.57") == true && notes.last?.1.contains("found it cheaper") == true, "\(notes)")
+            // Each delivered as a message file, the order's number in its subject.
+            let refund = try String(
+                contentsOf: system.mailDirectory.appendingPathComponent("\(cancellation.sagaId)-order_refunded.eml"), encoding: .utf8)
+            #expect(refund.contains("Subject: Your order \(accepted.orderNumber) was cancelled and refunded\r\n"), "\(refund)")
+            #expect(refund.contains("78.57 was refunded to your card."), "\(refund)")
             #expect(try await api.metrics().contains(#"ordersaga_sagas_started_total{type="cancel_order"} 1"#))
         }
     }
@@ -149,6 +154,12 @@ import TestSupport
             let notes = try await system.pool("notification").query("SELECT kind, body FROM notifications WHERE saga_id = $1", [accepted.sagaId])
             #expect(try notes.map { try $0.string("kind") } == ["ORDER_CONFIRMED"])
             #expect(try notes.first?.string("body").contains("78.57") == true)
+            // Rendered from its Mustache template and delivered as an .eml file.
+            let mail = try String(
+                contentsOf: system.mailDirectory.appendingPathComponent("\(accepted.sagaId)-order_confirmed.eml"), encoding: .utf8)
+            #expect(mail.contains("Subject: Your order \(accepted.orderNumber) is confirmed\r\n"), "\(mail)")
+            #expect(mail.contains("Order \(accepted.orderNumber) is confirmed. Total charged: 78.57."), "\(mail)")
+            #expect(mail.contains("Content-Type: text/plain; charset=utf-8\r\n"), "\(mail)")
 
             let metrics = try await api.metrics()
             #expect(metrics.contains(#"ordersaga_checkouts_total{result="accepted"} 1"#))

@@ -1,3 +1,4 @@
+import Foundation
 import Messaging
 import Testing
 
@@ -79,5 +80,19 @@ import Testing
         let keys = OrderSagaSettings.table.map(\.key)
         #expect(Set(keys).count == keys.count)
         #expect(OrderSagaSettings.table.allSatisfy { !$0.help.isEmpty })
+    }
+}
+
+/// The README's settings table is what `ordersaga settings` prints: a setting added in code and
+/// forgotten there fails here.
+@Suite struct SettingsDocumentationTests {
+    @Test func theREADMEListsEverySettingAsTheCodeDeclaresIt() throws {
+        let readme = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("README.md"),
+            encoding: .utf8)
+        let documented = readme.split(separator: "\n").filter { $0.hasPrefix("| `") && $0.contains("| `ORDERSAGA_") }.map(String.init)
+        let declared = OrderSagaSettings.table.map { "| `\($0.key)` | `\($0.environment)` | \($0.defaultValue) | \($0.help) |" }
+        #expect(documented == declared)
     }
 }

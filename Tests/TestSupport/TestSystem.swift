@@ -24,6 +24,8 @@ public final class TestSystem: Sendable {
     public let amqp: AMQPConfiguration
     private let provisioner: Provisioner
     public let logger: Logger
+    /// Where this system's notification worker writes each message (`<saga>-<kind>.eml`); removed with the system.
+    public var mailDirectory: URL { FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-mail-\(name)") }
     /// An API key of the order service with both scopes and no rate limit, stored at set-up.
     public var adminKey: String { admin.text }
     private let admin = APIKey.generate()
@@ -66,6 +68,7 @@ public final class TestSystem: Sendable {
     private func destroy() async {
         for database in SchemaMigrations.databases { await TestInfrastructure.dropDatabase("\(name)_\(database)") }
         await TestInfrastructure.deleteVhost(name)
+        try? FileManager.default.removeItem(at: mailDirectory)
     }
 
     /// The account of the service that owns `database` (`order`, `catalog`, …).
@@ -97,7 +100,7 @@ public final class TestSystem: Sendable {
     /// The services of the five workers, or of those named.
     public func workerServices(_ participants: [String] = SagaTopology.participants) -> [any Service] {
         participants.flatMap { participant -> [any Service] in
-            let handler = Workers.handler(for: participant)!
+            let handler = Workers.handler(for: participant, mailDirectory: mailDirectory)!
             let configuration = WorkerConfiguration(participant: participant, postgresURL: url(participant), amqp: amqp(of: participant), poolSize: 2)
             return CommandWorker.services(configuration: configuration, handler: handler, logger: logger)
         }

@@ -1,0 +1,110 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A notification as rendered from its template, ready to send.
+public struct RenderedNotification: Sendable, Equatable {
+    /// Stable for the notification (`<saga>-<kind>`): a delivery repeated after a crash names the same message.
+    public var id: String
+    /// `ORDER_CONFIRMED`, `ORDER_REFUNDED`, `ORDER_CANCELLED`.
+    public var kind: String
+    public var customerID: String
+    public var orderID: String
+    public var subject: String
+    public var body: String
+    /// When it was recorded.
+    public var date: Date
+
+    public init(id: String, kind: String, customerID: String, orderID: String, subject: String, body: String, date: Date) {
+        self.id = id; self.kind = kind; self.customerID = customerID; self.orderID = orderID
+        self.subject = subject; self.body = body; self.date = date
+    }
+}
+
+/// Where rendered notifications go. ``NotificationHandler`` delivers inside its transaction, once
+/// the notification is recorded and before the transaction commits: a crash between the two
+/// delivers again when the command is redelivered, so a delivery must accept the same message
+/// (same ``RenderedNotification/id``) twice. What it throws rolls the notification back (retried).
+public protocol NotificationDelivery: Sendable {
+    func deliver(_ notification: RenderedNotification) throws
+}
+
+/// A delivery that did not happen.
+public struct DeliveryError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+/// Writes each notification as `<id>.eml` (an RFC 5322 message, plain UTF-8 text) into a folder,
+/// through a temporary file renamed into place: a reader never sees half a message, and a
+/// repeated delivery replaces the file with the same message. SMTP would be another delivery.
+public struct MailDirectoryDelivery: NotificationDelivery {
+    public let folder: URL
+    /// The sender every message names.
+    public let from: String
+
+    public init(folder: URL, from: String = "OrderSaga <orders@ordersaga.invalid>") {
+        self.folder = folder
+        self.from = from
+    }
+
+    /// Creates the folder and writes and removes a file in it: a folder the worker cannot write
+    /// stops it at start, instead of failing every notification (and parking every saga) later.
+    public func checkWritable() throws {
+        let probe = folder.appendingPathComponent(".write-check-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data().write(to: probe)
+            try FileManager.default.removeItem(at: probe)
+        } catch {
+            // Foundation's words say little ("could not be completed"); the system's say why.
+            var reason = error.localizedDescription
+            if mkdir(folder.path, 0o755) != 0 && errno != EEXIST { reason = String(cString: strerror(errno)) }
+            throw DeliveryError(description: "cannot write notifications into \(folder.path): \(reason)")
+        }
+    }
+
+    public func deliver(_ notification: RenderedNotification) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("\(notification.id).eml")
+        let temporary = folder.appendingPathComponent(".\(notification.id).\(UUID().uuidString).tmp")
+        try Data(Self.message(notification, from: from).utf8).write(to: temporary)
+        // rename(2): atomic, and it replaces a file already there.
+        guard rename(temporary.path, file.path) == 0 else {
+            let code = errno
+            try? FileManager.default.removeItem(at: temporary)
+            throw DeliveryError(description: "cannot write \(file.path): \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// The message's text, CRLF line ends as RFC 5322 asks. The customer's address is the identity
+    /// service's to give; until the notification service asks it, the message names the customer.
+    public static func message(_ notification: RenderedNotification, from: String) -> String {
+        let date = DateFormatter()
+        date.locale = Locale(identifier: "en_US_POSIX")
+        date.timeZone = TimeZone(identifier: "UTC")
+        date.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        let headers = [
+            "From: \(from)",
+            "To: \(notification.customerID)@customers.ordersaga.invalid",
+            "Subject: \(encodedWord(notification.subject))",
+            "Date: \(date.string(from: notification.date))",
+            "Message-ID: <\(notification.id)@ordersaga.invalid>",
+            "X-OrderSaga-Kind: \(notification.kind)",
+            "X-OrderSaga-Order: \(notification.orderID)",
+            "X-OrderSaga-Customer: \(notification.customerID)",
+            "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit",
+        ]
+        let body = notification.body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        return headers.joined(separator: "\r\n") + "\r\n\r\n" + body + "\r\n"
+    }
+
+    /// A header value as is when it is plain ASCII, else as an RFC 2047 encoded word (UTF-8, base64).
+    static func encodedWord(_ text: String) -> String {
+        let plain = text.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F }
+        return plain ? text : "=?UTF-8?B?\(Data(text.utf8).base64EncodedString())?="
+    }
+}

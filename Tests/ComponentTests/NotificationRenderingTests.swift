@@ -1,0 +1,75 @@
+import Foundation
+@testable import NotificationWorker
+import Testing
+
+/// Notification templates (Mustache, as plain text) and their delivery as `.eml` files: no I/O
+/// but a temporary folder.
+@Suite struct NotificationRenderingTests {
+    @Test func aTemplateRendersPlainTextWithTheOrdersValues() throws {
+        let template = try NotificationTemplate(
+            kind: "ORDER_REFUNDED", subject: "Your order {{order}} was cancelled",
+            body: "Order {{order}} was cancelled: {{reason}}.\n{{#total}}{{total}} was refunded.{{/total}}{{^total}}Nothing was charged.{{/total}}")
+        let values = NotificationHandler.values(orderID: "o-1", number: 1042, customerID: "cust-ada", totalCents: 7857, reason: "it's <late> & wrong")
+        let (subject, body) = template.render(values)
+        #expect(subject == "Your order 1042 was cancelled")
+        // Text, not HTML: nothing escaped.
+        #expect(body == "Order 1042 was cancelled: it's <late> & wrong.\n78.57 was refunded.")
+        // Without a number (a command sent before numbers travelled), the order's id; without a total, the inverted section.
+        let older = template.render(NotificationHandler.values(orderID: "o-1", number: nil, customerID: "cust-ada", totalCents: nil, reason: "x"))
+        #expect(older.subject == "Your order o-1 was cancelled" && older.body.hasSuffix("Nothing was charged."))
+    }
+
+    @Test func aTemplateThatDoesNotParseNamesThePartLineAndColumn() {
+        #expect(throws: TemplateError.self) { try NotificationTemplate(kind: "ORDER_CONFIRMED", subject: "ok", body: "line one\n{{#items}}\nno end") }
+        do {
+            _ = try NotificationTemplate(kind: "ORDER_CONFIRMED", subject: "Order {{order", body: "fine")
+            Issue.record("an unfinished tag parsed")
+        } catch {
+            #expect(error.description.hasPrefix("template ORDER_CONFIRMED subject, line 1, column "), "\(error)")
+        }
+        do {
+            _ = try NotificationTemplate(kind: "ORDER_CONFIRMED", subject: "ok", body: "fine\n{{#a}}x{{/b}}")
+            Issue.record("a section closed by another name parsed")
+        } catch {
+            #expect(error.description.hasPrefix("template ORDER_CONFIRMED body, line 2, "), "\(error)")
+        }
+    }
+
+    @Test func aFolderThatCannotBeWrittenIsNamedWithTheSystemsReason() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-folder-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            try MailDirectoryDelivery(folder: file.appendingPathComponent("mail")).checkWritable()
+            Issue.record("a folder inside a file was writable")
+        } catch {
+            #expect("\(error)" == "cannot write notifications into \(file.path)/mail: Not a directory")
+        }
+        let fine = FileManager.default.temporaryDirectory.appendingPathComponent("mail-\(UUID().uuidString)/deeper")
+        defer { try? FileManager.default.removeItem(at: fine.deletingLastPathComponent()) }
+        try MailDirectoryDelivery(folder: fine).checkWritable()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fine.path) == [])  // created, the probe gone
+    }
+
+    @Test func aDeliveryWritesOneWholeMessageFileAndARepeatReplacesIt() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mail-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let delivery = MailDirectoryDelivery(folder: folder)
+        let notification = RenderedNotification(
+            id: "saga-1-order_confirmed", kind: "ORDER_CONFIRMED", customerID: "cust-ada", orderID: "o-1",
+            subject: "Your order 1042 is confirmed", body: "Thank you!\nTotal: 78.57.", date: Date(timeIntervalSince1970: 1_800_000_000))
+        try delivery.deliver(notification)
+        try delivery.deliver(notification)  // redelivered after a crash: the same file, once
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["saga-1-order_confirmed.eml"])
+        let text = try String(contentsOf: folder.appendingPathComponent("saga-1-order_confirmed.eml"), encoding: .utf8)
+        #expect(text.hasPrefix("From: OrderSaga <orders@ordersaga.invalid>\r\nTo: cust-ada@customers.ordersaga.invalid\r\n"))
+        #expect(text.contains("\r\nSubject: Your order 1042 is confirmed\r\n"))
+        #expect(text.contains("\r\nDate: Fri, 15 Jan 2027 08:00:00 +0000\r\n"))
+        #expect(text.hasSuffix("\r\n\r\nThank you!\r\nTotal: 78.57.\r\n"))
+        // A subject that is not plain ASCII, or would break the header, is an encoded word.
+        let tricky = MailDirectoryDelivery.message(
+            RenderedNotification(id: "x", kind: "K", customerID: "c", orderID: "o", subject: "Café\r\nBcc: evil@example.com", body: "", date: Date()),
+            from: "f")
+        #expect(!tricky.contains("\r\nBcc:") && tricky.contains("Subject: =?UTF-8?B?"))
+    }
+}
