@@ -7,23 +7,14 @@ import SagaCore
 /// `sagas/cancel_order.yaml`: which steps a checkout skips, how each command's payload is built
 /// from the data, and how each reply's data is merged back.
 public struct CreateOrderData: Codable, Sendable, Equatable {
-    public struct Item: Codable, Sendable, Equatable {
-        public var productId: String
-        public var quantity: Int
-        /// From the catalog's reply, never from the client.
-        public var unitPriceCents: Int?
-    }
-
-    public struct Address: Codable, Sendable, Equatable {
-        public var line1: String
-        public var city: String
-        public var postalCode: String
-        public var country: String
-    }
+    public typealias Item = OrderLine
+    public typealias Address = ShippingAddress
 
     public var orderId: UUID
     /// The order's number, for people (absent from sagas started before it was kept here).
     public var orderNumber: Int?
+    /// Who placed it (``Caller/principal``), for the order's events.
+    public var owner: String?
     public var customerId: String
     public var cartId: String
     public var couponCode: String?

@@ -46,6 +46,9 @@ final class InMemorySagaStore: SagaStore {
         var outbox: [OutboxRow] = []
         var inbox: Set<String> = []
         var keys: [String: (request: String, orderID: UUID, sagaID: UUID, number: Int)] = [:]
+        /// The read model, as `order_views` holds it, and the log it is folded from (`order_events`).
+        var views: [UUID: OrderReadModel] = [:]
+        var orderEvents: [(orderID: UUID, event: RecordedOrderEvent)] = []
         /// The last order number given (as the order_numbers sequence, from 1001).
         var lastNumber = 1000
         /// When set, every call fails as if the database were down.
@@ -164,7 +167,7 @@ final class InMemorySagaStore: SagaStore {
             if let existing = order.cancelSagaID { return .existing(sagaID: existing) }
             guard original.state.status == .completed, order.status == "CONFIRMED" else { return .notConfirmed }
             guard order.updated.millisecondsSince1970 >= state.now.millisecondsSince1970 - window.inMilliseconds else {
-                return .windowPassed(confirmedAt: Self.iso(order.updated))
+                return .windowPassed(confirmedAt: order.updated.iso)
             }
             let (saga, write) = try create(Self.loaded(order.sagaID, original, now: state.now))
             order.cancelSagaID = saga.id
@@ -231,6 +234,11 @@ final class InMemorySagaStore: SagaStore {
             order.updated = state.now
             state.orders[write.data.orderId] = order
         }
+        let orderID = write.data.orderId
+        for recorded in write.orderEvents {
+            state.orderEvents.append((orderID, recorded))
+            state.views[orderID] = OrderProjection.apply(recorded.type, recorded.event, to: state.views[orderID])
+        }
     }
 
     // MARK: Reads
@@ -242,7 +250,7 @@ final class InMemorySagaStore: SagaStore {
             case .id(let id): id
             case .number(let number): state.orders.first { $0.value.number == number }?.key
             }
-            guard let id, let order = state.orders[id], owner == nil || order.owner == owner else { return nil }
+            guard let id, let order = state.orders[id], let view = state.views[id], owner == nil || view.owner == owner else { return nil }
             return Self.orderView(id, order, in: state)
         }
     }
@@ -253,10 +261,12 @@ final class InMemorySagaStore: SagaStore {
             func key(_ entry: (key: UUID, value: OrderRow)) -> (Int64, String) {
                 (entry.value.created.millisecondsSince1970 * 1000, entry.key.uuidString.lowercased())
             }
-            var rows = state.orders.filter { _, order in
+            // The read model's fields, as the database's filters on order_views.
+            var rows = state.orders.filter { id, order in
+                guard let view = state.views[id] else { return false }
                 let created = order.created.millisecondsSince1970 * 1000
-                return (query.owner.map { order.owner == $0 } ?? true) && (query.customer.map { order.checkout.customerId == $0 } ?? true)
-                    && (query.status.map { order.status == $0 } ?? true) && (query.createdFrom.map { created >= $0 } ?? true)
+                return (query.owner.map { view.owner == $0 } ?? true) && (query.customer.map { view.customerId == $0 } ?? true)
+                    && (query.status.map { view.status == $0 } ?? true) && (query.createdFrom.map { created >= $0 } ?? true)
                     && (query.createdBefore.map { created < $0 } ?? true)
             }.sorted { key($0) > key($1) }
             if let after = query.after {
@@ -271,15 +281,11 @@ final class InMemorySagaStore: SagaStore {
         }
     }
 
+    /// From the read model, with its sagas' live status, as the database's.
     private static func orderView(_ id: UUID, _ order: OrderRow, in state: State) -> OrderView? {
-        guard let saga = state.sagas[order.sagaID] else { return nil }
+        guard let view = state.views[id], let saga = state.sagas[order.sagaID] else { return nil }
         return OrderView(
-            id: id.uuidString.lowercased(), number: order.number, status: order.status, customerId: order.checkout.customerId,
-            cartId: order.checkout.cartId, couponCode: order.checkout.couponCode, paymentCardId: order.checkout.paymentCardId,
-            shippingAddress: saga.data.shippingAddress, items: saga.data.items, subtotalCents: saga.data.subtotalCents,
-            discountCents: saga.data.discountCents, totalCents: saga.data.totalCents,
-            sagaId: order.sagaID.uuidString.lowercased(), sagaStatus: saga.state.status.rawValue,
-            createdAt: iso(order.created), updatedAt: iso(order.updated),
+            view, sagaStatus: saga.state.status.rawValue,
             cancellation: order.cancelSagaID.flatMap { id in
                 state.sagas[id].map {
                     .init(sagaId: id.uuidString.lowercased(), sagaStatus: $0.state.status.rawValue, reason: $0.data.cancelReason ?? "")
@@ -294,13 +300,13 @@ final class InMemorySagaStore: SagaStore {
             return SagaView(
                 id: id.uuidString.lowercased(), orderId: row.data.orderIdText,
                 definition: .init(name: row.definition.name, version: row.definition.version),
-                status: row.state.status.rawValue, failureReason: row.state.failureReason, deadlineAt: row.deadline.map(Self.iso),
+                status: row.state.status.rawValue, failureReason: row.state.failureReason, deadlineAt: row.deadline.map(\.iso),
                 steps: row.state.steps.map { .init(name: $0.name, status: $0.status.rawValue, attempt: $0.attempt, compensationAttempt: $0.compensationAttempt) },
                 timeline: (state.history[id] ?? []).map { at, entry in
-                    .init(at: Self.iso(at), event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail,
+                    .init(at: at.iso, event: entry.event.rawValue, step: entry.step, attempt: entry.attempt, detail: entry.detail,
                           actor: entry.actor)
                 },
-                createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated), version: row.version,
+                createdAt: row.created.iso, updatedAt: row.updated.iso, version: row.version,
                 data: try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(row.data)))
         }
     }
@@ -339,7 +345,7 @@ final class InMemorySagaStore: SagaStore {
             }
             return SagaListView(sagas: page.map { id, row in
                 .init(id: id.uuidString.lowercased(), orderId: row.data.orderIdText, type: row.definition.name, status: row.state.status.rawValue,
-                      step: inFlight(row) ? row.state.deadline?.step : nil, createdAt: Self.iso(row.created), updatedAt: Self.iso(row.updated))
+                      step: inFlight(row) ? row.state.deadline?.step : nil, createdAt: row.created.iso, updatedAt: row.updated.iso)
             }, nextCursor: next)
         }
     }
@@ -398,13 +404,5 @@ final class InMemorySagaStore: SagaStore {
 
     func isAvailable() async -> Bool {
         state.withLock { !$0.unavailable }
-    }
-
-    /// `2026-01-01T00:00:00.000Z`, as the PostgreSQL store formats times.
-    static func iso(_ time: SagaTime) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(time.millisecondsSince1970) / 1000))
     }
 }

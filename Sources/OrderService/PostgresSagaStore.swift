@@ -25,7 +25,75 @@ struct PostgresSagaStore: SagaStore {
                 try $0.json("definition", as: SagaDefinition.self)
             }
         }
-        return PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored))
+        let store = PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored))
+        // Orders whose events have no view yet: those the migration imported from before the log.
+        _ = try await foldReadModel(on: pool, fromScratch: false)
+        return store
+    }
+
+    /// Folds `order_views` from `order_events` (``OrderProjection``), in one transaction, a page
+    /// of events at a time in order and sequence. `fromScratch`: every view is deleted first and
+    /// the whole log folded (`ordersaga read-model rebuild`; writers wait meanwhile); otherwise
+    /// only the orders the migration imported that have no view yet (through a partial index:
+    /// nothing to read once they have). `progress` hears the orders and events folded so far.
+    private static let importedWithoutView = """
+        AND e.order_id IN (SELECT i.order_id FROM order_events i
+                           WHERE i.type = 'order.imported' AND NOT EXISTS (SELECT 1 FROM order_views v WHERE v.id = i.order_id))
+        """
+
+    static func foldReadModel(
+        on pool: PostgresPool, fromScratch: Bool, progress: @escaping @Sendable (_ orders: Int, _ events: Int) -> Void = { _, _ in }
+    ) async throws -> (orders: Int, events: Int) {
+        try await pool.transaction { connection in
+            if fromScratch {
+                try connection.query("LOCK TABLE order_views IN EXCLUSIVE MODE")
+                try connection.query("DELETE FROM order_views")
+            }
+            var orders = 0, events = 0
+            var current: (id: UUID, view: OrderReadModel?)?
+            var batch: [OrderReadModel] = []
+            func flush() throws {
+                guard !batch.isEmpty else { return }
+                try connection.query(
+                    """
+                    INSERT INTO order_views (id, number, owner, customer_id, status, created_at, updated_at, view)
+                    SELECT (v->>'id')::uuid, (v->>'number')::bigint, v->>'owner', v->>'customerId', v->>'status',
+                           (v->>'createdAt')::timestamptz, (v->>'updatedAt')::timestamptz, v
+                    FROM (SELECT t::jsonb AS v FROM unnest($1::text[]) AS t) views
+                    ON CONFLICT (id) DO NOTHING
+                    """, [try batch.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }])
+                orders += batch.count
+                batch.removeAll()
+                progress(orders, events)
+            }
+            func finish() {
+                if let view = current?.view { batch.append(view) }
+            }
+            var after: (UUID, Int64) = (UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), 0)
+            while true {
+                let rows = try connection.query(
+                    """
+                    SELECT e.seq, e.order_id, e.type, e.body::text AS body FROM order_events e
+                    WHERE (e.order_id, e.seq) > ($1, $2) \(fromScratch ? "" : Self.importedWithoutView)
+                    ORDER BY e.order_id, e.seq LIMIT 5000
+                    """, [after.0, after.1])
+                for row in rows {
+                    let orderID = try row.uuid("order_id")
+                    if current?.id != orderID {
+                        finish()
+                        current = (orderID, nil)
+                        if batch.count >= 500 { try flush() }
+                    }
+                    current!.view = OrderProjection.apply(try row.string("type"), try row.json("body", as: OrderEvent.self), to: current!.view)
+                    events += 1
+                    after = (orderID, Int64(try row.int("seq")))
+                }
+                if rows.count < 5000 { break }
+            }
+            finish()
+            try flush()
+            return (orders, events)
+        }
     }
 
     // MARK: Writes
@@ -238,52 +306,88 @@ struct PostgresSagaStore: SagaStore {
                                 total_cents = \(total), updated_at = now() WHERE id = \(order))
                 """
         }
+        let viewStatement = try orderEventsStatement(write, of: saga, isNew: isNew, into: &statement, on: connection)
         let (outboxStatement, outboxParameters) = try Outbox.insertStatement(write.messages, firstParameter: statement.parameters.count + 1)
         try connection.query(
             """
             WITH saga AS (\(sagaStatement)),
                  history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail, actor)
                              SELECT \(id), * FROM unnest(\(events)::text[], \(steps)::text[], \(attempts)::int[], \(details)::text[], \(actors)::text[])),
-                 outbox AS (\(outboxStatement))\(orderStatement)
+                 outbox AS (\(outboxStatement))\(orderStatement)\(viewStatement)
             SELECT 1
             """,
             statement.parameters + outboxParameters)
     }
 
+    /// The input's order events, appended to `order_events` and folded into the order's row of
+    /// `order_views` (read and locked first, unless the order is new): CTEs for the saga's
+    /// statement, or nothing when it emitted none.
+    private func orderEventsStatement(
+        _ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, into statement: inout StatementBuilder, on connection: PostgresConnection
+    ) throws -> String {
+        guard !write.orderEvents.isEmpty else { return "" }
+        let orderID = write.data.orderId
+        var view = isNew ? nil : try connection.query("SELECT view::text AS view FROM order_views WHERE id = $1 FOR UPDATE", [orderID])
+            .first.map { try $0.json("view", as: OrderReadModel.self) }
+        for recorded in write.orderEvents { view = OrderProjection.apply(recorded.type, recorded.event, to: view) }
+        let order = statement.bind(orderID)
+        let types = statement.bind(write.orderEvents.map(\.type))
+        let bodies = statement.bind(write.orderEvents.map(\.body))
+        var sql = """
+            ,
+                 logged AS (INSERT INTO order_events (order_id, type, body) SELECT \(order)::uuid, t, b::jsonb FROM unnest(\(types)::text[], \(bodies)::text[]) AS e(t, b))
+            """
+        if let view { sql += ",\n     viewed AS (\(try Self.upsertView(view, into: &statement)))" }
+        return sql
+    }
+
+    /// An order's view written whole: inserted, or replacing the one there.
+    private static func upsertView(_ view: OrderReadModel, into statement: inout StatementBuilder) throws -> String {
+        """
+        INSERT INTO order_views (id, number, owner, customer_id, status, created_at, updated_at, view)
+        VALUES (\(statement.bind(view.id))::uuid, \(statement.bind(view.number)), \(statement.bind(view.owner)), \(statement.bind(view.customerId)),
+                \(statement.bind(view.status)), \(statement.bind(view.createdAt))::timestamptz, \(statement.bind(view.updatedAt))::timestamptz,
+                \(statement.bind(try PostgresJSON(view)))::jsonb)
+        ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, owner = EXCLUDED.owner, customer_id = EXCLUDED.customer_id,
+            status = EXCLUDED.status, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, view = EXCLUDED.view
+        """
+    }
+
     // MARK: Reads
 
+    /// From the read model (`order_views`), with its sagas' live status beside it.
     func order(_ lookup: OrderLookup, owner: String?) async throws -> OrderView? {
         let (condition, key): (String, any PostgresParameter) = switch lookup {
-        case .id(let id): ("o.id = $1", id)
-        case .number(let number): ("o.number = $1", number)
+        case .id(let id): ("v.id = $1", id)
+        case .number(let number): ("v.number = $1", number)
         }
         let row = try await pool.query(
-            "\(Self.orderSelect()) WHERE \(condition) AND ($2::text IS NULL OR o.owner = $2)", [key, owner]).first
+            "\(Self.orderSelect()) WHERE \(condition) AND ($2::text IS NULL OR v.owner = $2)", [key, owner]).first
         return try row.map(Self.orderView)
     }
 
-    /// Newest first through orders_created (or orders_customer, orders_owner when those narrow it).
+    /// Newest first through order_views_created (or order_views_customer, order_views_owner when those narrow it).
     func orders(_ query: OrderQuery) async throws -> OrderListView {
         var statement = StatementBuilder()
         var conditions: [String] = []
-        if let owner = query.owner { conditions.append("o.owner = \(statement.bind(owner))") }
-        if let customer = query.customer { conditions.append("o.customer_id = \(statement.bind(customer))") }
-        if let status = query.status { conditions.append("o.status = \(statement.bind(status))") }
+        if let owner = query.owner { conditions.append("v.owner = \(statement.bind(owner))") }
+        if let customer = query.customer { conditions.append("v.customer_id = \(statement.bind(customer))") }
+        if let status = query.status { conditions.append("v.status = \(statement.bind(status))") }
         // Exact to the microsecond: an integer times an interval, not a float of seconds.
         func at(_ microseconds: Int64) -> String {
             "(timestamptz 'epoch' + \(statement.bind(microseconds))::bigint * interval '1 microsecond')"
         }
-        if let from = query.createdFrom { conditions.append("o.created_at >= \(at(from))") }
-        if let before = query.createdBefore { conditions.append("o.created_at < \(at(before))") }
+        if let from = query.createdFrom { conditions.append("v.created_at >= \(at(from))") }
+        if let before = query.createdBefore { conditions.append("v.created_at < \(at(before))") }
         if let after = query.after {
-            conditions.append("(o.created_at, o.id) < (\(at(after.microseconds)), \(statement.bind(after.id.uuidString.lowercased()))::uuid)")
+            conditions.append("(v.created_at, v.id) < (\(at(after.microseconds)), \(statement.bind(after.id.uuidString.lowercased()))::uuid)")
         }
         let limit = statement.bind(query.limit + 1)
         let rows = try await pool.query(
             """
-            \(Self.orderSelect(", (extract(epoch FROM o.created_at) * 1000000)::bigint AS position"))
+            \(Self.orderSelect(", (extract(epoch FROM v.created_at) * 1000000)::bigint AS position"))
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            ORDER BY o.created_at DESC, o.id DESC LIMIT \(limit)
+            ORDER BY v.created_at DESC, v.id DESC LIMIT \(limit)
             """, statement.parameters)
         let page = Array(rows.prefix(query.limit))
         var next: String?
@@ -293,26 +397,19 @@ struct PostgresSagaStore: SagaStore {
         return OrderListView(orders: try page.map(Self.orderView), nextCursor: next)
     }
 
-    /// An order's columns for ``orderView(_:)``, with `extra` ones.
+    /// An order's view and its sagas' status for ``orderView(_:)``, with `extra` columns.
     private static func orderSelect(_ extra: String = "") -> String {
         """
-        SELECT o.id, o.number, o.status, o.customer_id, o.cart_id, o.coupon_code, o.payment_card_id, s.id AS saga_id,
-               s.status AS saga_status, s.data::text AS data, \(iso("o.created_at")) AS created_at, \(iso("o.updated_at")) AS updated_at,
+        SELECT v.id, v.view::text AS view, s.status AS saga_status,
                c.id AS cancel_saga_id, c.status AS cancel_status, c.data->>'cancelReason' AS cancel_reason\(extra)
-        FROM orders o JOIN order_sagas s ON s.order_id = o.id AND s.definition_name = '\(CreateOrderSaga.name)'
-        LEFT JOIN order_sagas c ON c.order_id = o.id AND c.definition_name = '\(CreateOrderSaga.cancelName)'
+        FROM order_views v JOIN order_sagas s ON s.order_id = v.id AND s.definition_name = '\(CreateOrderSaga.name)'
+        LEFT JOIN order_sagas c ON c.order_id = v.id AND c.definition_name = '\(CreateOrderSaga.cancelName)'
         """
     }
 
     private static func orderView(_ row: PostgresRow) throws -> OrderView {
-        let data = try row.json("data", as: CreateOrderData.self)
-        return OrderView(
-            id: try row.string("id"), number: try row.int("number"), status: try row.string("status"),
-            customerId: try row.string("customer_id"), cartId: try row.string("cart_id"), couponCode: try row.optionalString("coupon_code"),
-            paymentCardId: try row.string("payment_card_id"), shippingAddress: data.shippingAddress, items: data.items,
-            subtotalCents: data.subtotalCents, discountCents: data.discountCents, totalCents: data.totalCents,
-            sagaId: try row.string("saga_id"), sagaStatus: try row.string("saga_status"),
-            createdAt: try row.string("created_at"), updatedAt: try row.string("updated_at"),
+        OrderView(
+            try row.json("view", as: OrderReadModel.self), sagaStatus: try row.string("saga_status"),
             cancellation: try row.optionalString("cancel_saga_id").map {
                 .init(sagaId: $0, sagaStatus: try row.string("cancel_status"), reason: try row.optionalString("cancel_reason") ?? "")
             })

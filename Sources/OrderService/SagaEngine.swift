@@ -59,7 +59,7 @@ struct SagaEngine: Sendable {
         let traceparent = MessageTracing.traceparent(of: span.context) ?? SagaMessages.newTraceparent()
         let outcome = try await store.start(new, idempotencyKey: idempotencyKey, request: request) { [definition] now, number in
             let data = CreateOrderData(
-                orderId: new.orderID, orderNumber: number, customerId: checkout.customerId, cartId: checkout.cartId, couponCode: checkout.couponCode,
+                orderId: new.orderID, orderNumber: number, owner: new.owner, customerId: checkout.customerId, cartId: checkout.cartId, couponCode: checkout.couponCode,
                 paymentCardId: checkout.paymentCardId, shippingAddress: checkout.shippingAddress, items: checkout.items)
             var machine = SagaStateMachine(
                 definition: definition, state: SagaState(definition: definition, jitterSeed: UInt64.random(in: 0...UInt64.max)))

@@ -149,6 +149,8 @@ struct SagaWrite: Sendable, Equatable {
     var deadline: SagaTime??
     var history: [SagaHistoryEntry]
     var messages: [OutboxMessage]
+    /// The order events among ``messages``, for the order's log and its read model.
+    var orderEvents: [RecordedOrderEvent] = []
     /// The order's final status, when the input ended the saga.
     var orderStatus: String?
     /// The saga's final status, when the input ended it.
@@ -174,7 +176,7 @@ extension SagaWrite {
 /// The same Idempotency-Key came with a different request.
 struct IdempotencyConflict: Error {}
 
-/// `GET /api/v1/orders/{id}`: the order with the catalog's prices and its saga's status.
+/// `GET /api/v1/orders/{id}`: the order (from its read model) with the catalog's prices and its saga's status.
 struct OrderView: Codable, Sendable, Equatable {
     var id: String
     /// Human-readable, from 1001 up: what a customer reads out on the phone.
@@ -185,6 +187,10 @@ struct OrderView: Codable, Sendable, Equatable {
     var shippingAddress: CreateOrderData.Address
     var items: [CreateOrderData.Item]
     var subtotalCents, discountCents, totalCents: Int?
+    /// CAPTURED, REFUSED or REFUNDED, once the payment step said.
+    var payment: String?
+    /// Why it was cancelled or failed.
+    var reason: String?
     /// Its create_order saga.
     var sagaId, sagaStatus, createdAt, updatedAt: String
     /// The cancel_order saga undoing it, once a confirmed order was asked to be cancelled.
@@ -192,6 +198,18 @@ struct OrderView: Codable, Sendable, Equatable {
 
     struct Cancellation: Codable, Sendable, Equatable {
         var sagaId, sagaStatus, reason: String
+    }
+}
+
+extension OrderView {
+    /// The order as its read model has it, with its sagas' live status.
+    init(_ view: OrderReadModel, sagaStatus: String, cancellation: Cancellation?) {
+        self.init(
+            id: view.id, number: view.number, status: view.status, customerId: view.customerId, cartId: view.cartId,
+            couponCode: view.couponCode, paymentCardId: view.paymentCardId, shippingAddress: view.shippingAddress, items: view.items,
+            subtotalCents: view.subtotalCents, discountCents: view.discountCents, totalCents: view.totalCents, payment: view.payment,
+            reason: view.reason, sagaId: view.sagaId, sagaStatus: sagaStatus, createdAt: view.createdAt, updatedAt: view.updatedAt,
+            cancellation: cancellation)
     }
 }
 

@@ -33,10 +33,11 @@ struct OrderSagaCommand: AsyncParsableCommand {
               ordersaga order-service --postgres-url URL --amqp-url URL
               ordersaga worker catalog --postgres-url URL --amqp-url URL
               ordersaga api-key create --name shop-frontend --scope checkout
+              ordersaga read-model rebuild --postgres-url URL
             """,
         subcommands: [
-            SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, APIKeyCommand.self, MigrateCommand.self, SettingsCommand.self,
-            DefinitionsCommand.self, ProbeCommand.self,
+            SetupCommand.self, OrderServiceCommand.self, WorkerCommand.self, APIKeyCommand.self, ReadModelCommand.self, MigrateCommand.self,
+            SettingsCommand.self, DefinitionsCommand.self, ProbeCommand.self,
         ])
 
     static func main() async {

@@ -39,6 +39,8 @@ struct CheckoutClient {
         var sagaStatus: String
         struct Cancellation: Decodable { var sagaId: String; var sagaStatus: String; var reason: String }
         var cancellation: Cancellation?
+        var payment: String?
+        var createdAt: String
     }
     struct Problem: Decodable {
         struct FieldProblem: Decodable { var field: String; var problem: String }

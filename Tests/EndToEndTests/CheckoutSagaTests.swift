@@ -123,6 +123,63 @@ import TestSupport
         }
     }
 
+    /// The orders API reads order_views, folded from order_events in the transaction that emits
+    /// each event; `ordersaga read-model rebuild` folds them again from the log with the same
+    /// result, and a view that went missing is folded again when the service starts.
+    @Test func theReadModelIsFoldedFromTheEventsAndRebuildsTheSame() async throws {
+        try await withSystem { api, system in
+            let confirmed = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+            let declined = try await api.checkout(CheckoutClient.body(customer: "cust-grace", cart: "cart-grace-1", card: "card-grace-low"))
+            let cancelled = try await api.checkout(CheckoutClient.body(cart: "cart-ada-2"))
+            for accepted in [confirmed, declined, cancelled] { _ = try await api.finishedSaga(accepted.sagaId) }
+            let (status, body) = try await api.cancel(cancelled.orderId, reason: "changed my mind")
+            #expect(status == .accepted, "\(body)")
+            let cancellation = try #require(try JSONDecoder().decode(CheckoutClient.Order.self, from: Data(body.utf8)).cancellation)
+            _ = try await api.finishedSaga(cancellation.sagaId)
+
+            // What each order's log holds, in order, and what the view made of it.
+            let order = system.pool("order")
+            func log(_ id: String) async throws -> [String] {
+                try await order.query("SELECT type FROM order_events WHERE order_id = $1 ORDER BY seq", [id]).map { try $0.string("type") }
+            }
+            #expect(try await log(confirmed.orderId) == ["order.created", "order.payment_captured", "order.confirmed"])
+            #expect(try await log(declined.orderId) == ["order.created", "order.payment_refused", "order.cancelled"])
+            #expect(try await log(cancelled.orderId) == ["order.created", "order.payment_captured", "order.confirmed", "order.cancelled"])
+            let views = try await api.orders().orders
+            #expect(views.map(\.status) == ["CANCELLED", "CANCELLED", "CONFIRMED"])
+            let payments = try await order.query("SELECT id::text AS id, view->>'payment' AS payment FROM order_views").map {
+                (try $0.string("id"), try $0.optionalString("payment"))
+            }
+            #expect(Dictionary(uniqueKeysWithValues: payments) == [
+                confirmed.orderId: "CAPTURED", declined.orderId: "REFUSED", cancelled.orderId: "REFUNDED",
+            ])
+
+            // Rebuilt from scratch by the shipped command: the same answers.
+            let before = try await api.client.execute(uri: "/api/v1/orders", method: .get) { String(buffer: $0.body) }
+            let (exit, output) = try await Process.output(of: TestSystem.binary, ["read-model", "rebuild", "--postgres-url", system.url("order")])
+            #expect(exit == 0 && output.contains("rebuilt order_views: 3 orders from 10 events"), "\(output)")
+            let after = try await api.client.execute(uri: "/api/v1/orders", method: .get) { String(buffer: $0.body) }
+            #expect(after == before)
+
+            // An order placed before the log began, as the migration imported it, is folded when the
+            // service starts: the same order (its updatedAt is the orders row's, its last change).
+            let shown = try await api.order(confirmed.orderId)
+            let migration = try String(
+                contentsOf: TestSystem.repositoryRoot.appendingPathComponent("schema/order/019_order_read_model.sql"), encoding: .utf8)
+            let imports = String(migration[try #require(migration.range(of: "INSERT INTO order_events")).lowerBound...])
+            #expect(imports.contains("ORDER BY o.created_at, o.id;"))
+            try await order.query("DELETE FROM order_views WHERE id = $1", [confirmed.orderId])
+            try await order.query("DELETE FROM order_events WHERE order_id = $1", [confirmed.orderId])
+            try await order.query(imports.replacingOccurrences(of: "ORDER BY o.created_at, o.id;", with: "WHERE o.id = '\(confirmed.orderId)'"))
+            _ = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            let imported = try await api.order(confirmed.orderId)
+            #expect(try await log(confirmed.orderId) == ["order.imported"])
+            #expect(imported.status == "CONFIRMED" && imported.payment == "CAPTURED" && imported.number == shown.number)
+            #expect(imported.items.map(\.unitPriceCents) == shown.items.map(\.unitPriceCents) && imported.totalCents == shown.totalCents)
+            #expect(imported.discountCents == shown.discountCents && imported.createdAt == shown.createdAt && imported.sagaStatus == "COMPLETED")
+        }
+    }
+
     @Test func happyCheckoutCompletesWithEveryEffectInPlace() async throws {
         try await withSystem { api, system in
             let accepted = try await api.checkout(CheckoutClient.body(items: [("sku-espresso", 2), ("sku-mug", 3)], coupon: "WELCOME10"))

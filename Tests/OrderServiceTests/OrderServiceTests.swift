@@ -47,7 +47,8 @@ import TestSupport
             #expect(order.subtotalCents == 2000 && order.discountCents == 200 && order.totalCents == 1800)
             #expect(order.items.map(\.unitPriceCents) == [1000])
             let events = harness.store.outbox.map(\.message).filter { $0.exchange == SagaTopology.eventsExchange }.map(\.type)
-            #expect(events == [OrderEvents.created, OrderEvents.confirmed])
+            #expect(events == [OrderEvents.created, OrderEvents.paymentCaptured, OrderEvents.confirmed])
+            #expect(order.payment == "CAPTURED")
         }
     }
 
@@ -62,9 +63,13 @@ import TestSupport
                 "reserve-inventory:command", "validate-coupon:command", "payment:command",
                 "validate-coupon:compensation", "reserve-inventory:compensation",
             ])
-            #expect(try await get(client, "/api/v1/orders/\(accepted.orderId)", as: OrderView.self).status == "CANCELLED")
-            let cancelled = harness.store.outbox.map(\.message).first { $0.type == OrderEvents.cancelled }
-            let event = try JSONDecoder().decode(OrderEvent.self, from: Data(try #require(cancelled).body.utf8))
+            let order = try await get(client, "/api/v1/orders/\(accepted.orderId)", as: OrderView.self)
+            #expect(order.status == "CANCELLED" && order.payment == "REFUSED" && order.reason == "payment failed: refused: the test said no")
+            let events = harness.store.outbox.map(\.message).filter { $0.exchange == SagaTopology.eventsExchange }
+            #expect(events.map(\.type) == [OrderEvents.created, OrderEvents.paymentRefused, OrderEvents.cancelled])
+            let refused = try JSONDecoder().decode(OrderEvent.self, from: Data(events[1].body.utf8))
+            #expect(refused.reason == "refused: the test said no")
+            let event = try JSONDecoder().decode(OrderEvent.self, from: Data(events[2].body.utf8))
             #expect(event.reason == "payment failed: refused: the test said no")
         }
     }
