@@ -10,6 +10,13 @@ import Workers
 /// Group commit in a worker: commands that waited are handled together in one transaction, and a
 /// bad one among them costs its neighbours nothing.
 @Suite struct GroupCommitTests {
+    /// Set once, read from any task.
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
+    }
+
     /// `count` reserve commands of one mug each, one of them (at `poison`) not JSON.
     static func commands(_ count: Int, poison: Int? = nil) -> [AMQPOutgoingMessage] {
         (0..<count).map { index in
@@ -48,23 +55,39 @@ import Workers
         try await TestSystem.with { system in
             let catalog = system.pool("catalog")
             let mugs = try await catalog.query("SELECT stock FROM products WHERE id = 'sku-mug'").first!.int("stock")
-            // The mug's row is held for a while, so the first transaction waits on it and the rest
-            // of the commands are surely waiting by the time it ends, however slowly the broker
-            // hands them over on a loaded machine.
-            let locked = Mutex(false)
+            // The mug's row is held until the worker's first transaction waits on it and the broker
+            // has handed the worker every command, so the rest are surely waiting when it ends,
+            // however slowly a loaded machine starts the worker or delivers.
+            let locked = Flag()
+            let released = Flag()
             let holder = Task {
                 try await catalog.withSession { session in
                     try await session.transaction { session in
                         _ = try await session.run { try $0.query("SELECT stock FROM products WHERE id = 'sku-mug' FOR UPDATE") }
-                        locked.withLock { $0 = true }
-                        try await Task.sleep(for: .seconds(2))
+                        locked.set()
+                        _ = await eventually(timeout: .seconds(40), interval: .milliseconds(50)) { released.isSet }
                     }
                 }
             }
-            #expect(await eventually(timeout: .seconds(10), interval: .milliseconds(20)) { locked.withLock { $0 } })
+            #expect(await eventually(timeout: .seconds(10), interval: .milliseconds(20)) { locked.isSet })
+            let release = Task {
+                // The worker's transaction waits on the row lock …
+                _ = await eventually(timeout: .seconds(30), interval: .milliseconds(50)) {
+                    (try? await catalog.query(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ).first?.int("n")) ?? 0 >= 1
+                }
+                // … and every command has been delivered to it (the broker's figures lag by seconds).
+                _ = await eventually(timeout: .seconds(15), interval: .milliseconds(250)) {
+                    let queue = try? await TestInfrastructure.managementJSON("/api/queues/\(system.name)/catalog.commands") as? [String: Any]
+                    return (queue?["messages_unacknowledged"] as? Int) == 20
+                }
+                released.set()
+            }
             let sizes = try await drain(Self.commands(20), system: system) {
                 (try? await catalog.query("SELECT count(*) AS n FROM outbox").first?.int("n")) == 20
             }
+            await release.value
             try await holder.value
             // Fewer transactions than commands: at least one took several that were waiting.
             #expect(sizes.reduce(0, +) == 20)
