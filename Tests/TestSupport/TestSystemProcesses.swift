@@ -18,7 +18,9 @@ extension TestSystem {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments + ["--postgres-url", url(database), "--amqp-url", amqpURL(of: database), "--log-level", logLevel]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // The notification worker's messages go where this system's own do, not into the working directory.
+        let mail = ["ORDERSAGA_NOTIFICATION_MAIL_DIRECTORY": mailDirectory.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(mail) { $1 }.merging(environment) { $1 }
         if let log {
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
