@@ -55,8 +55,9 @@ public struct InvariantError: Error, CustomStringConvertible, Sendable, Equatabl
     public init(_ description: String) { self.description = description }
 }
 
-/// DESIGN.md's invariants, checked across the six databases: one line per violation, none when
-/// they all hold. Both the test suite and `saga-chaos` check a system with them.
+/// DESIGN.md's invariants (and that the orders' read model agrees with them), checked across the
+/// six databases: one line per violation, none when they all hold. Both the test suite and
+/// `saga-chaos` check a system with them.
 public enum SagaInvariants {
     /// `initialStock`: each product's stock before the sagas checked. `since` (a timestamp by the
     /// order database's clock): only sagas created then or later, and their effects, are checked;
@@ -191,6 +192,24 @@ public enum SagaInvariants {
             let expected = Array((forward[id] ?? []).filter { $0 != "notify" }.reversed())
             if steps != expected { problems.append("saga \(id) compensated \(steps), expected \(expected)") }
         }
+        // 8. The orders API's read model agrees with the orders: each order has its view, with the
+        // same status and total (both are written in the transaction that ends the saga).
+        for row in try await order.query(
+            """
+            SELECT o.id::text AS id, o.status, v.status AS view_status, o.total_cents, (v.view->>'totalCents')::bigint AS view_total,
+                   v.id IS NOT NULL AS viewed
+            FROM orders o JOIN order_sagas s ON s.order_id = o.id AND s.definition_name = 'create_order'
+            LEFT JOIN order_views v ON v.id = o.id
+            WHERE s.created_at >= coalesce($1::timestamptz, '-infinity')
+            """, [since]) {
+            let id = try row.string("id")
+            guard try row.bool("viewed") else { problems.append("order \(id) has no view in order_views"); continue }
+            if try row.string("status") != row.string("view_status") || row.optionalInt("total_cents") != row.optionalInt("view_total") {
+                problems.append(
+                    "order \(id) is \(try row.string("status")) (total \(String(describing: try row.optionalInt("total_cents")))) but its view says \(try row.string("view_status")) (total \(String(describing: try row.optionalInt("view_total"))))")
+            }
+        }
+
         return problems
     }
 

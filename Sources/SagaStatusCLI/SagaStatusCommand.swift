@@ -21,6 +21,7 @@ public struct SagaStatusCommand: AsyncParsableCommand {
               saga-status stuck --for 5m
               saga-status stats --window 15m
               saga-status describe create_order
+              saga-status list --type cancel_order
               saga-status retry 6f1c2d4e-… --reason "identity worker redeployed"
               saga-status abort 6f1c2d4e-… --reason "customer called to cancel"
               saga-status dlq list
