@@ -105,15 +105,42 @@ extension SagaTime {
     }
 }
 
-/// `ordersaga read-model rebuild`: the orders API's read model folded again from the log.
-public enum OrderReadModelRebuild {
+/// What folding the read model from its log did or found.
+public struct ReadModelFold: Sendable, Equatable {
+    public enum Mode: Sendable, Equatable {
+        /// Every view deleted and folded again (`ordersaga read-model rebuild`).
+        case rebuild
+        /// Only the orders the migration imported that have no view yet (the service's start).
+        case missing
+        /// Nothing written: each view compared with what the log folds to (`ordersaga read-model check`).
+        case check
+    }
+
+    public var orders = 0
+    public var events = 0
+    /// `check`: the orders whose view differs from what their events fold to.
+    public var differing: [String] = []
+    /// `check`: the views of orders with no events at all.
+    public var unfolded: [String] = []
+}
+
+/// `ordersaga read-model rebuild` and `check`: the orders API's read model against its log.
+public enum OrderReadModelMaintenance {
     /// Deletes every row of `order_views` and folds them all again from `order_events`, in one
     /// transaction (the order service's writes wait meanwhile; its reads see the old rows until it
-    /// commits). `progress` hears the orders and events folded so far. Returns the totals.
-    public static func run(
+    /// commits). `progress` hears the orders and events folded so far.
+    public static func rebuild(
         postgresURL: String, progress: @escaping @Sendable (_ orders: Int, _ events: Int) -> Void = { _, _ in }
-    ) async throws -> (orders: Int, events: Int) {
-        let pool = PostgresPool(conninfo: postgresURL, size: 1, label: "read-model-rebuild")
-        return try await PostgresSagaStore.foldReadModel(on: pool, fromScratch: true, progress: progress)
+    ) async throws -> ReadModelFold {
+        try await PostgresSagaStore.foldReadModel(on: pool(postgresURL), .rebuild, progress: progress)
     }
+
+    /// Folds the log in one read-only snapshot and compares each view with it; writes nothing.
+    public static func check(
+        postgresURL: String, progress: @escaping @Sendable (_ orders: Int, _ events: Int) -> Void = { _, _ in }
+    ) async throws -> ReadModelFold {
+        try await PostgresSagaStore.foldReadModel(on: pool(postgresURL), .check, progress: progress)
+    }
+
+    private static func pool(_ url: String) -> PostgresPool { PostgresPool(conninfo: url, size: 1, label: "read-model") }
 }

@@ -27,44 +27,61 @@ struct PostgresSagaStore: SagaStore {
         }
         let store = PostgresSagaStore(pool: pool, registry: try SagaDefinitionRegistry.checked(current, stored: stored))
         // Orders whose events have no view yet: those the migration imported from before the log.
-        _ = try await foldReadModel(on: pool, fromScratch: false)
+        _ = try await foldReadModel(on: pool, .missing)
         return store
     }
 
-    /// Folds `order_views` from `order_events` (``OrderProjection``), in one transaction, a page
-    /// of events at a time in order and sequence. `fromScratch`: every view is deleted first and
-    /// the whole log folded (`ordersaga read-model rebuild`; writers wait meanwhile); otherwise
-    /// only the orders the migration imported that have no view yet (through a partial index:
-    /// nothing to read once they have). `progress` hears the orders and events folded so far.
+    /// The orders the migration imported that have no view yet, through a partial index: nothing
+    /// to read once they have one.
     private static let importedWithoutView = """
         AND e.order_id IN (SELECT i.order_id FROM order_events i
                            WHERE i.type = 'order.imported' AND NOT EXISTS (SELECT 1 FROM order_views v WHERE v.id = i.order_id))
         """
 
+    /// Folds `order_views` from `order_events` (``OrderProjection``), in one transaction, a page
+    /// of events at a time in order and sequence, as `mode` says. `progress` hears the orders and
+    /// events folded so far.
     static func foldReadModel(
-        on pool: PostgresPool, fromScratch: Bool, progress: @escaping @Sendable (_ orders: Int, _ events: Int) -> Void = { _, _ in }
-    ) async throws -> (orders: Int, events: Int) {
+        on pool: PostgresPool, _ mode: ReadModelFold.Mode,
+        progress: @escaping @Sendable (_ orders: Int, _ events: Int) -> Void = { _, _ in }
+    ) async throws -> ReadModelFold {
         try await pool.transaction { connection in
-            if fromScratch {
+            switch mode {
+            case .rebuild:
                 try connection.query("LOCK TABLE order_views IN EXCLUSIVE MODE")
                 try connection.query("DELETE FROM order_views")
+            case .check:
+                // One snapshot for the log and the views.
+                try connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            case .missing:
+                break
             }
-            var orders = 0, events = 0
+            var result = ReadModelFold()
             var current: (id: UUID, view: OrderReadModel?)?
             var batch: [OrderReadModel] = []
             func flush() throws {
                 guard !batch.isEmpty else { return }
-                try connection.query(
-                    """
-                    INSERT INTO order_views (id, number, owner, customer_id, status, created_at, updated_at, view)
-                    SELECT (v->>'id')::uuid, (v->>'number')::bigint, v->>'owner', v->>'customerId', v->>'status',
-                           (v->>'createdAt')::timestamptz, (v->>'updatedAt')::timestamptz, v
-                    FROM (SELECT t::jsonb AS v FROM unnest($1::text[]) AS t) views
-                    ON CONFLICT (id) DO NOTHING
-                    """, [try batch.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }])
-                orders += batch.count
+                let texts = try batch.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+                if mode == .check {
+                    var stored: [String: OrderReadModel] = [:]
+                    for row in try connection.query(
+                        "SELECT id::text AS id, view::text AS view FROM order_views WHERE id = ANY($1::uuid[])", [batch.map(\.id)]) {
+                        stored[try row.string("id")] = try row.json("view", as: OrderReadModel.self)
+                    }
+                    result.differing += batch.filter { stored[$0.id] != $0 }.map(\.id)
+                } else {
+                    try connection.query(
+                        """
+                        INSERT INTO order_views (id, number, owner, customer_id, status, created_at, updated_at, view)
+                        SELECT (v->>'id')::uuid, (v->>'number')::bigint, v->>'owner', v->>'customerId', v->>'status',
+                               (v->>'createdAt')::timestamptz, (v->>'updatedAt')::timestamptz, v
+                        FROM (SELECT t::jsonb AS v FROM unnest($1::text[]) AS t) views
+                        ON CONFLICT (id) DO NOTHING
+                        """, [texts])
+                }
+                result.orders += batch.count
                 batch.removeAll()
-                progress(orders, events)
+                progress(result.orders, result.events)
             }
             func finish() {
                 if let view = current?.view { batch.append(view) }
@@ -74,7 +91,7 @@ struct PostgresSagaStore: SagaStore {
                 let rows = try connection.query(
                     """
                     SELECT e.seq, e.order_id, e.type, e.body::text AS body FROM order_events e
-                    WHERE (e.order_id, e.seq) > ($1, $2) \(fromScratch ? "" : Self.importedWithoutView)
+                    WHERE (e.order_id, e.seq) > ($1, $2) \(mode == .missing ? Self.importedWithoutView : "")
                     ORDER BY e.order_id, e.seq LIMIT 5000
                     """, [after.0, after.1])
                 for row in rows {
@@ -85,14 +102,19 @@ struct PostgresSagaStore: SagaStore {
                         if batch.count >= 500 { try flush() }
                     }
                     current!.view = OrderProjection.apply(try row.string("type"), try row.json("body", as: OrderEvent.self), to: current!.view)
-                    events += 1
+                    result.events += 1
                     after = (orderID, Int64(try row.int("seq")))
                 }
                 if rows.count < 5000 { break }
             }
             finish()
             try flush()
-            return (orders, events)
+            if mode == .check {
+                result.unfolded = try connection.query(
+                    "SELECT id::text AS id FROM order_views v WHERE NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = v.id) ORDER BY id"
+                ).map { try $0.string("id") }
+            }
+            return result
         }
     }
 

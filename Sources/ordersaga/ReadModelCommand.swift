@@ -3,21 +3,70 @@ import Foundation
 import Messaging
 import OrderService
 
-/// `ordersaga read-model rebuild`: the orders API's read model, folded again from the order events.
+/// `ordersaga read-model rebuild|check`: the orders API's read model against the order events.
 struct ReadModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read-model",
-        abstract: "Maintain the read model the orders API is served from.",
+        abstract: "Check or rebuild the read model the orders API is served from.",
         discussion: """
             Every order event (order.created, the payment's outcome, order.confirmed, \
             order.cancelled, order.failed) is kept in order_events and folded, in the \
             transaction that emits it, into the order's row of order_views, which GET \
             /api/v1/orders and GET /api/v1/orders/{id} read.
 
+            These commands use the order service's database (--postgres-url or \
+            ORDERSAGA_POSTGRES_URL).
+
             Examples:
+              ordersaga read-model check --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
               ordersaga read-model rebuild --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
             """,
-        subcommands: [Rebuild.self])
+        subcommands: [Check.self, Rebuild.self])
+
+    struct Database: ParsableArguments {
+        @Option(name: .customLong("postgres-url"), help: "The order service's database URL (or ORDERSAGA_POSTGRES_URL).")
+        var postgresURL: String?
+
+        func url() throws -> String {
+            let settings = SettingsReader(overrides: postgresURL.map { [OrderSagaSettings.postgresURL.key: $0] } ?? [:])
+            return try settings.required(OrderSagaSettings.postgresURL, flag: "--postgres-url")
+        }
+    }
+
+    /// Progress on standard error, for long folds.
+    static func progress(_ orders: Int, _ events: Int) {
+        FileHandle.standardError.write(Data("folded \(orders) orders from \(events) events…\n".utf8))
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        let elapsed = (ContinuousClock.now - start).components
+        return String(format: "%.2f", Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare every row of order_views with what order_events fold to; change nothing.",
+            discussion: """
+                Reads one snapshot. Exit status 0 when every view is what its events fold to, 1 \
+                when one differs or has no events (each named), or on an error.
+
+                Example:
+                  ordersaga read-model check --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
+                """)
+
+        @OptionGroup var database: Database
+
+        func run() async throws {
+            let started = ContinuousClock.now
+            let fold = try await OrderReadModelMaintenance.check(postgresURL: try database.url(), progress: ReadModelCommand.progress)
+            for id in fold.differing { print("order \(id): its view differs from what its events fold to") }
+            for id in fold.unfolded { print("order \(id): a view with no events") }
+            let problems = fold.differing.count + fold.unfolded.count
+            print("checked order_views: \(fold.orders) orders from \(fold.events) events in \(ReadModelCommand.seconds(since: started)) s; "
+                + (problems == 0 ? "every view is what its events fold to" : "\(problems) differ (ordersaga read-model rebuild folds them again)"))
+            if problems > 0 { throw ExitCode.failure }
+        }
+    }
 
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -31,19 +80,12 @@ struct ReadModelCommand: AsyncParsableCommand {
                   ordersaga read-model rebuild --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
                 """)
 
-        @Option(name: .customLong("postgres-url"), help: "The order service's database URL (or ORDERSAGA_POSTGRES_URL).")
-        var postgresURL: String?
+        @OptionGroup var database: Database
 
         func run() async throws {
-            let settings = SettingsReader(overrides: postgresURL.map { [OrderSagaSettings.postgresURL.key: $0] } ?? [:])
-            let url = try settings.required(OrderSagaSettings.postgresURL, flag: "--postgres-url")
             let started = ContinuousClock.now
-            let (orders, events) = try await OrderReadModelRebuild.run(postgresURL: url) { orders, events in
-                FileHandle.standardError.write(Data("folded \(orders) orders from \(events) events…\n".utf8))
-            }
-            let seconds = (ContinuousClock.now - started).components
-            let elapsed = Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18
-            print("rebuilt order_views: \(orders) orders from \(events) events in \(String(format: "%.2f", elapsed)) s")
+            let fold = try await OrderReadModelMaintenance.rebuild(postgresURL: try database.url(), progress: ReadModelCommand.progress)
+            print("rebuilt order_views: \(fold.orders) orders from \(fold.events) events in \(ReadModelCommand.seconds(since: started)) s")
         }
     }
 }
