@@ -18,8 +18,9 @@ struct ReadModelCommand: AsyncParsableCommand {
             ORDERSAGA_POSTGRES_URL).
 
             Examples:
-              ordersaga read-model check --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
-              ordersaga read-model rebuild --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
+              export ORDERSAGA_POSTGRES_URL=postgresql://order_service:secret@db/order_db
+              ordersaga read-model check
+              ordersaga read-model rebuild
             """,
         subcommands: [Check.self, Rebuild.self])
 
@@ -33,9 +34,19 @@ struct ReadModelCommand: AsyncParsableCommand {
         }
     }
 
-    /// Progress on standard error, for long folds.
+    /// Progress on standard error, for long folds: one line rewritten on a terminal, a line per
+    /// 10,000 orders otherwise.
     static func progress(_ orders: Int, _ events: Int) {
-        FileHandle.standardError.write(Data("folded \(orders) orders from \(events) events…\n".utf8))
+        if isatty(STDERR_FILENO) == 1 {
+            FileHandle.standardError.write(Data("\rfolded \(orders) orders from \(events) events…".utf8))
+        } else if orders % 10_000 == 0 {
+            FileHandle.standardError.write(Data("folded \(orders) orders from \(events) events…\n".utf8))
+        }
+    }
+
+    /// Ends the terminal's progress line.
+    static func progressDone() {
+        if isatty(STDERR_FILENO) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> String {
@@ -51,7 +62,8 @@ struct ReadModelCommand: AsyncParsableCommand {
                 when one differs or has no events (each named), or on an error.
 
                 Example:
-                  ordersaga read-model check --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
+                  ordersaga read-model check \\
+                    --postgres-url postgresql://order_service:secret@db/order_db
                 """)
 
         @OptionGroup var database: Database
@@ -59,6 +71,7 @@ struct ReadModelCommand: AsyncParsableCommand {
         func run() async throws {
             let started = ContinuousClock.now
             let fold = try await OrderReadModelMaintenance.check(postgresURL: try database.url(), progress: ReadModelCommand.progress)
+            ReadModelCommand.progressDone()
             for id in fold.differing { print("order \(id): its view differs from what its events fold to") }
             for id in fold.unfolded { print("order \(id): a view with no events") }
             let problems = fold.differing.count + fold.unfolded.count
@@ -77,7 +90,8 @@ struct ReadModelCommand: AsyncParsableCommand {
                 itself. Progress goes to standard error; the totals to standard output.
 
                 Example:
-                  ordersaga read-model rebuild --postgres-url postgresql://order_service:secret@127.0.0.1:5432/order_db
+                  ordersaga read-model rebuild \\
+                    --postgres-url postgresql://order_service:secret@db/order_db
                 """)
 
         @OptionGroup var database: Database
@@ -85,6 +99,7 @@ struct ReadModelCommand: AsyncParsableCommand {
         func run() async throws {
             let started = ContinuousClock.now
             let fold = try await OrderReadModelMaintenance.rebuild(postgresURL: try database.url(), progress: ReadModelCommand.progress)
+            ReadModelCommand.progressDone()
             print("rebuilt order_views: \(fold.orders) orders from \(fold.events) events in \(ReadModelCommand.seconds(since: started)) s")
         }
     }
