@@ -51,12 +51,18 @@ public struct MailDirectoryDelivery: NotificationDelivery {
 
     /// Creates the folder and writes and removes a file in it: a folder the worker cannot write
     /// stops it at start, instead of failing every notification (and parking every saga) later.
+    /// Removes what a worker killed mid-write left: temporary files older than a minute.
     public func checkWritable() throws {
         let probe = folder.appendingPathComponent(".write-check-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try Data().write(to: probe)
             try FileManager.default.removeItem(at: probe)
+            let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.contentModificationDateKey])
+            for file in files where file.lastPathComponent.hasPrefix(".") && file.pathExtension == "tmp" {
+                let modified = try? file.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate
+                if let modified, modified < Date(timeIntervalSinceNow: -60) { try? FileManager.default.removeItem(at: file) }
+            }
         } catch {
             // Foundation's words say little ("could not be completed"); the system's say why.
             var reason = error.localizedDescription

@@ -1,5 +1,8 @@
 import AMQP
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import Messaging
@@ -69,6 +72,36 @@ public final class WorkerMetrics: Sendable {
 /// A worker's own small HTTP server: `GET /health` (the process runs), `GET /ready` (its database
 /// answers and its broker connection is up; 503 otherwise) and `GET /metrics`.
 public enum WorkerHTTP {
+    /// Binds `host:port` and lets it go at once: a port another process holds stops the worker at
+    /// start, before it connects to anything (a failed bind later waits for every service it
+    /// started to stop, a broker handshake among them). Throws naming the address and the setting.
+    /// `serving` and `setting` name what the port is for and where it is set, for the message.
+    public static func checkAvailable(
+        host: String, port: Int, serving: String = "/health, /ready and /metrics", setting: String = "worker.httpPort: another port, or -1 for none"
+    ) throws {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let address = found else {
+            throw PortUnavailable(description: "cannot serve \(serving) on \(host):\(port): no such address (http.host)")
+        }
+        defer { freeaddrinfo(found) }
+        let socket = Glibc.socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
+        guard socket >= 0 else { return }  // no socket to try with: the server's own bind will say
+        defer { close(socket) }
+        var on: Int32 = 1
+        setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        if bind(socket, address.pointee.ai_addr, address.pointee.ai_addrlen) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw PortUnavailable(description: "cannot serve \(serving) on \(host):\(port): \(reason) (\(setting))")
+        }
+    }
+
+    public struct PortUnavailable: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
     /// Each worker's port unless `worker.httpPort` says otherwise: catalog 9101, promotion 9102,
     /// identity 9103, cart 9104, notification 9105.
     public static func defaultPort(of participant: String) -> Int {

@@ -201,6 +201,8 @@ struct OrderServiceCommand: AsyncParsableCommand {
             secret: try settings.value(S.jwtSecret), publicKeyFile: try settings.value(S.jwtPublicKey), audience: try settings.value(S.jwtAudience))
         try options.armCrashPoint(settings)
         ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
+        // A port another process holds stops it now, before it opens its database and broker.
+        try WorkerHTTP.checkAvailable(host: configuration.host, port: configuration.port, serving: "the REST API", setting: "http.port, or --port")
         let tracing = try options.tracing("order-service", settings: settings, logger: logger)
         let app = try await buildOrderService(configuration, logger: logger)
         let group = ServiceGroup(services: [tracing].compactMap { $0 } + [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -263,6 +265,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
             // Named before it binds, so "address already in use" after it says which setting to change.
             logger.info("serving /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
+            try WorkerHTTP.checkAvailable(host: host, port: port)
             // Last, so it stops first: /ready answers 503 no longer than the worker runs.
             services.append(WorkerHTTP.application(participant: participant, host: host, port: port, runtime: runtime, metrics: metrics, logger: logger))
         }

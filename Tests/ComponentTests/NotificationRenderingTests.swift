@@ -49,6 +49,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: fine.deletingLastPathComponent()) }
         try MailDirectoryDelivery(folder: fine).checkWritable()
         #expect(try FileManager.default.contentsOfDirectory(atPath: fine.path) == [])  // created, the probe gone
+        // What a worker killed mid-write left is removed at the next start; a write in progress (recent) is not.
+        let stale = fine.appendingPathComponent(".a-order_confirmed.eml.stale.tmp")
+        let fresh = fine.appendingPathComponent(".b-order_confirmed.eml.fresh.tmp")
+        for file in [stale, fresh] { try Data("x".utf8).write(to: file) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: stale.path)
+        try MailDirectoryDelivery(folder: fine).checkWritable()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fine.path) == [fresh.lastPathComponent])
     }
 
     @Test func aDeliveryWritesOneWholeMessageFileAndARepeatReplacesIt() throws {
