@@ -61,7 +61,6 @@ struct PostgresSagaStore: SagaStore {
             var batch: [OrderReadModel] = []
             func flush() throws {
                 guard !batch.isEmpty else { return }
-                let texts = try batch.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
                 if mode == .check {
                     var stored: [String: OrderReadModel] = [:]
                     for row in try connection.query(
@@ -77,7 +76,7 @@ struct PostgresSagaStore: SagaStore {
                                (v->>'createdAt')::timestamptz, (v->>'updatedAt')::timestamptz, v
                         FROM (SELECT t::jsonb AS v FROM unnest($1::text[]) AS t) views
                         ON CONFLICT (id) DO NOTHING
-                        """, [texts])
+                        """, [try batch.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }])
                 }
                 result.orders += batch.count
                 batch.removeAll()

@@ -204,9 +204,11 @@ public enum SagaInvariants {
             """, [since]) {
             let id = try row.string("id")
             guard try row.bool("viewed") else { problems.append("order \(id) has no view in order_views"); continue }
-            if try row.string("status") != row.string("view_status") || row.optionalInt("total_cents") != row.optionalInt("view_total") {
-                problems.append(
-                    "order \(id) is \(try row.string("status")) (total \(String(describing: try row.optionalInt("total_cents")))) but its view says \(try row.string("view_status")) (total \(String(describing: try row.optionalInt("view_total"))))")
+            let (status, viewStatus) = (try row.string("status"), try row.string("view_status"))
+            let (total, viewTotal) = (try row.optionalInt("total_cents"), try row.optionalInt("view_total"))
+            if status != viewStatus || total != viewTotal {
+                func text(_ cents: Int?) -> String { cents.map(String.init) ?? "none" }
+                problems.append("order \(id) is \(status) (total \(text(total))) but its view says \(viewStatus) (total \(text(viewTotal)))")
             }
         }
 

@@ -49,9 +49,17 @@ struct ReadModelCommand: AsyncParsableCommand {
         if isatty(STDERR_FILENO) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> String {
-        let elapsed = (ContinuousClock.now - start).components
-        return String(format: "%.2f", Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+    /// Runs `fold` against the database with progress on standard error; what it found, and how
+    /// many seconds it took (`1.49`).
+    static func timed(
+        _ database: Database,
+        _ fold: (String, @escaping @Sendable (Int, Int) -> Void) async throws -> ReadModelFold
+    ) async throws -> (ReadModelFold, String) {
+        let started = ContinuousClock.now
+        let result = try await fold(try database.url(), progress)
+        progressDone()
+        let elapsed = (ContinuousClock.now - started).components
+        return (result, String(format: "%.2f", Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18))
     }
 
     struct Check: AsyncParsableCommand {
@@ -69,13 +77,11 @@ struct ReadModelCommand: AsyncParsableCommand {
         @OptionGroup var database: Database
 
         func run() async throws {
-            let started = ContinuousClock.now
-            let fold = try await OrderReadModelMaintenance.check(postgresURL: try database.url(), progress: ReadModelCommand.progress)
-            ReadModelCommand.progressDone()
+            let (fold, seconds) = try await ReadModelCommand.timed(database) { try await OrderReadModelMaintenance.check(postgresURL: $0, progress: $1) }
             for id in fold.differing { print("order \(id): its view differs from what its events fold to") }
             for id in fold.unfolded { print("order \(id): a view with no events") }
             let problems = fold.differing.count + fold.unfolded.count
-            print("checked order_views: \(fold.orders) orders from \(fold.events) events in \(ReadModelCommand.seconds(since: started)) s; "
+            print("checked order_views: \(fold.orders) orders from \(fold.events) events in \(seconds) s; "
                 + (problems == 0 ? "every view is what its events fold to" : "\(problems) differ (ordersaga read-model rebuild folds them again)"))
             if problems > 0 { throw ExitCode.failure }
         }
@@ -97,10 +103,8 @@ struct ReadModelCommand: AsyncParsableCommand {
         @OptionGroup var database: Database
 
         func run() async throws {
-            let started = ContinuousClock.now
-            let fold = try await OrderReadModelMaintenance.rebuild(postgresURL: try database.url(), progress: ReadModelCommand.progress)
-            ReadModelCommand.progressDone()
-            print("rebuilt order_views: \(fold.orders) orders from \(fold.events) events in \(ReadModelCommand.seconds(since: started)) s")
+            let (fold, seconds) = try await ReadModelCommand.timed(database) { try await OrderReadModelMaintenance.rebuild(postgresURL: $0, progress: $1) }
+            print("rebuilt order_views: \(fold.orders) orders from \(fold.events) events in \(seconds) s")
         }
     }
 }

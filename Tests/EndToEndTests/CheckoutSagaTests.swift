@@ -128,6 +128,7 @@ import TestSupport
     /// result, and a view that went missing is folded again when the service starts.
     @Test func theReadModelIsFoldedFromTheEventsAndRebuildsTheSame() async throws {
         try await withSystem { api, system in
+            let stock = try await Invariants.stock(in: system)
             let confirmed = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
             let declined = try await api.checkout(CheckoutClient.body(customer: "cust-grace", cart: "cart-grace-1", card: "card-grace-low"))
             let cancelled = try await api.checkout(CheckoutClient.body(cart: "cart-ada-2"))
@@ -165,6 +166,9 @@ import TestSupport
             try await order.query("UPDATE order_views SET view = jsonb_set(view, '{totalCents}', '1') WHERE id = $1", [declined.orderId])
             let (dirty, problems) = try await readModel("check")
             #expect(dirty == 1 && problems.contains("order \(declined.orderId): its view differs") && problems.contains("1 differ"), "\(problems)")
+            // The invariants see it too: the view no longer agrees with the order.
+            let violations = try await Invariants.violations(in: system, initialStock: stock)
+            #expect(violations == ["order \(declined.orderId) is CANCELLED (total 4980) but its view says CANCELLED (total 1)"])
             let (exit, output) = try await readModel("rebuild")
             #expect(exit == 0 && output.contains("rebuilt order_views: 3 orders from 10 events"), "\(output)")
             let after = try await api.client.execute(uri: "/api/v1/orders", method: .get) { String(buffer: $0.body) }

@@ -51,6 +51,16 @@ import TestSupport
         #expect(ContinuousClock.now - started < .seconds(20), "it hung after its HTTP server failed")
         #expect(text.contains("Address already in use"), "\(text)")
         #expect(text.contains("worker.httpPort") && text.contains("127.0.0.1:\(port)"), "\(text)")
+        // The port is tried before anything starts: no broker connection to wait for on the way out.
+        #expect(!text.contains("worker started") && !text.contains("AMQP connected"), "\(text)")
+        // The order service too, before it opens its database or broker.
+        let (serviceStatus, service) = try await Process.output(of: TestSystem.binary, [
+            "order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
+            "--postgres-url", system.url("order"), "--amqp-url", system.amqpURL(of: "order"), "--log-level", "info",
+        ])
+        #expect(serviceStatus != 0)
+        #expect(service.contains("cannot serve the REST API on 127.0.0.1:\(port): Address already in use (http.port, or --port)"), "\(service)")
+        #expect(!service.contains("AMQP connected"), "\(service)")
 
         // One command, then the same command again: handled once, dropped once.
         let connection = AMQPConnection(configuration: system.amqp, topology: SagaTopology.all, logger: system.logger)
