@@ -8,6 +8,7 @@ import FoundationNetworking
 import Logging
 import Messaging
 import Postgres
+import Provisioning
 import Retry
 import SagaInvariants
 import Synchronization
@@ -173,7 +174,7 @@ public struct ChaosRun: Sendable {
         let deadline = clock.now + .seconds(300)
         var wait = Duration.milliseconds(200)
         while clock.now < deadline {
-            if let (data, response) = try? await session.data(for: target.authorized(request)), let http = response as? HTTPURLResponse {
+            if let (data, response) = try? await session.fetch(target.authorized(request)), let http = response as? HTTPURLResponse {
                 switch http.statusCode {
                 case 200, 202:
                     let answer = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -375,7 +376,7 @@ public struct ChaosRun: Sendable {
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = Data(#"{"operator": "saga-chaos", "reason": "recovering sagas parked during a chaos run"}"#.utf8)
-        let (data, response) = try await session.data(for: target.authorized(request))
+        let (data, response) = try await session.fetch(target.authorized(request))
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         if status != 200 { say("  retry of \(id) answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))") }
     }

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Postgres
+import Provisioning
 import SagaInvariants
 
 /// The system a chaos run drives and checks: its REST API, its six databases, its broker as the
@@ -73,7 +74,7 @@ public struct ChaosTarget: Sendable {
 
     /// `GET /ready` answers 200: the order service reaches its database and the broker.
     func isReady(_ session: URLSession) async -> Bool {
-        guard let (_, response) = try? await session.data(from: URL(string: apiURL + "/ready")!) else { return false }
+        guard let (_, response) = try? await session.fetch(URL(string: apiURL + "/ready")!) else { return false }
         return (response as? HTTPURLResponse)?.statusCode == 200
     }
 

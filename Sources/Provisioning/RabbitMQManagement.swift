@@ -65,7 +65,7 @@ public struct RabbitMQManagement: Sendable {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await Self.session.data(for: request)
+            (data, response) = try await Self.session.fetch(request)
         } catch let error as URLError where error.code == .cancelled || error.code == .userAuthenticationRequired {
             throw ProvisioningError("RabbitMQ management API at \(baseURL) refused user \(user): wrong password, or not an administrator (HTTP 401)")
         } catch {

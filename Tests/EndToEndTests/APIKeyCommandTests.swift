@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import OrderService
 import Postgres
+import Provisioning
 import Testing
 import TestSupport
 
@@ -19,7 +20,7 @@ import TestSupport
     func status(_ port: Int, _ path: String, key: String) async throws -> Int {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-        let (_, response) = try await URLSession.shared.data(for: request)
+        let (_, response) = try await URLSession.shared.fetch(request)
         return (response as? HTTPURLResponse)?.statusCode ?? 0
     }
 

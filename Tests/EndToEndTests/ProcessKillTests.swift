@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Postgres
+import Provisioning
 import Testing
 import TestSupport
 
@@ -17,7 +18,7 @@ import TestSupport
 
     /// The text of `GET /metrics`, or "" when it did not answer.
     func metrics(_ port: Int) async -> String {
-        guard let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return "" }
+        guard let (data, _) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
 

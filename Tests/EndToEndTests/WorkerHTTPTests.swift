@@ -5,6 +5,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Messaging
+import Provisioning
 import Testing
 import TestSupport
 
@@ -12,7 +13,7 @@ import TestSupport
 /// dropped, how many messages each transaction took, and its outbox backlog.
 @Suite struct WorkerHTTPTests {
     func get(_ port: Int, _ path: String) async -> (status: Int, body: String)? {
-        guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
+        guard let (data, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Postgres
+import Provisioning
 
 /// The real PostgreSQL and RabbitMQ that `scripts/test` started, and fresh, isolated databases and
 /// vhosts on them for each test. Defaults match the test profile of `scripts/lib/infra.sh`.
@@ -95,7 +96,7 @@ public enum TestInfrastructure {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             request.httpBody = Data(body.utf8)
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await URLSession.shared.fetch(request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             throw ManagementError(description: "\(method) \(path): HTTP \(status) \(String(decoding: data, as: UTF8.self))")

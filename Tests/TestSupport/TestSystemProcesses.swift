@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Messaging
+import Provisioning
 
 /// The services of a ``TestSystem`` as the shipped binary runs them: each its own process with its
 /// own credentials, as `scripts/run` starts them.
@@ -52,14 +53,14 @@ extension TestSystem {
         request.setValue("Bearer \(adminKey)", forHTTPHeaderField: "Authorization")
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = Data(body.utf8)
-        guard let (data, response) = try? await URLSession.shared.data(for: request) else { return nil }
+        guard let (data, response) = try? await URLSession.shared.fetch(request) else { return nil }
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
     /// Whether `http://127.0.0.1:<port>/ready` answered 200 within `timeout`.
     public static func becomesReady(port: Int, timeout: Duration = .seconds(60)) async -> Bool {
         await eventually(timeout: timeout, interval: .milliseconds(100)) {
-            guard let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
+            guard let (_, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
             return (response as? HTTPURLResponse)?.statusCode == 200
         }
     }
