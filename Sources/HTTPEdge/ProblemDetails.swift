@@ -5,6 +5,11 @@ import Hummingbird
 /// field and its problem.
 public struct ProblemDetails: HTTPResponseError, Sendable {
     public struct FieldProblem: Codable, Sendable, Equatable {
+        public init(field: String, problem: String) {
+            self.field = field
+            self.problem = problem
+        }
+
         /// The field's path in the request (`items[1].quantity`), or a query parameter's name.
         public var field: String
         public var problem: String
@@ -18,7 +23,7 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
     /// Extra response headers (`Retry-After`).
     public let headers: HTTPFields
 
-    init(status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldProblem] = [], headers: HTTPFields = [:]) {
+    public init(status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldProblem] = [], headers: HTTPFields = [:]) {
         self.status = status
         self.type = type
         self.title = title
@@ -27,31 +32,31 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
         self.headers = headers
     }
 
-    static func invalid(_ errors: [FieldProblem], what: String) -> ProblemDetails {
+    public static func invalid(_ errors: [FieldProblem], what: String) -> ProblemDetails {
         ProblemDetails(
             status: .unprocessableContent, type: "https://ordersaga.dev/problems/validation", title: "\(what) is invalid",
             detail: errors.map { "\($0.field): \($0.problem)" }.joined(separator: "; "), errors: errors)
     }
 
-    static func malformed(_ detail: String) -> ProblemDetails {
+    public static func malformed(_ detail: String) -> ProblemDetails {
         ProblemDetails(status: .badRequest, type: "https://ordersaga.dev/problems/malformed-request", title: "The request body is not valid JSON", detail: detail)
     }
 
-    static func notFound(_ detail: String) -> ProblemDetails {
+    public static func notFound(_ detail: String) -> ProblemDetails {
         ProblemDetails(status: .notFound, type: "https://ordersaga.dev/problems/not-found", title: "Not found", detail: detail)
     }
 
     /// The database cannot be reached: try again after `retryAfter` seconds.
-    static func databaseUnavailable(retryAfter: Int) -> ProblemDetails {
+    public static func databaseUnavailable(retryAfter: Int) -> ProblemDetails {
         var headers = HTTPFields()
         headers[.retryAfter] = String(retryAfter)
         return ProblemDetails(
             status: .serviceUnavailable, type: "https://ordersaga.dev/problems/unavailable", title: "Service unavailable",
-            detail: "the order database cannot be reached; nothing was written, try again in \(retryAfter) s", headers: headers)
+            detail: "the database cannot be reached; nothing was written, try again in \(retryAfter) s", headers: headers)
     }
 
     /// More sagas are in flight than admission control allows: try again after `retryAfter` seconds.
-    static func overloaded(limit: Int, retryAfter: Int) -> ProblemDetails {
+    public static func overloaded(limit: Int, retryAfter: Int) -> ProblemDetails {
         var headers = HTTPFields()
         headers[.retryAfter] = String(retryAfter)
         return ProblemDetails(
@@ -59,13 +64,20 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
             detail: "more than \(limit) sagas are in flight; nothing was written, try again in \(retryAfter) s", headers: headers)
     }
 
-    static func tooLarge(limit: Int) -> ProblemDetails {
+    /// `409`: there is a `what` with this id already (naming `id`).
+    public static func duplicate(_ what: String, _ id: String, hint: String = "") -> ProblemDetails {
+        ProblemDetails(
+            status: .conflict, type: "https://ordersaga.dev/problems/duplicate", title: "The \(what) exists",
+            detail: "there is a \(what) \(id) already\(hint.isEmpty ? "" : "; \(hint)")", errors: [.init(field: "id", problem: "is taken")])
+    }
+
+    public static func tooLarge(limit: Int) -> ProblemDetails {
         ProblemDetails(
             status: .contentTooLarge, type: "https://ordersaga.dev/problems/body-too-large", title: "The request body is too large",
             detail: "the body is over the limit of \(limit) bytes")
     }
 
-    static func unsupportedMediaType(_ given: String?) -> ProblemDetails {
+    public static func unsupportedMediaType(_ given: String?) -> ProblemDetails {
         ProblemDetails(
             status: .unsupportedMediaType, type: "https://ordersaga.dev/problems/unsupported-media-type",
             title: "The request body must be JSON",

@@ -4,12 +4,17 @@ import Postgres
 /// Turns the errors of the infrastructure into problems a client can act on, for every route: an
 /// unreachable database answers `503` with `Retry-After`, a body over the limit `413` naming it.
 /// Anything else passes through (route errors are ``ProblemDetails`` already).
-struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let bodyLimit: Int
     /// Seconds a client should wait before retrying while the database is down.
     let retryAfter: Int
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public init(bodyLimit: Int, retryAfter: Int) {
+        self.bodyLimit = bodyLimit
+        self.retryAfter = retryAfter
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as PostgresError where error.isUnavailable {
@@ -24,11 +29,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Answers a request that no route takes as a problem: `405` with `Allow` when the path is served
 /// with other methods, else `404`. (Hummingbird answers both with a bare `404`.) Added after the
 /// routes, so it knows them all.
-struct UnroutedMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct UnroutedMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Each route's path components (`nil`: a parameter, which matches any one component) and its methods.
     let routes: [(components: [Substring?], methods: [String])]
 
-    init(_ routes: [Router<Context>.RouteDescription]) {
+    public init(_ routes: [Router<Context>.RouteDescription]) {
         var byPath: [String: [String]] = [:]
         for route in routes { byPath[route.path.description, default: []].append(route.method.rawValue) }
         self.routes = byPath.map { path, methods in
@@ -36,7 +41,7 @@ struct UnroutedMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A token bucket per caller: `perSecond` requests a second, in bursts of as many. In memory, so
 /// each instance of the service counts its own share of a caller's requests.
-final class RateLimiter: Sendable {
+public final class RateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
         var capacity: Double
@@ -19,13 +19,13 @@ final class RateLimiter: Sendable {
     /// Past this many callers, buckets that have filled up again are dropped (they equal a new one).
     private let pruneAbove: Int
 
-    init(pruneAbove: Int = 10_000) {
+    public init(pruneAbove: Int = 10_000) {
         self.pruneAbove = pruneAbove
     }
 
     /// Takes a token from `caller`'s bucket: `nil` when there was one, else the whole seconds until
     /// there will be (what `Retry-After` says).
-    func take(_ caller: String, perSecond: Int, now: ContinuousClock.Instant = .now) -> Int? {
+    public func take(_ caller: String, perSecond: Int, now: ContinuousClock.Instant = .now) -> Int? {
         let capacity = Double(perSecond)
         return buckets.withLock { buckets in
             var bucket = (buckets[caller] ?? Bucket(tokens: capacity, capacity: capacity, at: now)).refilled(to: now)

@@ -1,25 +1,7 @@
+import CheckoutContracts
 import Crypto
 import Foundation
-
-/// What a credential may do. `checkout` places orders and reads the ones it placed; `admin` reads
-/// everything and acts on sagas.
-public enum Scope: String, CaseIterable, Codable, Sendable, Comparable {
-    case checkout, admin
-
-    public static func < (lhs: Scope, rhs: Scope) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    /// Scopes written as `checkout,admin` (or space-separated, as OAuth's `scope` claim writes them).
-    public static func parse(_ text: String) -> Set<Scope>? {
-        let names = text.split(whereSeparator: { $0 == "," || $0 == " " })
-        guard !names.isEmpty else { return nil }
-        var scopes: Set<Scope> = []
-        for name in names {
-            guard let scope = Scope(rawValue: String(name)) else { return nil }
-            scopes.insert(scope)
-        }
-        return scopes
-    }
-}
+import HTTPEdge
 
 /// An API key as its holder sends it: `osk_<id>_<secret>`. The id (12 hex digits) names the key in
 /// lists and logs; only the SHA-256 of the whole text is stored, so the database never holds a
@@ -94,17 +76,7 @@ public struct APIKeyRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case id, name, scopes, rateLimit, createdAt, revokedAt, lastUsedAt }
 }
 
-/// Who is calling, once their credential checked out.
-struct Caller: Sendable, Equatable {
-    /// Who owns what this caller creates: `key:<id>` for an API key, `jwt:<sub>` for a token.
-    let principal: String
-    let scopes: Set<Scope>
-    /// Requests a second; `nil`: the service's default; 0: no limit.
-    let rateLimit: Int?
-
-    /// `apiKey` or `jwt`: what the principal was made from.
-    var kind: String { principal.hasPrefix("key:") ? "apiKey" : "jwt" }
-
+extension Caller {
     /// The owner whose orders this caller may read: `nil` (every order) for an admin.
     var orderOwner: String? { scopes.contains(.admin) ? nil : principal }
 }

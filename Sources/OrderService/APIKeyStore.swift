@@ -1,4 +1,6 @@
+import CheckoutContracts
 import Foundation
+import HTTPEdge
 import Postgres
 
 /// The order database's API keys (`api_keys`): what `ordersaga api-key create|list|revoke` and the

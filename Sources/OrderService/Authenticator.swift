@@ -1,4 +1,6 @@
+import CheckoutContracts
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import Synchronization
@@ -10,7 +12,7 @@ import Synchronization
 ///
 /// A key's record is cached for `cacheFor` (5 s), so a busy caller costs no query per request and
 /// a revoked key stops working within that time.
-final class Authenticator: Sendable {
+final class Authenticator: CallerAuthenticating {
     /// The stored key with this id, revoked or not; `nil` when there is none. `hash` is the hash of
     /// the key the request showed, for the store to mark the key used when it matches.
     typealias Lookup = @Sendable (_ id: String, _ hash: String) async throws -> APIKeyRecord?
@@ -20,7 +22,7 @@ final class Authenticator: Sendable {
     private let defaultRateLimit: Int
     private let cacheFor: Duration
     private let cache = Mutex<[String: (record: APIKeyRecord?, until: ContinuousClock.Instant)]>([:])
-    private let limiter = RateLimiter()
+    private let gate = CallerGate()
 
     /// `defaultRateLimit`: requests a second for a key without its own (`api.rateLimit`; 0: none).
     init(defaultRateLimit: Int, cacheFor: Duration = .seconds(5), tokens: TokenVerifier? = nil, lookup: @escaping Lookup) {
@@ -33,7 +35,7 @@ final class Authenticator: Sendable {
     /// The caller, if its credential is valid, within its rate limit and has one of `scopes` (any
     /// valid credential when `scopes` is empty).
     func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller {
-        guard let token = Self.bearerToken(request.headers[.authorization]) else { throw ProblemDetails.unauthorized }
+        guard let token = Caller.bearerToken(request.headers[.authorization]) else { throw ProblemDetails.unauthorized }
         let caller: Caller
         if let key = APIKey(token) {
             guard let record = try await record(key.id, hash: key.hash), record.revokedAt == nil, APIKey.sameHash(record.hash, key.hash) else {
@@ -45,25 +47,13 @@ final class Authenticator: Sendable {
         } else {
             throw ProblemDetails.unauthorized
         }
-        let limit = rateLimit(of: caller)
-        if limit > 0, let wait = limiter.take(caller.principal, perSecond: limit) {
-            throw ProblemDetails.rateLimited(limit: limit, retryAfter: wait)
-        }
-        guard scopes.isEmpty || !caller.scopes.isDisjoint(with: scopes) else { throw ProblemDetails.forbidden(needs: scopes) }
+        try gate.admit(caller, limit: rateLimit(of: caller), needs: scopes)
         return caller
     }
 
     /// The requests a second `caller` may make (0: no limit).
     func rateLimit(of caller: Caller) -> Int {
         caller.rateLimit ?? defaultRateLimit
-    }
-
-    /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110).
-    static func bearerToken(_ header: String?) -> String? {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
     private func record(_ id: String, hash: String) async throws -> APIKeyRecord? {
@@ -75,34 +65,5 @@ final class Authenticator: Sendable {
             cache[id] = (record, now + cacheFor)
         }
         return record
-    }
-}
-
-extension ProblemDetails {
-    /// No valid credential. The same answer for every reason, with the scheme to use.
-    static var unauthorized: ProblemDetails {
-        var headers = HTTPFields()
-        headers[.wwwAuthenticate] = #"Bearer realm="ordersaga""#
-        return ProblemDetails(
-            status: .unauthorized, type: "https://ordersaga.dev/problems/unauthorized", title: "A valid credential is needed",
-            detail: "send a valid API key (or token) as Authorization: Bearer …; `ordersaga api-key create` makes a key", headers: headers)
-    }
-
-    /// The credential is valid but may not do this.
-    static func forbidden(needs scopes: Set<Scope>) -> ProblemDetails {
-        let names = scopes.sorted().map(\.rawValue)
-        return ProblemDetails(
-            status: .forbidden, type: "https://ordersaga.dev/problems/forbidden", title: "The credential may not do this",
-            detail: "this needs a credential with the scope \(names.joined(separator: " or "))")
-    }
-
-    /// The caller went over its rate limit.
-    static func rateLimited(limit: Int, retryAfter: Int) -> ProblemDetails {
-        var headers = HTTPFields()
-        headers[.retryAfter] = String(retryAfter)
-        return ProblemDetails(
-            status: .tooManyRequests, type: "https://ordersaga.dev/problems/rate-limited", title: "Too many requests",
-            detail: "this credential may make \(limit) requests a second; nothing was done, try again in \(retryAfter) s",
-            headers: headers)
     }
 }

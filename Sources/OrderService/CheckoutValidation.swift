@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 
 /// Reads a checkout request field by field, so that every problem names its field.
 ///
@@ -17,13 +18,7 @@ enum CheckoutValidation {
 
     /// The validated checkout, or every problem found.
     static func validate(_ body: [UInt8]) throws(ProblemDetails) -> SagaEngine.Checkout {
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(body))
-        } catch {
-            throw .malformed("the body must be a JSON object: \(error.localizedDescription)")
-        }
-        guard let object = json as? [String: Any] else { throw .malformed("the body must be a JSON object") }
+        let object = try JSONFields.object(body)
         var problems: [ProblemDetails.FieldProblem] = []
         func problem(_ field: String, _ text: String) { problems.append(.init(field: field, problem: text)) }
 
@@ -108,9 +103,7 @@ enum CheckoutValidation {
             problem(prefix + key, "is required")
             return nil
         }
-        guard let text = value as? String, (1...64).contains(text.count),
-              text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") })
-        else {
+        guard let text = value as? String, JSONFields.isIdentifier(text) else {
             problem(prefix + key, "must be an id of 1 to 64 letters, digits, -, _ or .")
             return nil
         }
@@ -126,13 +119,5 @@ enum CheckoutValidation {
         return value
     }
 
-    /// A JSON number that is a whole number (not a bool, not 2.5).
-    private static func wholeNumber(_ value: Any?) -> Int? {
-        // JSONSerialization gives true and false as NSNumbers of C type "c" (char); on Linux even
-        // the number 1 answers `is Bool`, so the C type is what tells them apart.
-        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
-        let double = number.doubleValue
-        guard double.rounded() == double, abs(double) < 1e9 else { return nil }
-        return Int(double)
-    }
+    private static func wholeNumber(_ value: Any?) -> Int? { JSONFields.wholeNumber(value) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPEdge
 import SagaCore
 
 /// What an operator asks of one saga (`POST /api/v1/sagas/{id}/retry|skip|compensate|abort`).

@@ -1,6 +1,7 @@
 import AMQP
 import CheckoutContracts
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import Messaging
@@ -180,15 +181,6 @@ struct OrderServiceAPI: Sendable {
             scopes: caller.scopes.sorted().map(\.rawValue), rateLimit: authenticator.rateLimit(of: caller)))
     }
 
-    struct CredentialView: Codable, Equatable {
-        /// `key:<id>` or `jwt:<sub>`: who owns the orders this credential places.
-        var principal: String
-        var kind: String
-        var scopes: [String]
-        /// Requests a second it may make of this instance (0: no limit).
-        var rateLimit: Int
-    }
-
     // MARK: Orders
 
     /// `GET /api/v1/orders/{id}`.
@@ -251,12 +243,7 @@ struct OrderServiceAPI: Sendable {
 
     /// A list's `limit`: a page of 1 to 500 (`fallback` without one); a bad one is a problem.
     static func limit(_ text: String?, default fallback: Int, problems: inout [ProblemDetails.FieldProblem]) -> Int {
-        guard let text else { return fallback }
-        guard let value = parseDigits(text, maxDigits: 3), (1...500).contains(value) else {
-            problems.append(.init(field: "limit", problem: "must be a whole number from 1 to 500"))
-            return fallback
-        }
-        return value
+        pageLimit(text, default: fallback, problems: &problems)
     }
 
     /// An RFC 3339 time (`2026-11-25T09:30:00Z`, `…:00.250+01:00`) in microseconds since 1970.
@@ -442,10 +429,7 @@ struct OrderServiceAPI: Sendable {
     // MARK: Helpers
 
     /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
-    static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = (contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
-        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
-    }
+    static func isJSON(_ contentType: String) -> Bool { JSONFields.isJSON(contentType) }
 
     func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {
         let text = context.parameters.get("id") ?? ""
@@ -456,10 +440,6 @@ struct OrderServiceAPI: Sendable {
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var headers = headers
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        try jsonResponse(value, status: status, headers: headers)
     }
 }

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import HTTPEdge
 import Hummingbird
 import Logging
 import Messaging

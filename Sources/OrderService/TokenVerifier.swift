@@ -1,4 +1,6 @@
+import CheckoutContracts
 import Foundation
+import HTTPEdge
 import JWTKit
 
 /// Checks JWT bearer tokens against the configured key (`auth.jwtSecret` for HS256, or

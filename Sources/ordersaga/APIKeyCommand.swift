@@ -1,4 +1,5 @@
 import ArgumentParser
+import CheckoutContracts
 import Foundation
 import Messaging
 import OrderService

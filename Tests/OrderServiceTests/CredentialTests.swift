@@ -1,4 +1,6 @@
+import CheckoutContracts
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -193,8 +195,8 @@ import TestSupport
         for bad in ["", "osk_", "osk_\(key.id)", key.text.uppercased(), key.text + "0", "sk_" + key.text.dropFirst(4), key.text.replacingOccurrences(of: "_", with: "-")] {
             #expect(APIKey(bad) == nil, "\(bad)")
         }
-        #expect(Authenticator.bearerToken("bearer  abc") == "abc")
-        #expect(Authenticator.bearerToken("Basic abc") == nil)
+        #expect(Caller.bearerToken("bearer  abc") == "abc")
+        #expect(Caller.bearerToken("Basic abc") == nil)
         #expect(Scope.parse("checkout,admin") == [.checkout, .admin])
         #expect(Scope.parse("checkout owner") == nil)
     }
@@ -208,9 +210,9 @@ extension CredentialTests {
         let shop = harness.addKey([.checkout])
         let token = try await TokenTests.token(sub: "cust-ada", scope: "openid")
         try await harness.app.test(.router) { client in
-            func ask(_ credential: String) async throws -> (HTTPResponse.Status, OrderServiceAPI.CredentialView?) {
+            func ask(_ credential: String) async throws -> (HTTPResponse.Status, CredentialView?) {
                 try await client.execute(uri: "/api/v1/credential", method: .get, headers: [.authorization: "Bearer \(credential)"]) {
-                    ($0.status, try? JSONDecoder().decode(OrderServiceAPI.CredentialView.self, from: Data($0.body.readableBytesView)))
+                    ($0.status, try? JSONDecoder().decode(CredentialView.self, from: Data($0.body.readableBytesView)))
                 }
             }
             let admin = try await ask(harness.adminKey)

@@ -1,6 +1,7 @@
 import AMQP
 import CheckoutContracts
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,4 +1,6 @@
+import CheckoutContracts
 import Foundation
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

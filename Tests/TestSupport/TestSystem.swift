@@ -1,4 +1,5 @@
 import AMQP
+import CheckoutContracts
 import Foundation
 import Logging
 import Messaging
