@@ -96,10 +96,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // What every REST API shares at its edge: problems (RFC 9457), the caller, its rate limit
+        // and scopes, reading a JSON body field by field.
+        .target(
+            name: "HTTPEdge",
+            dependencies: [
+                "CheckoutContracts", "Messaging", "Postgres", "Retry",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "OrderService",
             dependencies: [
-                "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts", "Retry",
+                "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts", "Retry", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -123,12 +133,21 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Chaos",
-            dependencies: ["AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AMQP", "CheckoutContracts", "DeadLetters", "Messaging", "Postgres", "Provisioning", "Retry", "SagaInvariants", "Workload",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(name: "DeadLetters", dependencies: ["AMQP", "Messaging", "Provisioning", "Retry", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
-        .target(name: "CatalogWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(
+            name: "CatalogWorker",
+            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings),
         .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
-        .target(name: "IdentityWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(
+            name: "IdentityWorker",
+            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings),
         .target(name: "CartWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
         .target(
             name: "NotificationWorker",
@@ -138,7 +157,10 @@ let package = Package(
             name: "Workers",
             dependencies: [
                 "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging", "AMQP", "Postgres",
+                "CheckoutContracts", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -158,6 +180,7 @@ let package = Package(
             name: "ordersaga",
             dependencies: [
                 "OrderService", "Workers", "NotificationWorker", "Messaging", "Postgres", "AMQP", "SagaCore", "Provisioning", "Observability", "Retry",
+                "CheckoutContracts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,7 +202,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants", "Observability",
+                "OrderService", "Workers", "Messaging", "Postgres", "AMQP", "Provisioning", "SagaInvariants", "Observability", "CheckoutContracts",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -199,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP", "Postgres", "Workers", "TestSupport",
+                "OrderService", "Messaging", "SagaCore", "CheckoutContracts", "AMQP", "Postgres", "Workers", "TestSupport", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -213,7 +236,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TestSupport", "OrderService", "Messaging", "Postgres", "AMQP", "SagaCore", "SagaStatusCLI", "Workers", "CartWorker",
-                "CheckoutContracts", "Provisioning",
+                "CheckoutContracts", "Provisioning", "CatalogWorker",
                 .product(name: "Yams", package: "Yams"),
                 "NotificationWorker",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

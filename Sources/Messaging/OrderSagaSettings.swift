@@ -67,6 +67,9 @@ public enum OrderSagaSettings {
     public static let workerHTTPPort = Setting.integer(
         "worker.httpPort", 0, in: -1...65_535,
         "port of a worker's /health, /ready and /metrics on http.host (0: catalog 9101, promotion 9102, identity 9103, cart 9104, notification 9105; -1: none)")
+    public static let orderServiceURL = Setting.httpURL(
+        "worker.orderServiceUrl", default: "http://127.0.0.1:8080",
+        "the order service a worker's REST API asks to check each credential (GET /api/v1/credential); empty: no REST API, only the probes")
 
     public static let mailDirectory = Setting.text(
         "notification.mailDirectory", "mail", empty: "(none: notifications are recorded, not delivered)",
@@ -92,7 +95,7 @@ public enum OrderSagaSettings {
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
-            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(mailDirectory), row(crashAt),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(orderServiceURL), row(mailDirectory), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
     }

@@ -68,9 +68,9 @@ extension Setting where Value == String {
 
 extension Setting where Value == String {
     /// An `http://` or `https://` URL with a host, or empty; `empty` says what empty means.
-    public static func httpURL(_ key: String, empty: String, _ help: String) -> Setting {
+    public static func httpURL(_ key: String, default defaultValue: String = "", empty: String = "(required)", _ help: String) -> Setting {
         var setting = Setting(
-            key: key, help: help, defaultValue: "", expected: "an http:// or https:// URL with a host, or nothing",
+            key: key, help: help, defaultValue: defaultValue, expected: "an http:// or https:// URL with a host, or nothing",
             parse: { text in
                 guard !text.isEmpty else { return text }
                 guard let url = URLComponents(string: text), url.scheme == "http" || url.scheme == "https",

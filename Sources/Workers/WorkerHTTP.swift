@@ -1,9 +1,12 @@
 import AMQP
+import CatalogWorker
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import HTTPEdge
 import Hummingbird
+import IdentityWorker
 import Logging
 import Messaging
 import Postgres
@@ -60,11 +63,11 @@ public final class WorkerMetrics: Sendable {
     }
 
     /// Reads the outbox backlog and the broker's state, and renders everything.
-    func render(runtime: WorkerRuntime) async -> [UInt8] {
-        if let backlog = try? await runtime.pool.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first?.int("n") {
+    func render(pool: PostgresPool, brokerConnected isConnected: Bool) async -> [UInt8] {
+        if let backlog = try? await pool.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first?.int("n") {
             outboxBacklog.set(Double(backlog))
         }
-        brokerConnected.set(to: runtime.connection.isConnected ? 1.0 : 0.0)
+        brokerConnected.set(to: isConnected ? 1.0 : 0.0)
         return registry.emitToBuffer()
     }
 }
@@ -110,15 +113,33 @@ public enum WorkerHTTP {
 
     /// The server, as a Service to run beside the worker's.
     public static func application(
-        participant: String, host: String, port: Int, runtime: WorkerRuntime, metrics: WorkerMetrics, logger: Logger
+        participant: String, host: String, port: Int, runtime: WorkerRuntime, metrics: WorkerMetrics, logger: Logger,
+        api: Settings = Settings()
     ) -> some ApplicationProtocol {
+        let connection = runtime.connection
+        let router = router(
+            participant: participant, pool: runtime.pool, brokerConnected: { connection.isConnected }, metrics: metrics, logger: logger, api: api)
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: participant), logger: logger)
+    }
+
+    /// The probes, and the participant's own REST API (``routes(of:pool:authenticator:bodyLimit:)``)
+    /// when it has one and `api` says who checks credentials.
+    public static func router(
+        participant: String, pool: PostgresPool, brokerConnected: @escaping @Sendable () -> Bool, metrics: WorkerMetrics, logger: Logger,
+        api: Settings = Settings()
+    ) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: ProblemMiddleware(bodyLimit: api.bodyLimit, retryAfter: api.retryAfter))
+        if let authenticator = api.authenticator ?? api.orderService.map({ OrderServiceCredentials(orderService: $0, logger: logger) }) {
+            routes(of: participant, pool: pool, authenticator: authenticator, bodyLimit: api.bodyLimit)?(router)
+        }
         router.get("health") { _, _ in
             try json(["status": "ok", "worker": participant], status: .ok)
         }
         router.get("ready") { _, _ in
-            let database = (try? await runtime.pool.query("SELECT 1")) != nil
-            let broker = runtime.connection.isConnected
+            let database = (try? await pool.query("SELECT 1")) != nil
+            let broker = brokerConnected()
             return try json(
                 ["status": database && broker ? "ready" : "not ready", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
                 status: database && broker ? .ok : .serviceUnavailable)
@@ -126,10 +147,47 @@ public enum WorkerHTTP {
         router.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(runtime: runtime))))
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(pool: pool, brokerConnected: brokerConnected()))))
         }
-        return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: participant), logger: logger)
+        router.add(middleware: UnroutedMiddleware(router.routes))
+        return router
+    }
+
+    /// How a worker's REST API runs.
+    public struct Settings: Sendable {
+        /// The order service that checks credentials (`worker.orderServiceUrl`); `nil`: no REST API, only the probes.
+        public var orderService: String?
+        /// Checks credentials instead of asking `orderService` (tests).
+        public var authenticator: (any CallerAuthenticating)?
+        public var bodyLimit: Int
+        public var retryAfter: Int
+
+        public init(orderService: String? = nil, authenticator: (any CallerAuthenticating)? = nil, bodyLimit: Int = 256 * 1024, retryAfter: Int = 5) {
+            self.orderService = orderService
+            self.authenticator = authenticator
+            self.bodyLimit = bodyLimit
+            self.retryAfter = retryAfter
+        }
+    }
+
+    /// The participants that serve a REST API of their own beside the probes.
+    public static let participantsWithAPI: Set<String> = ["catalog", "identity"]
+
+    /// Adds `participant`'s REST API to a router; `nil` for a participant without one yet.
+    static func routes(
+        of participant: String, pool: PostgresPool, authenticator: any CallerAuthenticating, bodyLimit: Int
+    ) -> ((Router<BasicRequestContext>) -> Void)? {
+        switch participant {
+        case "catalog":
+            let api = CatalogAPI(store: CatalogStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+            return { api.addRoutes(to: $0) }
+        case "identity":
+            let api = IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+            return { api.addRoutes(to: $0) }
+        default:
+            return nil
+        }
     }
 
     private static func json(_ object: [String: String], status: HTTPResponse.Status) throws -> Response {

@@ -264,10 +264,14 @@ struct WorkerCommand: AsyncParsableCommand {
             let host = try settings.value(S.host)
             let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
             // Named before it binds, so "address already in use" after it says which setting to change.
-            logger.info("serving /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
+            logger.info(WorkerHTTP.participantsWithAPI.contains(participant) ? "serving its REST API, /health, /ready and /metrics" : "serving /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
             try WorkerHTTP.checkAvailable(host: host, port: port)
             // Last, so it stops first: /ready answers 503 no longer than the worker runs.
-            services.append(WorkerHTTP.application(participant: participant, host: host, port: port, runtime: runtime, metrics: metrics, logger: logger))
+            let orderService = try settings.value(S.orderServiceURL)
+            let api = WorkerHTTP.Settings(
+                orderService: orderService.isEmpty ? nil : orderService, bodyLimit: try settings.value(S.bodyLimit), retryAfter: try settings.value(S.retryAfter))
+            services.append(WorkerHTTP.application(
+                participant: participant, host: host, port: port, runtime: runtime, metrics: metrics, logger: logger, api: api))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         logger.info("worker started", metadata: ["queue": "\(SagaTopology.commandQueue(participant))"])

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// schemathesis fuzzes every operation of `openapi.yaml` against the live order service (the
-/// shipped binary, with its workers): valid and invalid bodies, headers, paths and queries. No
+/// shipped binary, with its workers), and of `openapi/catalog.yaml` against the catalog's API: valid and invalid bodies, headers, paths and queries. No
 /// request may end in a server error, and every response must be one the document describes —
 /// its status, content type, headers and body schema — and invalid input must be refused.
 @Suite struct APIFuzzTests {
@@ -14,42 +14,55 @@ import TestSupport
 
     @Test(
         .enabled(if: schemathesis != nil, "needs schemathesis (PyPI), which scripts/test installs"),
-        .timeLimit(.minutes(5)))
+        .timeLimit(.minutes(8)))
     func everyOperationAnswersAsDocumentedUnderFuzzing() async throws {
         try await TestSystem.with { system in
             let port = Int.random(in: 20_000..<30_000)
-            let processes = try system.launchAll(port: port, logLevel: "critical")
+            var processes = try system.launchAll(port: port, logLevel: "critical")
+            // A second catalog worker that serves the catalog's REST API, asking that order service about credentials.
+            let catalog = port + 10_000
+            processes.append(try system.launch(
+                ["worker", "catalog", "--set", "worker.httpPort=\(catalog)", "--set", "worker.orderServiceUrl=http://127.0.0.1:\(port)"],
+                as: "catalog", logLevel: "critical"))
             defer { for process in processes where process.isRunning { process.terminate() } }
             #expect(await TestSystem.becomesReady(port: port))
+            #expect(await TestSystem.becomesReady(port: catalog))
 
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-fuzz-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: folder) }
-            let report = folder.appendingPathComponent("report.json")
-            let (status, output) = try await Process.output(
-                of: Self.schemathesis!,
-                [
-                    "run", TestSystem.repositoryRoot.appendingPathComponent("openapi.yaml").path, "--url", "http://127.0.0.1:\(port)",
-                    // With the system's admin key. Every check but positive_data_acceptance: some
-                    // valid-looking input is refused on purpose (a product listed twice, a blank address
-                    // line), which JSON Schema cannot say; and object_level_authorization, which needs
-                    // a second customer's credential (ContractTests checks that another's order is 404).
-                    // ignored_auth sends each call without the key and expects 401. The stateful phase
-                    // follows the checkout's links to its order and saga. One worker: CPython 3.11's
-                    // parser is not thread-safe.
-                    "--header", "Authorization: Bearer \(system.adminKey)",
-                    "--checks", "all", "--exclude-checks", "positive_data_acceptance,object_level_authorization",
-                    "--max-examples", "25", "--seed", "20261125", "--workers", "1",
-                    "--generation-database", "none", "--request-timeout", "10", "--no-color",
-                    "--report", "json", "--report-json-path", report.path,
-                ],
-                in: folder)
+            for (document, target) in [("openapi.yaml", port), ("openapi/catalog.yaml", catalog)] {
+                try await Self.fuzz(document, port: target, key: system.adminKey)
+            }
             for process in processes { await process.stop() }
-            #expect(status == 0, "\(output.suffix(8000))")
-            // The figures, for the log (and the note).
-            let summary = output.split(separator: "\n").filter { $0.count < 200 && ($0.contains("generated") || $0.contains("passed")) }
-            print("schemathesis:", summary.joined(separator: " | "))
-            #expect(output.contains("generated"), "schemathesis printed no summary: \(output.suffix(2000))")
         }
+    }
+
+    /// schemathesis over every operation of `document` against the service on `port`.
+    static func fuzz(_ document: String, port: Int, key: String) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ordersaga-fuzz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let report = folder.appendingPathComponent("report.json")
+        let (status, output) = try await Process.output(
+            of: Self.schemathesis!,
+            [
+                "run", TestSystem.repositoryRoot.appendingPathComponent(document).path, "--url", "http://127.0.0.1:\(port)",
+                // With the system's admin key. Every check but positive_data_acceptance: some
+                // valid-looking input is refused on purpose (a product listed twice, a blank line),
+                // which JSON Schema cannot say; and object_level_authorization, which needs a second
+                // customer's credential (ContractTests checks that another's order is 404).
+                // ignored_auth sends each call without the key and expects 401. The stateful phase
+                // follows the links between operations. One worker: CPython 3.11's parser is not
+                // thread-safe.
+                "--header", "Authorization: Bearer \(key)",
+                "--checks", "all", "--exclude-checks", "positive_data_acceptance,object_level_authorization",
+                "--max-examples", "25", "--seed", "20261125", "--workers", "1",
+                "--generation-database", "none", "--request-timeout", "10", "--no-color",
+                "--report", "json", "--report-json-path", report.path,
+            ],
+            in: folder)
+        #expect(status == 0, "\(document): \(output.suffix(8000))")
+        // The figures, for the log (and the note).
+        let summary = output.split(separator: "\n").filter { $0.count < 200 && ($0.contains("generated") || $0.contains("passed")) }
+        print("schemathesis \(document):", summary.joined(separator: " | "))
+        #expect(output.contains("generated"), "schemathesis printed no summary for \(document): \(output.suffix(2000))")
     }
 }

@@ -1,10 +1,15 @@
 import Foundation
+import CheckoutContracts
+import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 @testable import OrderService
 import Testing
+import Postgres
 import TestSupport
+import Workers
 import Yams
 
 /// `openapi.yaml` is the contract: the server serves exactly its operations, and reads its
@@ -140,5 +145,25 @@ import Yams
         for bad in ["", "\"\"", "+7", " 7", "7W/", "W/W/\"7\"", "\"7", "1234567890", "yesterday"] {
             #expect(OrderServiceAPI.version(ifMatch: bad) == nil, "\(bad)")
         }
+    }
+}
+
+/// `openapi/catalog.yaml` is the catalog's contract: its worker serves exactly those operations.
+@Suite struct CatalogContractTests {
+    struct Nobody: CallerAuthenticating {
+        func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller { throw ProblemDetails.unauthorized }
+    }
+
+    @Test func theCatalogServesExactlyTheDocumentedOperations() throws {
+        let document = ContractTests.document.deletingLastPathComponent().appendingPathComponent("openapi/catalog.yaml")
+        let root = try #require(try Yams.load(yaml: String(contentsOf: document, encoding: .utf8)) as? [String: Any])
+        let paths = try #require(root["paths"] as? [String: [String: Any]])
+        let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
+        let documented = Set(paths.flatMap { path, operations in operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
+        let router = WorkerHTTP.router(
+            participant: "catalog", pool: PostgresPool(conninfo: ""), brokerConnected: { false }, metrics: WorkerMetrics(),
+            logger: Logger(label: "test"), api: .init(authenticator: Nobody()))
+        let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
+        #expect(served == documented, "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())")
     }
 }

@@ -73,7 +73,7 @@ import TestSupport
         worker.events.handled("catalog.reserve_inventory", false)
         worker.events.deadLettered("catalog.commands")
         worker.events.batch(3)
-        served += String(decoding: await worker.render(runtime: runtime), as: UTF8.self)
+        served += String(decoding: await worker.render(pool: runtime.pool, brokerConnected: runtime.connection.isConnected), as: UTF8.self)
         // What every process reports through swift-metrics: the pool's, the relay's, the broker connection's.
         let registry = TestMetrics.registry
         let pool = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:1/none", size: 1, label: "monitoring-test")
