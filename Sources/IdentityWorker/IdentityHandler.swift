@@ -2,8 +2,9 @@ import CheckoutContracts
 import Messaging
 import Postgres
 
-/// Charges a customer's card (the payment step) and refunds it. Refuses an unknown card, a card of
-/// another customer, an expired card and an amount over the card's limit. One charge per saga.
+/// Charges a customer's card (the payment step) and refunds it. Refuses an unknown or removed card,
+/// a card of another customer, a deactivated customer, an expired card and an amount over the
+/// card's limit. One charge per saga.
 public struct IdentityHandler: CommandHandler {
     public init() {}
 
@@ -25,12 +26,19 @@ public struct IdentityHandler: CommandHandler {
     private func charge(_ command: IncomingCommand, in transaction: PostgresConnection) throws -> CommandOutcome {
         let request = try command.payload(IdentityContract.ChargePayment.self)
         guard request.amountCents >= 0 else { throw MalformedMessage("charge_payment with a negative amount") }
+        // A removed card is kept for its charges, and refused from then on.
         guard let card = try transaction.query(
-            "SELECT customer_id, expires_on < current_date AS expired, limit_cents FROM payment_cards WHERE id = $1",
+            """
+            SELECT c.customer_id, c.expires_on < current_date AS expired, c.limit_cents, u.active
+            FROM payment_cards c JOIN customers u ON u.id = c.customer_id WHERE c.id = $1 AND c.removed_at IS NULL
+            """,
             [request.cardId]).first,
             try card.string("customer_id") == request.customerId
         else {
             return .refused(reason: "card_unknown", detail: "customer \(request.customerId) has no card \(request.cardId)")
+        }
+        if try !card.bool("active") {
+            return .refused(reason: "customer_inactive", detail: "customer \(request.customerId) was deactivated")
         }
         if try card.bool("expired") {
             return .refused(reason: "card_expired", detail: "card \(request.cardId) has expired")

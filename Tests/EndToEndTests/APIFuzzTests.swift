@@ -4,10 +4,12 @@ import FoundationNetworking
 #endif
 import Testing
 import TestSupport
+import Workers
 
 /// schemathesis fuzzes every operation of `openapi.yaml` against the live order service (the
-/// shipped binary, with its workers), and of `openapi/catalog.yaml` against the catalog's API: valid and invalid bodies, headers, paths and queries. No
-/// request may end in a server error, and every response must be one the document describes —
+/// shipped binary, with its workers), and of each worker's `openapi/<participant>.yaml` against
+/// that worker's API: valid and invalid bodies, headers, paths and queries. No request may end in
+/// a server error, and every response must be one the document describes —
 /// its status, content type, headers and body schema — and invalid input must be refused.
 @Suite struct APIFuzzTests {
     static let schemathesis = DeploymentTests.findTool("schemathesis")
@@ -19,16 +21,19 @@ import TestSupport
         try await TestSystem.with { system in
             let port = Int.random(in: 20_000..<30_000)
             var processes = try system.launchAll(port: port, logLevel: "critical")
-            // A second catalog worker that serves the catalog's REST API, asking that order service about credentials.
-            let catalog = port + 10_000
-            processes.append(try system.launch(
-                ["worker", "catalog", "--set", "worker.httpPort=\(catalog)", "--set", "worker.orderServiceUrl=http://127.0.0.1:\(port)"],
-                as: "catalog", logLevel: "critical"))
+            // A second instance of each worker with a REST API serves it, asking that order service about credentials.
+            var documents = [("openapi.yaml", port)]
+            for (offset, participant) in WorkerHTTP.participantsWithAPI.sorted().enumerated() {
+                let api = port + 10_000 + offset
+                processes.append(try system.launch(
+                    ["worker", participant, "--set", "worker.httpPort=\(api)", "--set", "worker.orderServiceUrl=http://127.0.0.1:\(port)"],
+                    as: participant, logLevel: "critical"))
+                documents.append(("openapi/\(participant).yaml", api))
+            }
             defer { for process in processes where process.isRunning { process.terminate() } }
-            #expect(await TestSystem.becomesReady(port: port))
-            #expect(await TestSystem.becomesReady(port: catalog))
+            for (_, target) in documents { #expect(await TestSystem.becomesReady(port: target)) }
 
-            for (document, target) in [("openapi.yaml", port), ("openapi/catalog.yaml", catalog)] {
+            for (document, target) in documents {
                 try await Self.fuzz(document, port: target, key: system.adminKey)
             }
             for process in processes { await process.stop() }

@@ -12,53 +12,14 @@ import TestSupport
 /// credential checked by asking the order service. Products are made, changed, listed and paged;
 /// stock is adjusted and counted, and its history shows those changes beside a saga's reservation.
 @Suite struct CatalogAPITests {
-    struct Reply {
-        var status: Int
-        var body: Data
-        var headers: [String: String]
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func json() -> [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        /// The fields a problem names.
-        var fields: [String] { (json()["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String } }
-    }
-
     static func call(
         _ method: String, _ port: Int, _ path: String, key: String?, body: String? = nil, contentType: String = "application/json"
-    ) async throws -> Reply {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(body.utf8)
-        }
-        let (data, response) = try await URLSession.shared.fetch(request)
-        let http = response as! HTTPURLResponse
-        var headers: [String: String] = [:]
-        for (name, value) in http.allHeaderFields { headers[String(describing: name).lowercased()] = String(describing: value) }
-        return Reply(status: http.statusCode, body: data, headers: headers)
+    ) async throws -> WorkerAPI.Reply {
+        try await WorkerAPI.call(method, port, path, key: key, body: body, contentType: contentType)
     }
 
-    /// The order service on a port of its own, the catalog worker serving its API on another (it
-    /// asks that order service about credentials) and the other four workers: a whole system.
     static func withCatalog(_ body: (TestSystem, _ catalog: Int, _ order: Int) async throws -> Void) async throws {
-        try await TestSystem.with { system in
-            let order = Int.random(in: 20_000..<30_000)
-            let catalog = order + 10_000
-            var processes = [try system.launch(
-                ["order-service", "--port", String(order), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path], as: "order")]
-            for participant in SagaTopology.participants {
-                let port = participant == "catalog" ? catalog : -1
-                processes.append(try system.launch(
-                    ["worker", participant, "--set", "worker.httpPort=\(port)", "--set", "worker.orderServiceUrl=http://127.0.0.1:\(order)"],
-                    as: participant))
-            }
-            defer { for process in processes where process.isRunning { process.terminate() } }
-            #expect(await TestSystem.becomesReady(port: order))
-            #expect(await TestSystem.becomesReady(port: catalog))
-            try await body(system, catalog, order)
-            for process in processes { await process.stop() }
-        }
+        try await WorkerAPI.withSystem(serving: "catalog", body)
     }
 
     @Test(.timeLimit(.minutes(3)))

@@ -148,20 +148,22 @@ import Yams
     }
 }
 
-/// `openapi/catalog.yaml` is the catalog's contract: its worker serves exactly those operations.
-@Suite struct CatalogContractTests {
+/// `openapi/<participant>.yaml` is the contract of each worker's REST API: the worker serves
+/// exactly its operations, probes included.
+@Suite struct WorkerContractTests {
     struct Nobody: CallerAuthenticating {
         func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller { throw ProblemDetails.unauthorized }
     }
 
-    @Test func theCatalogServesExactlyTheDocumentedOperations() throws {
-        let document = ContractTests.document.deletingLastPathComponent().appendingPathComponent("openapi/catalog.yaml")
+    @Test(arguments: WorkerHTTP.participantsWithAPI.sorted())
+    func eachWorkerServesExactlyItsDocumentedOperations(_ participant: String) throws {
+        let document = ContractTests.document.deletingLastPathComponent().appendingPathComponent("openapi/\(participant).yaml")
         let root = try #require(try Yams.load(yaml: String(contentsOf: document, encoding: .utf8)) as? [String: Any])
         let paths = try #require(root["paths"] as? [String: [String: Any]])
         let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
         let documented = Set(paths.flatMap { path, operations in operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
         let router = WorkerHTTP.router(
-            participant: "catalog", pool: PostgresPool(conninfo: ""), brokerConnected: { false }, metrics: WorkerMetrics(),
+            participant: participant, pool: PostgresPool(conninfo: ""), brokerConnected: { false }, metrics: WorkerMetrics(),
             logger: Logger(label: "test"), api: .init(authenticator: Nobody()))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         #expect(served == documented, "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())")
