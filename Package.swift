@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts", "Retry", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -148,7 +149,10 @@ let package = Package(
             name: "IdentityWorker",
             dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings),
-        .target(name: "CartWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(
+            name: "CartWorker",
+            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings),
         .target(
             name: "NotificationWorker",
             dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", .product(name: "Mustache", package: "swift-mustache")],

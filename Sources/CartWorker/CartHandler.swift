@@ -23,7 +23,7 @@ public struct CartHandler: CommandHandler {
             undo: { sagaID in
                 // Restored only while that saga's conversion is the cart's latest event.
                 if let cart = try load(try convertedCart(by: sagaID), in: transaction), cart.status == .converted, cart.convertedBy == sagaID {
-                    try append("CART_RESTORED", to: cart, sagaID: sagaID, in: transaction)
+                    try append(Cart.EventType.restored, to: cart, sagaID: sagaID, in: transaction)
                 }
             })
     }
@@ -46,7 +46,7 @@ public struct CartHandler: CommandHandler {
         guard cart.status == .active else {
             return .refused(reason: "cart_not_active", detail: "cart \(request.cartId) is \(cart.status.rawValue)")
         }
-        try append("CART_CONVERTED", to: cart, sagaID: command.sagaID, in: transaction)
+        try append(Cart.EventType.converted, to: cart, sagaID: command.sagaID, in: transaction)
         try transaction.query(
             "INSERT INTO cart_conversions (saga_id, cart_id, status) VALUES ($1, $2, 'CONVERTED')", [command.sagaID, request.cartId])
         return .succeeded(CartContract.Converted(cartId: request.cartId))

@@ -46,6 +46,9 @@ public enum OrderSagaSettings {
     public static let sagasDirectory = Setting.text("sagas.directory", "sagas", "folder with the saga definitions (create_order.yaml, cancel_order.yaml)")
     public static let maxInFlight = Setting.integer(
         "checkout.maxInFlight", 500, in: 0...1_000_000, "sagas running at once past which checkout answers 503 with Retry-After (0: no limit)")
+    public static let cartServiceURL = Setting.httpURL(
+        "checkout.cartServiceUrl", default: "http://127.0.0.1:9104",
+        "the cart service a checkout by cart (a cartId without items) reads its cart from; empty: such a checkout answers 503")
     public static let rateLimit = Setting.integer(
         "api.rateLimit", 100, in: 0...1_000_000,
         "requests a second each credential may make, in bursts of as many (429 with Retry-After above; 0: no limit; a key's own --rate-limit wins)")
@@ -94,7 +97,7 @@ public enum OrderSagaSettings {
             row(postgresURL), row(amqpURL), row(amqpHeartbeat), row(amqpMaxReconnectDelay), row(queueType), row(deliveryLimit), row(logFormat), row(tracingEndpoint),
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
-            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
+            row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(cartServiceURL), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
             row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(orderServiceURL), row(mailDirectory), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]

@@ -1,7 +1,11 @@
+import CheckoutContracts
 import Foundation
 import HTTPEdge
 
 /// Reads a checkout request field by field, so that every problem names its field.
+///
+/// Two forms: with `items`, the lines are the request's and `customerId` is required; without,
+/// the request checks a cart out (``CartCheckout``): its lines and customer are the cart's.
 ///
 /// ```json
 /// { "customerId": "cust-ada", "cartId": "cart-ada-1",
@@ -11,19 +15,26 @@ import HTTPEdge
 ///   "shippingAddress": { "line1": "12 St James's Square", "city": "London", "postalCode": "SW1Y 4JH", "country": "GB" } }
 /// ```
 enum CheckoutValidation {
-    static let maxItems = 50
-    static let maxQuantity = 1000
+    static let maxItems = CartContract.maxLines
+    static let maxQuantity = CartContract.maxQuantity
     static let fields: Set<String> = ["customerId", "cartId", "items", "couponCode", "paymentCardId", "shippingAddress"]
     static let addressFields: Set<String> = ["line1", "city", "postalCode", "country"]
 
+    /// A checkout as requested: its lines given, or a cart's to read.
+    enum Form: Equatable {
+        case lines(SagaEngine.Checkout)
+        case cart(CartCheckout)
+    }
+
     /// The validated checkout, or every problem found.
-    static func validate(_ body: [UInt8]) throws(ProblemDetails) -> SagaEngine.Checkout {
+    static func validate(_ body: [UInt8]) throws(ProblemDetails) -> Form {
         let object = try JSONFields.object(body)
         var problems: [ProblemDetails.FieldProblem] = []
         func problem(_ field: String, _ text: String) { problems.append(.init(field: field, problem: text)) }
 
         for key in object.keys.sorted() where !fields.contains(key) { problem(key, "is not a field of a checkout") }
-        let customerId = identifier(object, "customerId", problem)
+        let byCart = object["items"] == nil
+        let customerId = byCart && object["customerId"] == nil ? nil : identifier(object, "customerId", problem)
         let cartId = identifier(object, "cartId", problem)
         let paymentCardId = identifier(object, "paymentCardId", problem)
         var couponCode: String?
@@ -37,7 +48,9 @@ enum CheckoutValidation {
         }
 
         var items: [CreateOrderData.Item] = []
-        if let value = object["items"] {
+        if byCart {
+            // Checking a cart out: its lines are read from the cart service.
+        } else if let value = object["items"] {
             if let list = value as? [Any], (1...maxItems).contains(list.count) {
                 var seen = Set<String>()
                 for (index, element) in list.enumerated() {
@@ -62,8 +75,6 @@ enum CheckoutValidation {
             } else {
                 problem("items", "must be a list of 1 to \(maxItems) items")
             }
-        } else {
-            problem("items", "is required")
         }
 
         var address: CreateOrderData.Address?
@@ -89,12 +100,24 @@ enum CheckoutValidation {
             problem("shippingAddress", "is required")
         }
 
-        guard problems.isEmpty, let customerId, let cartId, let paymentCardId, let address else {
+        guard problems.isEmpty, let cartId, let paymentCardId, let address, byCart || customerId != nil else {
             throw .invalid(problems, what: "The checkout")
         }
-        return SagaEngine.Checkout(
-            customerId: customerId, cartId: cartId, items: items, couponCode: couponCode,
-            paymentCardId: paymentCardId, shippingAddress: address)
+        let request = CartCheckout(customerId: customerId, cartId: cartId, couponCode: couponCode, paymentCardId: paymentCardId, shippingAddress: address)
+        return byCart ? .cart(request) : .lines(request.checkout(customerId: customerId!, items: items))
+    }
+
+    /// The checkout of `cart` as read from the cart service: its customer and lines, or every
+    /// problem with it, named by the request's fields.
+    static func checkout(_ request: CartCheckout, cart: CartView?) throws(ProblemDetails) -> SagaEngine.Checkout {
+        func refuse(_ field: String, _ text: String) -> ProblemDetails { .invalid([.init(field: field, problem: text)], what: "The checkout") }
+        guard let cart else { throw refuse("cartId", "there is no cart \(request.cartId) that this credential may check out") }
+        guard cart.status == "ACTIVE" else { throw refuse("cartId", "cart \(request.cartId) is \(cart.status): it was checked out already") }
+        guard !cart.items.isEmpty else { throw refuse("cartId", "cart \(request.cartId) is empty") }
+        if let customer = request.customerId, customer != cart.customerId {
+            throw refuse("customerId", "is not the customer of cart \(request.cartId) (\(cart.customerId))")
+        }
+        return request.checkout(customerId: cart.customerId, items: cart.items.map { .init(productId: $0.productId, quantity: $0.quantity) })
     }
 
     /// An id: 1 to 64 letters, digits, `-`, `_` or `.`.
@@ -120,4 +143,19 @@ enum CheckoutValidation {
     }
 
     private static func wholeNumber(_ value: Any?) -> Int? { JSONFields.wholeNumber(value) }
+}
+
+/// A checkout of a cart: everything but its lines and (optionally) its customer, which the cart gives.
+struct CartCheckout: Equatable, Encodable {
+    /// When given, it must be the cart's customer.
+    var customerId: String?
+    var cartId: String
+    var couponCode: String?
+    var paymentCardId: String
+    var shippingAddress: CreateOrderData.Address
+
+    func checkout(customerId: String, items: [CreateOrderData.Item]) -> SagaEngine.Checkout {
+        SagaEngine.Checkout(
+            customerId: customerId, cartId: cartId, items: items, couponCode: couponCode, paymentCardId: paymentCardId, shippingAddress: shippingAddress)
+    }
 }

@@ -98,6 +98,13 @@ final class InMemorySagaStore: SagaStore {
 
     // MARK: Writes
 
+    func claimed(idempotencyKey: String, owner: String, request: String) async throws -> StartOutcome? {
+        try state.withLock { state in
+            guard !state.unavailable else { throw Unavailable() }
+            return state.keys[owner + "\n" + idempotencyKey].map { IdempotencyKeys.answer(stored: $0, request: request) }
+        }
+    }
+
     func start(
         _ new: NewOrder, idempotencyKey: String?, request: String,
         create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)

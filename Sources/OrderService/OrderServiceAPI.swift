@@ -14,6 +14,8 @@ struct OrderServiceAPI: Sendable {
     let admission: Admission
     /// Who is calling, and whether they may (``Authenticator``).
     let authenticator: Authenticator
+    /// Where a checkout by cart reads its cart; `nil`: such a checkout answers 503.
+    let carts: CartLookup?
     /// The Idempotency-Keys of checkouts being answered now.
     let keysInFlight = KeysInFlight()
     /// Whether the broker connection is up (`/health`, `/ready`).
@@ -66,9 +68,9 @@ struct OrderServiceAPI: Sendable {
             throw ProblemDetails.unsupportedMediaType(contentType)
         }
         let buffer = try await request.body.collect(upTo: bodyLimit)
-        let checkout: SagaEngine.Checkout
+        let form: CheckoutValidation.Form
         do {
-            checkout = try CheckoutValidation.validate(Array(buffer.readableBytesView))
+            form = try CheckoutValidation.validate(Array(buffer.readableBytesView))
         } catch {
             metrics.checkoutsRefused.increment()
             throw error
@@ -96,7 +98,7 @@ struct OrderServiceAPI: Sendable {
         defer { if let key { keysInFlight.release(caller.principal, key) } }
         let accepted: SagaEngine.Accepted
         do {
-            accepted = try await engine.start(checkout, owner: caller.principal, idempotencyKey: key, request: try Self.fingerprint(checkout))
+            accepted = try await start(form, owner: caller.principal, idempotencyKey: key, authorization: request.headers[.authorization])
         } catch is IdempotencyConflict {
             throw ProblemDetails(
                 status: .unprocessableContent, type: "https://ordersaga.dev/problems/idempotency-key-reused",
@@ -127,6 +129,30 @@ struct OrderServiceAPI: Sendable {
             status: .accepted, headers: headers)
     }
 
+    /// Starts the checkout's saga. A checkout by cart reads the cart first, with the caller's own
+    /// credential, unless its Idempotency-Key shows it is a retry of one already placed (whose
+    /// cart is converted by now): that answers what the first one placed.
+    private func start(_ form: CheckoutValidation.Form, owner: String, idempotencyKey key: String?, authorization: String?) async throws -> SagaEngine.Accepted {
+        switch form {
+        case .lines(let checkout):
+            return try await engine.start(checkout, owner: owner, idempotencyKey: key, request: try Self.fingerprint(checkout))
+        case .cart(let request):
+            let fingerprint = try Self.fingerprint(request)
+            if let key, let earlier = try await store.claimed(idempotencyKey: key, owner: owner, request: fingerprint) {
+                guard case .replayed(let orderID, let sagaID, let number) = earlier else { throw IdempotencyConflict() }
+                metrics.checkoutsReplayed.increment()
+                return SagaEngine.Accepted(orderID: orderID, sagaID: sagaID, orderNumber: number, replayed: true)
+            }
+            guard let carts else {
+                throw ProblemDetails(
+                    status: .serviceUnavailable, type: "https://ordersaga.dev/problems/cart-service-unavailable",
+                    title: "The cart service is unavailable", detail: "this order service has no cart service to read carts from (checkout.cartServiceUrl)")
+            }
+            let checkout = try CheckoutValidation.checkout(request, cart: try await carts.cart(request.cartId, authorization: authorization))
+            return try await engine.start(checkout, owner: owner, idempotencyKey: key, request: fingerprint)
+        }
+    }
+
     /// The seconds a `Prefer` header's `wait=N` asks for (RFC 7240), at most ``maxWait``; `nil`
     /// without one. A preference the server does not understand is ignored, as the RFC says.
     static func preferredWait(_ prefer: String?) -> Int? {
@@ -153,9 +179,18 @@ struct OrderServiceAPI: Sendable {
 
     /// The checkout as canonical JSON (sorted keys): equal checkouts give equal text.
     private static func fingerprint(_ checkout: SagaEngine.Checkout) throws -> String {
+        try canonical(CheckoutFingerprint(checkout))
+    }
+
+    /// A checkout by cart as requested (not the lines the cart had), so a retry matches it.
+    private static func fingerprint(_ request: CartCheckout) throws -> String {
+        "cart:" + (try canonical(request))
+    }
+
+    private static func canonical(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(CheckoutFingerprint(checkout)), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     private struct CheckoutFingerprint: Encodable {

@@ -37,6 +37,8 @@ public struct OrderServiceConfiguration: Sendable {
     public var cancelDefinition: SagaDefinition?
     /// The key JWT bearer tokens are checked with, if any (``TokenVerifier``).
     public var tokens = TokenSettings()
+    /// The cart service a checkout by cart reads its cart from; empty: such a checkout answers 503.
+    public var cartServiceURL = OrderSagaSettings.cartServiceURL.defaultValue
 
     public struct TokenSettings: Sendable {
         public var secret = ""
@@ -123,8 +125,9 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let tokens = try await TokenVerifier.make(
         secret: configuration.tokens.secret, publicKeyFile: configuration.tokens.publicKeyFile, audience: configuration.tokens.audience)
     let authenticator = Authenticator(defaultRateLimit: configuration.rateLimit, tokens: tokens) { try await keys.record(id: $0, using: $1) }
+    let carts = configuration.cartServiceURL.isEmpty ? nil : CartLookup(baseURL: configuration.cartServiceURL, logger: logger)
     let router = buildRouter(
-        engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator,
+        engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator, carts: carts,
         brokerConnected: { connection.isConnected },
         bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter)
     return Application(
@@ -138,7 +141,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 /// and what tests drive with an in-memory store and no server.
 func buildRouter(
     engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, admission: Admission, authenticator: Authenticator,
-    brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
+    carts: CartLookup? = nil, brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
 ) -> Router<BasicRequestContext> {
     let router = Router()
     // Requests by route, method and status, with their duration (swift-metrics; `ProcessMetrics`
@@ -147,7 +150,8 @@ func buildRouter(
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
     OrderServiceAPI(
-        engine: engine, store: store, admission: admission, authenticator: authenticator, brokerConnected: brokerConnected, metrics: metrics, bodyLimit: bodyLimit)
+        engine: engine, store: store, admission: admission, authenticator: authenticator, carts: carts, brokerConnected: brokerConnected,
+        metrics: metrics, bodyLimit: bodyLimit)
         .addRoutes(to: router)
     router.add(middleware: UnroutedMiddleware(router.routes))
     return router

@@ -119,6 +119,18 @@ struct PostgresSagaStore: SagaStore {
 
     // MARK: Writes
 
+    func claimed(idempotencyKey: String, owner: String, request: String) async throws -> StartOutcome? {
+        try await pool.query(
+            """
+            SELECT k.request, k.order_id, k.saga_id, o.number FROM idempotency_keys k JOIN orders o ON o.id = k.order_id
+            WHERE k.owner = $1 AND k.key = $2
+            """, [owner, idempotencyKey]
+        ).first.map { row in
+            IdempotencyKeys.answer(
+                stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id"), try row.int("number")), request: request)
+        }
+    }
+
     func start(
         _ new: NewOrder, idempotencyKey: String?, request: String,
         create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)

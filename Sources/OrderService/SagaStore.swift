@@ -16,6 +16,11 @@ protocol SagaStore: Sendable {
         create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome
 
+    /// What the owner's `Idempotency-Key` answers for `request` when it was claimed already
+    /// (``IdempotencyKeys``); `nil` when it was not. For a checkout that must not do its work
+    /// (read a cart) again when it is a retry.
+    func claimed(idempotencyKey: String, owner: String, request: String) async throws -> StartOutcome?
+
     /// For each update in turn, in one transaction (group commit): records its message in the
     /// inbox and, unless it was handled before, runs its body on the saga and stores what it
     /// returns. What a body throws rolls back all of them. The caller orders them by saga id, the

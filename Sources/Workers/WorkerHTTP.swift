@@ -1,4 +1,5 @@
 import AMQP
+import CartWorker
 import CatalogWorker
 import Foundation
 #if canImport(Glibc)
@@ -172,7 +173,7 @@ public enum WorkerHTTP {
     }
 
     /// The participants that serve a REST API of their own beside the probes.
-    public static let participantsWithAPI: Set<String> = ["catalog", "identity"]
+    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart"]
 
     /// Adds `participant`'s REST API to a router; `nil` for a participant without one yet.
     static func routes(
@@ -181,6 +182,9 @@ public enum WorkerHTTP {
         switch participant {
         case "catalog":
             let api = CatalogAPI(store: CatalogStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+            return { api.addRoutes(to: $0) }
+        case "cart":
+            let api = CartAPI(store: CartStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
             return { api.addRoutes(to: $0) }
         case "identity":
             let api = IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)

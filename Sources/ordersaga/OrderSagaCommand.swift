@@ -197,6 +197,7 @@ struct OrderServiceCommand: AsyncParsableCommand {
             retryAfter: try settings.value(S.retryAfter), maxInFlight: try settings.value(S.maxInFlight),
             rateLimit: try settings.value(S.rateLimit), messaging: try MessagingSettings(settings))
         configuration.cancelWindow = try settings.value(S.cancelWindow)
+        configuration.cartServiceURL = try settings.value(S.cartServiceURL)
         configuration.tokens = .init(
             secret: try settings.value(S.jwtSecret), publicKeyFile: try settings.value(S.jwtPublicKey), audience: try settings.value(S.jwtAudience))
         try options.armCrashPoint(settings)

@@ -21,6 +21,27 @@ import Testing
         #expect(restored?.version == 4)
     }
 
+    /// Items are added (quantities sum), set, and removed; the order is the order of first adding.
+    @Test func cartItemsAreFoldedFromTheirEvents() {
+        let events = [
+            Cart.Event(seq: 1, type: Cart.EventType.created, customerID: "c", sagaID: nil),
+            Cart.Event(seq: 2, type: Cart.EventType.itemAdded, customerID: "c", sagaID: nil, productID: "mug", quantity: 2),
+            Cart.Event(seq: 3, type: Cart.EventType.itemAdded, customerID: "c", sagaID: nil, productID: "beans", quantity: 1),
+            Cart.Event(seq: 4, type: Cart.EventType.itemAdded, customerID: "c", sagaID: nil, productID: "mug", quantity: 3),
+            Cart.Event(seq: 5, type: Cart.EventType.itemQuantitySet, customerID: "c", sagaID: nil, productID: "beans", quantity: 4),
+            Cart.Event(seq: 6, type: Cart.EventType.itemAdded, customerID: "c", sagaID: nil, productID: "kettle", quantity: 1),
+            Cart.Event(seq: 7, type: Cart.EventType.itemRemoved, customerID: "c", sagaID: nil, productID: "mug"),
+        ]
+        let cart = Cart(id: "x", events: events)
+        #expect(cart?.items.map(\.productID) == ["beans", "kettle"])
+        #expect(cart?.items.map(\.quantity) == [4, 1])
+        #expect(Cart(id: "x", events: Array(events.prefix(4)))?.items.map(\.quantity) == [5, 1])
+        // Setting a quantity of 0 removes the line; adding it again puts it last.
+        let again = Cart(id: "x", events: events + [Cart.Event(seq: 8, type: Cart.EventType.itemAdded, customerID: "c", sagaID: nil, productID: "mug", quantity: 1)])
+        #expect(again?.items.map(\.productID) == ["beans", "kettle", "mug"])
+        #expect(again?.version == 8)
+    }
+
     @Test func formatterAlignsStepsAndTimeline() {
         let saga = SagaView(
             id: "s-1", orderId: "o-1", definition: .init(name: "create_order", version: 1), status: "COMPLETED",

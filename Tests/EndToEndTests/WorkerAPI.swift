@@ -20,10 +20,12 @@ enum WorkerAPI {
     }
 
     static func call(
-        _ method: String, _ port: Int, _ path: String, key: String?, body: String? = nil, contentType: String = "application/json"
+        _ method: String, _ port: Int, _ path: String, key: String?, body: String? = nil, contentType: String = "application/json",
+        headers extra: [String: String] = [:]
     ) async throws -> Reply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
+        for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
         if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.setValue(contentType, forHTTPHeaderField: "Content-Type")
@@ -42,8 +44,11 @@ enum WorkerAPI {
         try await TestSystem.with { system in
             let order = Int.random(in: 20_000..<30_000)
             let worker = order + 10_000
+            // A checkout by cart reads the cart from this system's cart service, when it serves its API.
+            let carts = api == "cart" ? "http://127.0.0.1:\(worker)" : ""
             var processes = [try system.launch(
-                ["order-service", "--port", String(order), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path], as: "order")]
+                ["order-service", "--port", String(order), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
+                 "--set", "checkout.cartServiceUrl=\(carts)"], as: "order")]
             for participant in SagaTopology.participants {
                 let port = participant == api ? worker : -1
                 processes.append(try system.launch(
