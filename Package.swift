@@ -144,7 +144,10 @@ let package = Package(
             name: "CatalogWorker",
             dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings),
-        .target(name: "PromotionWorker", dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP"], swiftSettings: swiftSettings),
+        .target(
+            name: "PromotionWorker",
+            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings),
         .target(
             name: "IdentityWorker",
             dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", .product(name: "Hummingbird", package: "hummingbird")],

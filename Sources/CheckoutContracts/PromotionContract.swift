@@ -10,8 +10,10 @@ public enum PromotionContract {
         public var orderId: String
         public var couponCode: String
         public var subtotalCents: Int
-        public init(orderId: String, couponCode: String, subtotalCents: Int) {
-            self.orderId = orderId; self.couponCode = couponCode; self.subtotalCents = subtotalCents
+        /// Whose order it is, for a coupon's limit per customer (absent in commands sent before it was added).
+        public var customerId: String?
+        public init(orderId: String, couponCode: String, subtotalCents: Int, customerId: String?) {
+            self.orderId = orderId; self.couponCode = couponCode; self.subtotalCents = subtotalCents; self.customerId = customerId
         }
     }
 

@@ -98,6 +98,26 @@ public struct JSONFields {
         return value
     }
 
+    /// An RFC 3339 time (`2026-11-25T09:30:00Z`, `…:00.250+01:00`); a problem when it is missing or not one.
+    public mutating func time(_ key: String) -> Date? {
+        // From 1970 to 9999: what every database and client stores without surprise.
+        guard let text = object[key] as? String, let date = Self.rfc3339(text),
+              (0..<253_402_300_800).contains(date.timeIntervalSince1970)
+        else {
+            problem(key, "must be an RFC 3339 time from 1970 to 9999, as 2026-11-25T09:30:00Z")
+            return nil
+        }
+        return date
+    }
+
+    /// `text` as an RFC 3339 time, with or without fractional seconds; `nil` when it is not one.
+    public static func rfc3339(_ text: String) -> Date? {
+        guard text.count <= 40 else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+    }
+
     /// A JSON number that is a whole number (not a bool, not 2.5).
     public static func wholeNumber(_ value: Any?) -> Int? {
         // JSONSerialization gives true and false as NSNumbers of C type "c" (char); on Linux even

@@ -64,11 +64,11 @@ public struct ProblemDetails: HTTPResponseError, Sendable {
             detail: "more than \(limit) sagas are in flight; nothing was written, try again in \(retryAfter) s", headers: headers)
     }
 
-    /// `409`: there is a `what` with this id already (naming `id`).
-    public static func duplicate(_ what: String, _ id: String, hint: String = "") -> ProblemDetails {
+    /// `409`: there is a `what` with this id already (naming `field`).
+    public static func duplicate(_ what: String, _ id: String, field: String = "id", hint: String = "") -> ProblemDetails {
         ProblemDetails(
             status: .conflict, type: "https://ordersaga.dev/problems/duplicate", title: "The \(what) exists",
-            detail: "there is a \(what) \(id) already\(hint.isEmpty ? "" : "; \(hint)")", errors: [.init(field: "id", problem: "is taken")])
+            detail: "there is a \(what) \(id) already\(hint.isEmpty ? "" : "; \(hint)")", errors: [.init(field: field, problem: "is taken")])
     }
 
     public static func tooLarge(limit: Int) -> ProblemDetails {

@@ -56,7 +56,8 @@ public enum CreateOrderSaga {
         },
         PromotionContract.redeemCoupon: { data in
             PromotionContract.RedeemCoupon(
-                orderId: data.orderIdText, couponCode: data.couponCode ?? "", subtotalCents: try required(data.subtotalCents, "subtotal"))
+                orderId: data.orderIdText, couponCode: data.couponCode ?? "", subtotalCents: try required(data.subtotalCents, "subtotal"),
+                customerId: data.customerId)
         },
         IdentityContract.chargePayment: { data in
             IdentityContract.ChargePayment(

@@ -283,10 +283,7 @@ struct OrderServiceAPI: Sendable {
 
     /// An RFC 3339 time (`2026-11-25T09:30:00Z`, `…:00.250+01:00`) in microseconds since 1970.
     static func timestamp(_ text: String) -> Int64? {
-        guard text.count <= 40 else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
+        guard let date = JSONFields.rfc3339(text) else { return nil }
         let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
         guard microseconds >= 0, microseconds < 1e17 else { return nil }
         return Int64(microseconds)

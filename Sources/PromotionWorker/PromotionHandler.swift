@@ -2,8 +2,9 @@ import CheckoutContracts
 import Messaging
 import Postgres
 
-/// Redeems a coupon for an order and releases it. Refuses an unknown, expired or exhausted coupon,
-/// or a subtotal below the coupon's minimum. One redemption per saga, as the catalog's reservation.
+/// Redeems a coupon for an order and releases it. Refuses an unknown, expired, not yet valid or
+/// exhausted coupon, one the customer has used as often as it allows, or a subtotal below the
+/// coupon's minimum. One redemption per saga, as the catalog's reservation.
 public struct PromotionHandler: CommandHandler {
     public init() {}
 
@@ -40,7 +41,8 @@ public struct PromotionHandler: CommandHandler {
         let request = try command.payload(PromotionContract.RedeemCoupon.self)
         guard let coupon = try transaction.query(
             """
-            SELECT percent_off, min_subtotal_cents, max_redemptions, redeemed_count, expires_at < now() AS expired
+            SELECT percent_off, amount_off_cents, min_subtotal_cents, max_redemptions, redeemed_count, max_per_customer,
+                   expires_at < now() AS expired, starts_at > now() AS not_started
             FROM coupons WHERE code = $1 FOR UPDATE
             """, [request.couponCode]).first
         else {
@@ -49,18 +51,35 @@ public struct PromotionHandler: CommandHandler {
         if try coupon.bool("expired") {
             return .refused(reason: "coupon_expired", detail: "coupon \(request.couponCode) has expired")
         }
+        if try coupon.bool("not_started") {
+            return .refused(reason: "coupon_not_started", detail: "coupon \(request.couponCode) is not valid yet")
+        }
         if try coupon.int("redeemed_count") >= coupon.int("max_redemptions") {
             return .refused(reason: "coupon_exhausted", detail: "coupon \(request.couponCode) has been used up")
+        }
+        // The coupon's row is locked, so the redemptions counted here cannot change before the commit.
+        if let perCustomer = try coupon.optionalInt("max_per_customer"), let customer = request.customerId,
+           try transaction.query(
+               "SELECT count(*) AS n FROM redemptions WHERE code = $1 AND customer_id = $2 AND status = 'REDEEMED'", [request.couponCode, customer]
+           ).first!.int("n") >= perCustomer {
+            return .refused(reason: "coupon_customer_limit", detail: "customer \(customer) has used coupon \(request.couponCode) \(perCustomer) times already")
         }
         let minimum = try coupon.int("min_subtotal_cents")
         if request.subtotalCents < minimum {
             return .refused(reason: "coupon_minimum_not_met", detail: "coupon \(request.couponCode) needs a subtotal of at least \(minimum) cents")
         }
-        let discount = request.subtotalCents * (try coupon.int("percent_off")) / 100
+        let discount = try Self.discount(
+            subtotal: request.subtotalCents, percentOff: coupon.optionalInt("percent_off"), amountOff: coupon.optionalInt("amount_off_cents"))
         try transaction.query("UPDATE coupons SET redeemed_count = redeemed_count + 1 WHERE code = $1", [request.couponCode])
         try transaction.query(
-            "INSERT INTO redemptions (saga_id, code, status, discount_cents) VALUES ($1, $2, 'REDEEMED', $3)",
-            [command.sagaID, request.couponCode, discount])
+            "INSERT INTO redemptions (saga_id, code, status, discount_cents, customer_id) VALUES ($1, $2, 'REDEEMED', $3, $4)",
+            [command.sagaID, request.couponCode, discount, request.customerId])
         return .succeeded(PromotionContract.Redeemed(couponCode: request.couponCode, discountCents: discount))
+    }
+
+    /// A percentage of the subtotal (rounded down), or a fixed amount, never more than the subtotal.
+    static func discount(subtotal: Int, percentOff: Int?, amountOff: Int?) -> Int {
+        if let percentOff { return subtotal * percentOff / 100 }
+        return min(amountOff ?? 0, subtotal)
     }
 }

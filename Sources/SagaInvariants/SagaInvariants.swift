@@ -117,7 +117,7 @@ public enum SagaInvariants {
             .filter(inScope)
         if reserved != completed { problems.append("reservations held for \(reserved.sorted()), completed sagas \(completed.sorted())") }
 
-        // 3. Redemptions only for COMPLETED orders, and never over a coupon's limit.
+        // 3. Redemptions only for COMPLETED orders, and never over a coupon's limit, nor its limit per customer.
         let promotion = databases.promotion
         for row in try await promotion.query("SELECT saga_id FROM redemptions WHERE status = 'REDEEMED'") {
             let id = try row.string("saga_id")
@@ -133,6 +133,14 @@ public enum SagaInvariants {
             if try row.int("redeemed_count") != row.int("held") || row.int("redeemed_count") > row.int("max_redemptions") {
                 problems.append("coupon \(try row.string("code")): count \(try row.int("redeemed_count")), redemptions \(try row.int("held"))")
             }
+        }
+        for row in try await promotion.query(
+            """
+            SELECT r.code, r.customer_id, count(*) AS n, c.max_per_customer FROM redemptions r JOIN coupons c ON c.code = r.code
+            WHERE r.status = 'REDEEMED' AND r.customer_id IS NOT NULL AND c.max_per_customer IS NOT NULL
+            GROUP BY r.code, r.customer_id, c.max_per_customer HAVING count(*) > c.max_per_customer
+            """) {
+            problems.append("coupon \(try row.string("code")): customer \(try row.string("customer_id")) redeemed it \(try row.int("n")) times, limit \(try row.int("max_per_customer"))")
         }
 
         // 4. Exactly one captured charge per COMPLETED order, equal to its total; none for the others.

@@ -12,6 +12,7 @@ import Logging
 import Messaging
 import Postgres
 import Prometheus
+import PromotionWorker
 import Synchronization
 
 /// What a worker counts, served at `GET /metrics` in Prometheus' text format: messages handled
@@ -173,7 +174,7 @@ public enum WorkerHTTP {
     }
 
     /// The participants that serve a REST API of their own beside the probes.
-    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart"]
+    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart", "promotion"]
 
     /// Adds `participant`'s REST API to a router; `nil` for a participant without one yet.
     static func routes(
@@ -185,6 +186,9 @@ public enum WorkerHTTP {
             return { api.addRoutes(to: $0) }
         case "cart":
             let api = CartAPI(store: CartStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+            return { api.addRoutes(to: $0) }
+        case "promotion":
+            let api = PromotionAPI(store: PromotionStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
             return { api.addRoutes(to: $0) }
         case "identity":
             let api = IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)

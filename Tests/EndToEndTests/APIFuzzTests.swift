@@ -20,11 +20,14 @@ import Workers
     func everyOperationAnswersAsDocumentedUnderFuzzing() async throws {
         try await TestSystem.with { system in
             let port = Int.random(in: 20_000..<30_000)
-            var processes = try system.launchAll(port: port, logLevel: "critical")
-            // A second instance of each worker with a REST API serves it, asking that order service about credentials.
+            // A second instance of each worker with a REST API serves it, asking that order service
+            // about credentials; the order service reads carts from the cart service's.
+            let apis = WorkerHTTP.participantsWithAPI.sorted().enumerated().map { ($1, port + 10_000 + $0) }
+            let carts = apis.first { $0.0 == "cart" }!.1
+            var processes = try system.launchAll(
+                port: port, extra: ["--set", "checkout.cartServiceUrl=http://127.0.0.1:\(carts)"], logLevel: "critical")
             var documents = [("openapi.yaml", port)]
-            for (offset, participant) in WorkerHTTP.participantsWithAPI.sorted().enumerated() {
-                let api = port + 10_000 + offset
+            for (participant, api) in apis {
                 processes.append(try system.launch(
                     ["worker", participant, "--set", "worker.httpPort=\(api)", "--set", "worker.orderServiceUrl=http://127.0.0.1:\(port)"],
                     as: participant, logLevel: "critical"))
