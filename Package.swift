@@ -158,7 +158,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "NotificationWorker",
-            dependencies: ["CheckoutContracts", "Messaging", "Postgres", "AMQP", .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: [
+                "CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Workers",

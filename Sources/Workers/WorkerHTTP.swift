@@ -10,6 +10,7 @@ import Hummingbird
 import IdentityWorker
 import Logging
 import Messaging
+import NotificationWorker
 import Postgres
 import Prometheus
 import PromotionWorker
@@ -174,7 +175,7 @@ public enum WorkerHTTP {
     }
 
     /// The participants that serve a REST API of their own beside the probes.
-    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart", "promotion"]
+    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart", "promotion", "notification"]
 
     /// Adds `participant`'s REST API to a router; `nil` for a participant without one yet.
     static func routes(
@@ -189,6 +190,9 @@ public enum WorkerHTTP {
             return { api.addRoutes(to: $0) }
         case "promotion":
             let api = PromotionAPI(store: PromotionStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+            return { api.addRoutes(to: $0) }
+        case "notification":
+            let api = NotificationAPI(store: NotificationStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
             return { api.addRoutes(to: $0) }
         case "identity":
             let api = IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
