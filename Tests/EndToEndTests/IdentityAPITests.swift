@@ -44,6 +44,18 @@ import TestSupport
             #expect(try await Self.call("POST", identity, "/api/v1/customers", key: admin, body: #"{"id":"cust-kay","name":"K","email":"k@example.com"}"#).fields == ["id"])
             let generated = try await Self.call("POST", identity, "/api/v1/customers", key: admin, body: #"{"name":"No Id","email":"no.id@example.com"}"#)
             #expect(generated.status == 201 && (generated.json()["id"] as? String ?? "").hasPrefix("cust-"), "\(generated.text)")
+            let kay = try await Self.call("GET", identity, "/api/v1/customers/cust-kay", key: admin)
+            #expect(kay.status == 200 && kay.json()["email"] as? String == "kay@example.com" && kay.json()["active"] as? Bool == true)
+            #expect(try await Self.call("GET", identity, "/api/v1/customers/cust-nobody", key: admin).status == 404)
+            // Pages of two, by id: the three seeded customers, Kay and the one with a made id.
+            var ids: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await Self.call("GET", identity, "/api/v1/customers?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""), key: admin)
+                ids += (page.json()["customers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                cursor = page.json()["nextCursor"] as? String
+            } while cursor != nil && ids.count < 20
+            #expect(ids.count == 5 && ids == ids.sorted() && ids.contains("cust-kay") && ids.contains("cust-ada"), "\(ids)")
             let bad = try await Self.call("POST", identity, "/api/v1/customers", key: admin, body: #"{"id":null,"name":"","email":"not-an-email","vip":true}"#)
             #expect(bad.status == 422 && Set(bad.fields) == ["id", "name", "email", "vip"], "\(bad.text)")
 

@@ -39,6 +39,9 @@ import TestSupport
 
             let replaced = try await Self.call("PUT", notification, "/api/v1/templates/ORDER_CONFIRMED", key: admin, body: "{\(text)}")
             #expect(replaced.status == 200 && replaced.json()["updatedBy"] as? String == "key:" + admin.split(separator: "_")[1], "\(replaced.text)")
+            let stored = try await Self.call("GET", notification, "/api/v1/templates/ORDER_CONFIRMED", key: admin)
+            #expect(stored.json()["subject"] as? String == "Order {{order}} for {{customerId}}" && stored.json()["updatedBy"] != nil)
+            #expect(try await Self.call("GET", notification, "/api/v1/templates/ORDER_SHIPPED", key: admin).status == 404)
 
             // The next confirmation uses it.
             let body = #"{"customerId":"cust-ada","cartId":"cart-ada-1","items":[{"productId":"sku-mug","quantity":1}],"paymentCardId":"card-ada-visa","shippingAddress":{"line1":"1","city":"L","postalCode":"N1","country":"GB"}}"#
