@@ -104,6 +104,7 @@ let package = Package(
                 "CheckoutContracts", "Messaging", "Postgres", "Retry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -111,7 +112,6 @@ let package = Package(
             dependencies: [
                 "SagaCore", "Messaging", "AMQP", "Postgres", "CheckoutContracts", "Retry", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -169,7 +169,6 @@ let package = Package(
                 "CatalogWorker", "PromotionWorker", "IdentityWorker", "CartWorker", "NotificationWorker", "Messaging", "AMQP", "Postgres",
                 "CheckoutContracts", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -34,7 +34,7 @@ public struct CartStore: Sendable {
 
     private static let columns = """
         seq, type, customer_id, saga_id, data->>'productId' AS product_id, (data->>'quantity')::int AS quantity,
-        data->>'owner' AS owner, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_text
+        data->>'owner' AS owner, \(PostgresSQL.utcTime("at")) AS at_text
         """
 
     /// The cart's events, oldest first, and who owns it (`nil`: made before carts had owners, or by SQL).

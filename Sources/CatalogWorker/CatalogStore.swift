@@ -88,8 +88,7 @@ public struct CatalogStore: Sendable {
 
     private static let columns = """
         id, name, price_cents, stock,
-        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created,
-        to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated
+        \(PostgresSQL.utcTime("created_at")) AS created, \(PostgresSQL.utcTime("updated_at")) AS updated
         """
 
     private static func product(_ row: PostgresRow) throws -> Product {
@@ -156,7 +155,7 @@ public struct CatalogStore: Sendable {
             let adjustment = try connection.query(
                 """
                 INSERT INTO stock_adjustments (product_id, delta, stock_after, reason, actor) VALUES ($1, $2, $3, $4, $5)
-                RETURNING to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+                RETURNING \(PostgresSQL.utcTime("created_at")) AS at
                 """, [id, change, before + change, reason, actor]
             ).first!
             return (
@@ -174,7 +173,7 @@ public struct CatalogStore: Sendable {
                 """
                 SELECT kind, reference, delta, stock_after, reason, actor, saga_id,
                        (extract(epoch FROM at) * 1000000)::bigint AS micros,
-                       to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_text
+                       \(PostgresSQL.utcTime("at")) AS at_text
                 FROM (
                     SELECT created_at AS at, 'adjustment' AS kind, lpad(id::text, 20, '0') AS reference, delta, stock_after,
                            reason, actor, NULL::text AS saga_id

@@ -54,7 +54,7 @@ public struct IdentityStore: Sendable {
     }
 
     static func time(_ column: String, as name: String) -> String {
-        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS \(name)"
+        "\(PostgresSQL.utcTime(column)) AS \(name)"
     }
 
     private static let customerColumns = "id, name, email, active, \(time("created_at", as: "created"))"

@@ -32,9 +32,7 @@ public struct NotificationStore: Sendable {
         self.pool = pool
     }
 
-    static func time(_ column: String) -> String {
-        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-    }
+    static func time(_ column: String) -> String { PostgresSQL.utcTime(column) }
 
     private static let templateColumns = "kind, subject, body, \(time("updated_at")) AS updated, updated_by"
 

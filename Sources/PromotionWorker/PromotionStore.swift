@@ -40,12 +40,12 @@ public struct PromotionStore: Sendable {
     }
 
     static func time(_ column: String, as name: String) -> String {
-        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS \(name)"
+        "\(PostgresSQL.utcTime(column)) AS \(name)"
     }
 
     private static let columns = """
         code, percent_off, amount_off_cents, min_subtotal_cents, max_redemptions, redeemed_count, max_per_customer,
-        CASE WHEN starts_at = '-infinity' THEN NULL ELSE to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END AS starts,
+        CASE WHEN starts_at = '-infinity' THEN NULL ELSE \(PostgresSQL.utcTime("starts_at")) END AS starts,
         \(time("expires_at", as: "expires")), \(time("created_at", as: "created"))
         """
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import CheckoutContracts
 import Crypto
 import Foundation
@@ -14,20 +13,16 @@ import Synchronization
 /// one request per 5 s and a revoked key stops working within 10 s. The caller's rate limit and
 /// the route's scope are then checked here (``CallerGate``).
 public final class OrderServiceCredentials: CallerAuthenticating {
-    private let credentialURL: String
+    private let orderService: PeerService
     private let cacheFor: Duration
-    private let timeout: Duration
-    private let logger: Logger
     private let gate = CallerGate()
     /// By the credential's hash: the caller it is, or `nil` for one the order service refused.
     private let cache = Mutex<[String: (caller: Caller?, limit: Int, until: ContinuousClock.Instant)]>([:])
 
     /// `orderService`: the order service's base URL (`http://127.0.0.1:8080`).
     public init(orderService: String, cacheFor: Duration = .seconds(5), timeout: Duration = .seconds(3), logger: Logger) {
-        self.credentialURL = orderService.hasSuffix("/") ? "\(orderService)api/v1/credential" : "\(orderService)/api/v1/credential"
+        self.orderService = PeerService("the order service", at: orderService, setting: "worker.orderServiceUrl", timeout: timeout, logger: logger)
         self.cacheFor = cacheFor
-        self.timeout = timeout
-        self.logger = logger
     }
 
     public func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller {
@@ -52,39 +47,21 @@ public final class OrderServiceCredentials: CallerAuthenticating {
     /// What the order service says of `token`: the caller and its rate limit, or `nil` when it
     /// refused the credential. Throws a 503 problem when it cannot be asked.
     private func ask(_ token: String) async throws -> (caller: Caller?, limit: Int) {
-        var request = HTTPClientRequest(url: credentialURL)
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Accept", value: "application/json")
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000)))
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            switch response.status.code {
-            case 200:
-                let view = try JSONDecoder().decode(CredentialView.self, from: Data(body.readableBytesView))
-                let scopes = Set(view.scopes.compactMap(Scope.init(rawValue:)))
-                return (Caller(principal: view.principal, scopes: scopes, rateLimit: view.rateLimit), view.rateLimit)
-            case 401, 403:
-                return (nil, 0)
-            case 429:
-                // The order service's own limit on asking: this worker's callers are not to blame.
-                throw Self.unavailable("the order service asked this worker to slow down")
-            default:
-                throw Self.unavailable("the order service answered \(response.status.code)")
+        let (status, body) = try await orderService.get("/api/v1/credential", authorization: "Bearer \(token)")
+        switch status {
+        case 200:
+            guard let view = try? JSONDecoder().decode(CredentialView.self, from: body) else {
+                throw orderService.unavailable("credentials are checked by the order service, and its answer could not be read")
             }
-        } catch let problem as ProblemDetails {
-            throw problem
-        } catch {
-            logger.warning("cannot check a credential with the order service", metadata: ["url": "\(credentialURL)", "error": "\(error)"])
-            throw Self.unavailable("the order service (\(credentialURL)) cannot be reached")
+            let scopes = Set(view.scopes.compactMap(Scope.init(rawValue:)))
+            return (Caller(principal: view.principal, scopes: scopes, rateLimit: view.rateLimit), view.rateLimit)
+        case 401, 403:
+            return (nil, 0)
+        case 429:
+            // The order service's own limit on asking: this worker's callers are not to blame.
+            throw orderService.unavailable("credentials are checked by the order service, and it asked this worker to slow down")
+        default:
+            throw orderService.unavailable("credentials are checked by the order service, and it answered \(status)")
         }
-    }
-
-    private static func unavailable(_ why: String) -> ProblemDetails {
-        var headers = HTTPFields()
-        headers[.retryAfter] = "5"
-        return ProblemDetails(
-            status: .serviceUnavailable, type: "https://ordersaga.dev/problems/unavailable", title: "Service unavailable",
-            detail: "credentials are checked by the order service, and \(why); nothing was done, try again in 5 s (worker.orderServiceUrl)",
-            headers: headers)
     }
 }
