@@ -254,6 +254,9 @@ import Yams
         let settings = Set(OrderSagaSettings.table.map(\.environment))
         let config = try #require(resources["ConfigMap/ordersaga-settings"]?["data"] as? [String: Any])
         for key in config.keys { #expect(settings.contains(key), "ConfigMap: \(key) is no setting") }
+        // The services one asks another about are the Services that exist.
+        #expect(config["ORDERSAGA_WORKER_ORDER_SERVICE_URL"] as? String == "http://order-service")
+        #expect(config["ORDERSAGA_CHECKOUT_CART_SERVICE_URL"] as? String == "http://cart:\(WorkerHTTP.defaultPort(of: "cart"))")
 
         for account in ServiceAccount.development {
             let name = account.service
@@ -287,6 +290,10 @@ import Yams
                 let target = ((resources["HorizontalPodAutoscaler/\(name)"]?["spec"] as? [String: Any])?["scaleTargetRef"] as? [String: Any])?["name"] as? String
                 #expect(target == name, "no HorizontalPodAutoscaler for \(name)")
             }
+            // A Service reaches its REST API on the port the code listens on.
+            let service = try #require(resources["Service/\(name)"]?["spec"] as? [String: Any], "no Service for \(name)")
+            #expect((service["selector"] as? [String: String])?["app.kubernetes.io/name"] == name)
+            #expect((service["ports"] as? [[String: Any]])?.first?["targetPort"] as? String == "http")
         }
         let job = try #require(resources["Job/ordersaga-setup"])
         let jobContainer = try #require(((((job["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
