@@ -221,11 +221,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 --postgres-url postgresql://catalog_service:secret@127.0.0.1:5432/catalog_db \\
                 --amqp-url amqp://catalog:secret@127.0.0.1:5672/ordersaga
               curl http://127.0.0.1:9101/ready      # its health, readiness and metrics (worker.httpPort)
-              curl http://127.0.0.1:9101/api/v1/products -H "Authorization: Bearer $ORDERSAGA_API_KEY"
+              curl -H "Authorization: Bearer $KEY" 127.0.0.1:9101/api/v1/products
 
-            Each worker serves its own REST API on that port (catalog: products and stock; promotion:
-            coupons; identity: customers and cards; cart: carts; notification: templates and what was
-            sent). It asks the order service about each credential (worker.orderServiceUrl).
+            Each worker serves its own REST API on that port (catalog: products and stock; promotion: coupons; identity: customers and cards; cart: carts; notification: templates and what was sent), and asks the order service about each credential (worker.orderServiceUrl).
             """)
 
     @Argument(help: "catalog, promotion, identity, cart or notification.") var participant: String
