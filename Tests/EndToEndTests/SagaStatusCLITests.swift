@@ -222,6 +222,8 @@ import TestSupport
 
             // The identity worker comes back; nothing happens until an operator acts.
             try await system.running(system.workerServices(["identity"])) {
+                // Its consumer is up before the operator acts: the retried refund has 400 ms, as the first had.
+                #expect(await system.hasConsumer("identity.commands"))
                 let (staleStatus, stale) = try await sagaStatus(["retry", accepted.sagaId, "--if-version", "\(parked.version - 1)", "--operator", "bob", "--url", url])
                 #expect(staleStatus == 4)
                 #expect(stale.contains("The saga changed since you read it"))

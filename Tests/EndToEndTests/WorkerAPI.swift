@@ -7,8 +7,10 @@ import Provisioning
 import Testing
 import TestSupport
 
-/// Calls to a worker's REST API, and a whole system in which one worker serves it.
-enum WorkerAPI {
+/// Calls to a worker's REST API, and a whole system in which one worker serves it. The suites of
+/// the five APIs are nested here and run one at a time: each starts six processes, and together
+/// they would starve the suite's timing-sensitive tests on two cores.
+@Suite(.serialized) enum WorkerAPI {
     struct Reply {
         var status: Int
         var body: Data

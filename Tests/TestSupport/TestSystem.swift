@@ -107,6 +107,15 @@ public final class TestSystem: Sendable {
         }
     }
 
+    /// Whether `queue` of this system's vhost had a consumer within `timeout`: a worker started
+    /// in-process is taking its messages (its start is not awaited by ``running(_:_:)``).
+    public func hasConsumer(_ queue: String, timeout: Duration = .seconds(30)) async -> Bool {
+        await eventually(timeout: timeout, interval: .milliseconds(100)) {
+            let info = try? await TestInfrastructure.managementJSON("/api/queues/\(name)/\(queue)") as? [String: Any]
+            return (info?["consumers"] as? Int ?? 0) > 0
+        }
+    }
+
     /// Runs `services` while `body` runs, then shuts them down gracefully.
     public func running<T: Sendable>(_ services: [any Service], _ body: () async throws -> T) async throws -> T {
         let group = ServiceGroup(services: services, logger: logger)
