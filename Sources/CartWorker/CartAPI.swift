@@ -9,7 +9,7 @@ import Hummingbird
 /// fold it, or as those events. A cart belongs to the credential that made it: a `checkout`
 /// credential sees and changes only its own (another's answers 404, as a missing one); `admin`
 /// any. A cart converted into an order takes no more changes (409).
-public struct CartAPI: Sendable {
+public struct CartAPI: ServiceAPI {
     let store: CartStore
     let authenticator: any CallerAuthenticating
     let bodyLimit: Int

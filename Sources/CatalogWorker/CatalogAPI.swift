@@ -8,7 +8,7 @@ import Hummingbird
 /// products (create, rename or reprice, list, get) and their stock (set, adjust with a reason, and
 /// the history of adjustments, reservations and releases). Any valid credential reads products;
 /// changing them and reading stock history need `admin`.
-public struct CatalogAPI: Sendable {
+public struct CatalogAPI: ServiceAPI {
     let store: CatalogStore
     let authenticator: any CallerAuthenticating
     /// The largest request body, in bytes.

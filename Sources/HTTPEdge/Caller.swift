@@ -83,3 +83,8 @@ public protocol CallerAuthenticating: Sendable {
     /// valid credential when `scopes` is empty); otherwise throws the problem to answer.
     func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller
 }
+
+/// A service's REST API: its routes, added to the service's router beside the probes.
+public protocol ServiceAPI: Sendable {
+    func addRoutes(to router: Router<BasicRequestContext>)
+}

@@ -8,7 +8,7 @@ import Hummingbird
 /// customers (create, get, list, deactivate), their addresses, their payment cards (add with
 /// expiry and limit, list masked, remove) and the charges and refunds on them (read-only).
 /// Customers' data is personal: every route needs `admin`.
-public struct IdentityAPI: Sendable {
+public struct IdentityAPI: ServiceAPI {
     let store: IdentityStore
     let authenticator: any CallerAuthenticating
     let bodyLimit: Int

@@ -8,7 +8,7 @@ import Messaging
 /// The notification service's REST API, on the notification worker's own port, over its own
 /// database: the Mustache templates of each kind of message (read, replace, preview) and the
 /// notifications sent (read-only). Every route needs `admin`.
-public struct NotificationAPI: Sendable {
+public struct NotificationAPI: ServiceAPI {
     let store: NotificationStore
     let authenticator: any CallerAuthenticating
     let bodyLimit: Int

@@ -9,7 +9,7 @@ import Hummingbird
 /// customer, a validity window) and their redemptions (read-only). Any valid credential reads one
 /// coupon by its code (a shop shows what it gives); listing coupons, changing them and reading
 /// their redemptions need `admin`.
-public struct PromotionAPI: Sendable {
+public struct PromotionAPI: ServiceAPI {
     let store: PromotionStore
     let authenticator: any CallerAuthenticating
     let bodyLimit: Int

@@ -126,7 +126,7 @@ public enum WorkerHTTP {
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: participant), logger: logger)
     }
 
-    /// The probes, and the participant's own REST API (``routes(of:pool:authenticator:bodyLimit:)``)
+    /// The probes, and the participant's own REST API (``api(of:pool:authenticator:bodyLimit:)``)
     /// when it has one and `api` says who checks credentials.
     public static func router(
         participant: String, pool: PostgresPool, brokerConnected: @escaping @Sendable () -> Bool, metrics: WorkerMetrics, logger: Logger,
@@ -135,7 +135,7 @@ public enum WorkerHTTP {
         let router = Router()
         router.add(middleware: ProblemMiddleware(bodyLimit: api.bodyLimit, retryAfter: api.retryAfter))
         if let authenticator = api.authenticator ?? api.orderService.map({ OrderServiceCredentials(orderService: $0, logger: logger) }) {
-            routes(of: participant, pool: pool, authenticator: authenticator, bodyLimit: api.bodyLimit)?(router)
+            self.api(of: participant, pool: pool, authenticator: authenticator, bodyLimit: api.bodyLimit)?.addRoutes(to: router)
         }
         router.get("health") { _, _ in
             try json(["status": "ok", "worker": participant], status: .ok)
@@ -174,31 +174,15 @@ public enum WorkerHTTP {
         }
     }
 
-    /// The participants that serve a REST API of their own beside the probes.
-    public static let participantsWithAPI: Set<String> = ["catalog", "identity", "cart", "promotion", "notification"]
-
-    /// Adds `participant`'s REST API to a router; `nil` for a participant without one yet.
-    static func routes(
-        of participant: String, pool: PostgresPool, authenticator: any CallerAuthenticating, bodyLimit: Int
-    ) -> ((Router<BasicRequestContext>) -> Void)? {
+    /// `participant`'s REST API over its own database; `nil` for a name that is no participant.
+    static func api(of participant: String, pool: PostgresPool, authenticator: any CallerAuthenticating, bodyLimit: Int) -> (any ServiceAPI)? {
         switch participant {
-        case "catalog":
-            let api = CatalogAPI(store: CatalogStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
-            return { api.addRoutes(to: $0) }
-        case "cart":
-            let api = CartAPI(store: CartStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
-            return { api.addRoutes(to: $0) }
-        case "promotion":
-            let api = PromotionAPI(store: PromotionStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
-            return { api.addRoutes(to: $0) }
-        case "notification":
-            let api = NotificationAPI(store: NotificationStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
-            return { api.addRoutes(to: $0) }
-        case "identity":
-            let api = IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
-            return { api.addRoutes(to: $0) }
-        default:
-            return nil
+        case "catalog": CatalogAPI(store: CatalogStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+        case "promotion": PromotionAPI(store: PromotionStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+        case "identity": IdentityAPI(store: IdentityStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+        case "cart": CartAPI(store: CartStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+        case "notification": NotificationAPI(store: NotificationStore(pool: pool), authenticator: authenticator, bodyLimit: bodyLimit)
+        default: nil
         }
     }
 

@@ -268,7 +268,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let host = try settings.value(S.host)
             let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
             // Named before it binds, so "address already in use" after it says which setting to change.
-            logger.info(WorkerHTTP.participantsWithAPI.contains(participant) ? "serving its REST API, /health, /ready and /metrics" : "serving /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
+            logger.info("serving its REST API, /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
             try WorkerHTTP.checkAvailable(host: host, port: port)
             // Last, so it stops first: /ready answers 503 no longer than the worker runs.
             let orderService = try settings.value(S.orderServiceURL)

@@ -2,9 +2,9 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Messaging
 import Testing
 import TestSupport
-import Workers
 
 /// schemathesis fuzzes every operation of `openapi.yaml` against the live order service (the
 /// shipped binary, with its workers), and of each worker's `openapi/<participant>.yaml` against
@@ -22,7 +22,7 @@ import Workers
             let port = Int.random(in: 20_000..<30_000)
             // A second instance of each worker with a REST API serves it, asking that order service
             // about credentials; the order service reads carts from the cart service's.
-            let apis = WorkerHTTP.participantsWithAPI.sorted().enumerated().map { ($1, port + 10_000 + $0) }
+            let apis = SagaTopology.participants.sorted().enumerated().map { ($1, port + 10_000 + $0) }
             let carts = apis.first { $0.0 == "cart" }!.1
             var processes = try system.launchAll(
                 port: port, extra: ["--set", "checkout.cartServiceUrl=http://127.0.0.1:\(carts)"], logLevel: "critical")

@@ -1,13 +1,14 @@
-import Foundation
 import CheckoutContracts
+import Foundation
 import HTTPEdge
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Messaging
 @testable import OrderService
-import Testing
 import Postgres
+import Testing
 import TestSupport
 import Workers
 import Yams
@@ -155,7 +156,7 @@ import Yams
         func caller(of request: Request, needs scopes: Set<Scope>) async throws -> Caller { throw ProblemDetails.unauthorized }
     }
 
-    @Test(arguments: WorkerHTTP.participantsWithAPI.sorted())
+    @Test(arguments: SagaTopology.participants.sorted())
     func eachWorkerServesExactlyItsDocumentedOperations(_ participant: String) throws {
         let document = ContractTests.document.deletingLastPathComponent().appendingPathComponent("openapi/\(participant).yaml")
         let root = try #require(try Yams.load(yaml: String(contentsOf: document, encoding: .utf8)) as? [String: Any])
