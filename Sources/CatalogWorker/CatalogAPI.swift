@@ -42,17 +42,8 @@ public struct CatalogAPI: ServiceAPI {
     /// `GET /api/v1/products?limit=&cursor=`: products by id, a page at a time.
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         _ = try await authenticator.caller(of: request, needs: [])
-        let parameters = request.uri.queryParameters
-        var problems: [ProblemDetails.FieldProblem] = []
-        let limit = Self.limit(parameters.get("limit"), problems: &problems)
-        let cursor = parameters.get("cursor")
-        if let cursor, !JSONFields.isIdentifier(cursor) {
-            problems.append(.init(field: "cursor", problem: "must be the nextCursor of the page before"))
-        }
-        guard problems.isEmpty else { throw ProblemDetails.invalid(problems, what: "The query") }
-        let products = try await store.products(after: cursor, limit: limit + 1)
-        let page = Array(products.prefix(limit))
-        return try jsonResponse(ProductPage(products: page, nextCursor: products.count > limit ? page.last?.id : nil))
+        let (products, next) = try await keyedPage(request, isKey: JSONFields.isIdentifier, key: \Product.id, fetch: store.products)
+        return try jsonResponse(ProductPage(products: products, nextCursor: next))
     }
 
     struct ProductPage: Codable {

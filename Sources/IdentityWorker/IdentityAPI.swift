@@ -43,17 +43,8 @@ public struct IdentityAPI: ServiceAPI {
     /// `GET /api/v1/customers?limit=&cursor=`: customers by id, a page at a time.
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         _ = try await authenticator.caller(of: request, needs: [.admin])
-        let parameters = request.uri.queryParameters
-        var problems: [ProblemDetails.FieldProblem] = []
-        let limit = pageLimit(parameters.get("limit"), default: 50, problems: &problems)
-        let cursor = parameters.get("cursor")
-        if let cursor, !JSONFields.isIdentifier(cursor) {
-            problems.append(.init(field: "cursor", problem: "must be the nextCursor of the page before"))
-        }
-        guard problems.isEmpty else { throw ProblemDetails.invalid(problems, what: "The query") }
-        let customers = try await store.customers(after: cursor, limit: limit + 1)
-        let page = Array(customers.prefix(limit))
-        return try jsonResponse(CustomerPage(customers: page, nextCursor: customers.count > limit ? page.last?.id : nil))
+        let (customers, next) = try await keyedPage(request, isKey: JSONFields.isIdentifier, key: \Customer.id, fetch: store.customers)
+        return try jsonResponse(CustomerPage(customers: customers, nextCursor: next))
     }
 
     struct CustomerPage: Codable {

@@ -35,15 +35,8 @@ public struct PromotionAPI: ServiceAPI {
     /// `GET /api/v1/coupons?limit=&cursor=`: coupons by code, a page at a time.
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         _ = try await authenticator.caller(of: request, needs: [.admin])
-        let parameters = request.uri.queryParameters
-        var problems: [ProblemDetails.FieldProblem] = []
-        let limit = pageLimit(parameters.get("limit"), default: 50, problems: &problems)
-        let cursor = parameters.get("cursor")
-        if let cursor, !Self.isCode(cursor) { problems.append(.init(field: "cursor", problem: "must be the nextCursor of the page before")) }
-        guard problems.isEmpty else { throw ProblemDetails.invalid(problems, what: "The query") }
-        let coupons = try await store.coupons(after: cursor, limit: limit + 1)
-        let page = Array(coupons.prefix(limit))
-        return try jsonResponse(CouponPage(coupons: page, nextCursor: coupons.count > limit ? page.last?.code : nil))
+        let (coupons, next) = try await keyedPage(request, isKey: Self.isCode, key: \Coupon.code, fetch: store.coupons)
+        return try jsonResponse(CouponPage(coupons: coupons, nextCursor: next))
     }
 
     struct CouponPage: Codable {
