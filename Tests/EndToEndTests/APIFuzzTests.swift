@@ -19,10 +19,10 @@ import TestSupport
         .timeLimit(.minutes(8)))
     func everyOperationAnswersAsDocumentedUnderFuzzing() async throws {
         try await TestSystem.with { system in
-            let port = Int.random(in: 20_000..<30_000)
+            let port = TestPorts.next()
             // A second instance of each worker with a REST API serves it, asking that order service
             // about credentials; the order service reads carts from the cart service's.
-            let apis = SagaTopology.participants.sorted().enumerated().map { ($1, port + 10_000 + $0) }
+            let apis = SagaTopology.participants.sorted().map { ($0, TestPorts.next()) }
             let carts = apis.first { $0.0 == "cart" }!.1
             var processes = try system.launchAll(
                 port: port, extra: ["--set", "checkout.cartServiceUrl=http://127.0.0.1:\(carts)"], logLevel: "critical")

@@ -87,7 +87,7 @@ extension WorkerAPI {
         @Test(.timeLimit(.minutes(2)))
         func whileTheCartServiceCannotBeReachedACheckoutByCartAnswers503AndWritesNothing() async throws {
             try await TestSystem.with { system in
-                let port = Int.random(in: 45_000..<50_000)
+                let port = TestPorts.next()
                 let service = try system.launch(
                     ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path,
                      "--set", "checkout.cartServiceUrl=http://127.0.0.1:9"], as: "order")

@@ -147,7 +147,7 @@ extension WorkerAPI {
         @Test(.timeLimit(.minutes(2)))
         func whileTheOrderServiceCannotBeAskedTheCatalogAnswers503AndChangesNothing() async throws {
             try await TestSystem.with { system in
-                let catalog = Int.random(in: 40_000..<45_000)
+                let catalog = TestPorts.next()
                 let worker = try system.launch(
                     ["worker", "catalog", "--set", "worker.httpPort=\(catalog)", "--set", "worker.orderServiceUrl=http://127.0.0.1:9"], as: "catalog")
                 defer { if worker.isRunning { worker.terminate() } }

@@ -44,8 +44,8 @@ import TestSupport
     /// (it asks that order service about credentials) and the other four workers: a whole system.
     static func withSystem(serving api: String, _ body: (TestSystem, _ worker: Int, _ order: Int) async throws -> Void) async throws {
         try await TestSystem.with { system in
-            let order = Int.random(in: 20_000..<30_000)
-            let worker = order + 10_000
+            let order = TestPorts.next()
+            let worker = TestPorts.next()
             // A checkout by cart reads the cart from this system's cart service, when it serves its API.
             let carts = api == "cart" ? "http://127.0.0.1:\(worker)" : ""
             var processes = [try system.launch(

@@ -19,7 +19,7 @@ import TestSupport
 
     @Test func aWorkerServesHealthReadinessAndWhatItHandled() async throws {
         try await TestSystem.with { system in
-            let port = Int.random(in: 30_000..<40_000)
+            let port = TestPorts.next()
             let worker = Process()
             worker.executableURL = TestSystem.binary
             let arguments = [

@@ -3,6 +3,10 @@ import Foundation
 import FoundationNetworking
 #endif
 import Messaging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import Provisioning
 
 /// The services of a ``TestSystem`` as the shipped binary runs them: each its own process with its
@@ -62,6 +66,37 @@ extension TestSystem {
         await eventually(timeout: timeout, interval: .milliseconds(100)) {
             guard let (_, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
             return (response as? HTTPURLResponse)?.statusCode == 200
+        }
+    }
+}
+
+/// Ports for the services a test starts: below the kernel's ephemeral range (32768 and up, where
+/// every outgoing connection takes one: a worker given one of those found it taken), clear of the
+/// test profile's infrastructure (15431, 15661, 15681), free when handed out, and never handed out
+/// twice in this test process.
+public enum TestPorts {
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port no other test of this run was given and nothing listens on now.
+    public static func next() -> Int {
+        while true {
+            // 10000–19999 less 15000–15999: other tests still pick their own in 20000–29999.
+            let port = Int.random(in: 10_000..<20_000)
+            guard !(15_000..<16_000).contains(port), handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            if isFree(port) { return port }
+        }
+    }
+
+    private static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
     }
 }
