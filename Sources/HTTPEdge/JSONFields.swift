@@ -9,12 +9,9 @@ public struct JSONFields {
     public let object: [String: Any]
     /// The problems found so far, in the order they were found.
     public private(set) var problems: [ProblemDetails.FieldProblem] = []
-    /// Put before each field's name (`items[1].`).
-    private let prefix: String
 
-    public init(_ object: [String: Any], prefix: String = "") {
+    public init(_ object: [String: Any]) {
         self.object = object
-        self.prefix = prefix
     }
 
     /// The body's JSON object, or a 400 problem.
@@ -45,7 +42,7 @@ public struct JSONFields {
     }
 
     public mutating func problem(_ field: String, _ text: String) {
-        problems.append(.init(field: prefix + field, problem: text))
+        problems.append(.init(field: field, problem: text))
     }
 
     /// Every field not in `known` is a problem: "is not a field of `what`".
