@@ -204,13 +204,14 @@ CONF
     echo $! >"$STATE_DIR/pids/$RMQ_NAME"
   )
   # await_startup fails at once while the node has not yet registered with epmd: retry it.
-  local i started=no
+  # (Not named `started`: a die here runs the caller's EXIT trap while these locals are in scope.)
+  local i broker_up=no
   for i in $(seq 1 60); do
-    if rmqctl await_startup --timeout 60 >/dev/null 2>&1; then started=yes; break; fi
+    if rmqctl await_startup --timeout 60 >/dev/null 2>&1; then broker_up=yes; break; fi
     kill -0 "$(cat "$STATE_DIR/pids/$RMQ_NAME")" 2>/dev/null || break
     sleep 1
   done
-  [ $started = yes ] || { tail -n 30 "$STATE_DIR/logs/$RMQ_NAME.log" >&2; die "RabbitMQ did not start"; }
+  [ $broker_up = yes ] || { tail -n 30 "$STATE_DIR/logs/$RMQ_NAME.log" >&2; die "RabbitMQ did not start"; }
   for i in $(seq 1 60); do
     curl -fsS -o /dev/null "http://127.0.0.1:$MGMT_PORT/" 2>/dev/null && break
     sleep 1
@@ -249,7 +250,7 @@ build_swift() {
   local first=""
   [ -d "$ROOT/.build/$configuration" ] || first=" (a first build takes 2 to 8 minutes on 2 cores, later ones seconds)"
   log "building ($configuration)$first"
-  local started=$SECONDS status
+  local build_began=$SECONDS status
   set +e
   # A dependency (swift-distributed-tracing) ships CMakeLists.txt files SwiftPM warns about on
   # every resolve; they say nothing about this project, so they are left out.
@@ -271,7 +272,7 @@ build_swift() {
   status=${PIPESTATUS[0]}
   set -e
   [ "$status" -eq 0 ] || die "the build failed (swift build -c $configuration $*)"
-  log "built in $((SECONDS - started)) s"
+  log "built in $((SECONDS - build_began)) s"
 }
 
 # Swift toolchain on PATH for scripts started from a plain shell.
