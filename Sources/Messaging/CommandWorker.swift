@@ -94,15 +94,12 @@ public enum CommandWorker {
             connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
             deadLettered: events.deadLettered, batchSize: settings.batchSize,
             batchHandler: { deliveries in
-                if try await process(
-                    deliveries, participant: configuration.participant, handler: handler, pool: pool, events: events) { relay.wake() }
+                relay.committed(try await process(deliveries, participant: configuration.participant, handler: handler, pool: pool, events: events))
                 events.batch(deliveries.count)
             }
         ) { delivery in
             if delivery.queue == commandQueue {
-                if try await process(delivery, participant: configuration.participant, handler: handler, pool: pool, events: events) {
-                    relay.wake()
-                }
+                relay.committed(try await process(delivery, participant: configuration.participant, handler: handler, pool: pool, events: events))
             } else {
                 try await processEvent(delivery, handler: handler, pool: pool, events: events)
             }
@@ -115,10 +112,10 @@ public enum CommandWorker {
     }
 
     /// One command: dedup, effect and reply in one transaction; a copy does nothing.
-    /// Returns whether it wrote a reply to the outbox.
+    /// Returns the reply it wrote to the outbox, if it wrote one.
     static func process(
         _ delivery: AMQPDelivery, participant: String, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents
-    ) async throws -> Bool {
+    ) async throws -> [OutboxMessage] {
         let command = try IncomingCommand(delivery)
         guard handler.commandTypes.contains(command.type) else {
             throw MalformedMessage("unknown command type \(command.type)")
@@ -127,15 +124,16 @@ public enum CommandWorker {
         defer { span.end() }
         let traceparent = MessageTracing.traceparent(of: span, or: command.traceparent)
         do {
-            let wrote = try await pool.transaction { transaction in
-                guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return false }
+            let written = try await pool.transaction { transaction -> [OutboxMessage] in
+                guard try Inbox.claim(command.messageID, type: command.type, on: transaction) else { return [] }
                 let outcome = try handler.handle(command, in: transaction)
-                try Outbox.insert([try SagaMessages.reply(to: command, outcome: outcome, traceparent: traceparent)], on: transaction)
-                return true
+                let reply = [try SagaMessages.reply(to: command, outcome: outcome, traceparent: traceparent)]
+                try Outbox.insert(reply, on: transaction)
+                return reply
             }
-            if span.isRecording { span.attributes["saga.duplicate"] = !wrote }
-            events.handled(command.type, !wrote)
-            return wrote
+            if span.isRecording { span.attributes["saga.duplicate"] = written.isEmpty }
+            events.handled(command.type, written.isEmpty)
+            return written
         } catch {
             span.recordError(error)
             throw error
@@ -145,10 +143,10 @@ public enum CommandWorker {
     /// Several commands and events in one transaction (group commit): the inbox claims in one
     /// statement, the shared rows locked in order, then each new message's effect and reply.
     /// Throws when any of them cannot be handled, with nothing written: the consumer then handles
-    /// them one by one. Returns whether it wrote a reply to the outbox.
+    /// them one by one. Returns the replies it wrote to the outbox.
     static func process(
         _ deliveries: [AMQPDelivery], participant: String, handler: any CommandHandler, pool: PostgresPool, events observer: WorkerEvents
-    ) async throws -> Bool {
+    ) async throws -> [OutboxMessage] {
         var commands: [IncomingCommand] = []
         var events: [(id: String, type: String, delivery: AMQPDelivery)] = []
         for delivery in deliveries {
@@ -169,8 +167,9 @@ public enum CommandWorker {
         defer { for span in spans { span.end() } }
         let traceparents = zip(commands, spans).map { command, span in MessageTracing.traceparent(of: span, or: command.traceparent) }
         let handled: Set<String>
+        let replies: [OutboxMessage]
         do {
-            handled = try await pool.transaction { [commands, events] transaction -> Set<String> in
+            (handled, replies) = try await pool.transaction { [commands, events] transaction -> (Set<String>, [OutboxMessage]) in
                 let claimed = try Inbox.claim(commands.map { ($0.messageID, $0.type) } + events.map { ($0.id, $0.type) }, on: transaction)
                 var unhandled = claimed
                 let fresh = zip(commands, traceparents).filter { command, _ in unhandled.remove(command.messageID) != nil }
@@ -180,7 +179,7 @@ public enum CommandWorker {
                 }
                 for event in events where unhandled.remove(event.id) != nil { try handler.handleEvent(event.delivery, in: transaction) }
                 try Outbox.insert(replies, on: transaction)
-                return claimed
+                return (claimed, replies)
             }
         } catch {
             for span in spans { span.recordError(error) }
@@ -194,7 +193,7 @@ public enum CommandWorker {
             observer.handled(command.type, duplicate)
         }
         for event in events { observer.handled(event.type, counted.remove(event.id) == nil) }
-        return commands.contains { handled.contains($0.messageID) }
+        return replies
     }
 
     static func processEvent(_ delivery: AMQPDelivery, handler: any CommandHandler, pool: PostgresPool, events: WorkerEvents) async throws {

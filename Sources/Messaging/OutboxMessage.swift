@@ -32,6 +32,16 @@ public struct OutboxMessage: Sendable, Equatable {
         self.headers = headers
         self.body = body
     }
+
+    /// The message as the relay publishes it, stamped `now`.
+    public func outgoing(at now: Date) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(
+            exchange: exchange, routingKey: routingKey, body: Array(body.utf8),
+            properties: AMQPProperties(
+                messageID: messageID, correlationID: correlationID, type: type, contentType: "application/json", replyTo: replyTo,
+                timestamp: now, headers: headers),
+            mandatory: mandatory)
+    }
 }
 
 /// The outbox table of a service's database.

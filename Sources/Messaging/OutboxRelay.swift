@@ -4,19 +4,25 @@ import Logging
 import Metrics
 import Postgres
 import ServiceLifecycle
+import Synchronization
 
 /// Publishes what services wrote to their `outbox` table, in batches, with publisher confirms.
 ///
-/// A row is marked published only after the broker confirmed it; a nack, a return (unroutable)
-/// or a lost connection leaves it for the next round. The rows of a batch stay locked
-/// (`FOR UPDATE SKIP LOCKED`) while their confirms are awaited, so several relays on one
-/// database never publish the same row at the same time. A crash between the confirm and the
-/// commit publishes the row again: consumers drop the copy by its message id.
+/// The process that wrote rows hands their messages over right after its commit
+/// (``committed(_:)``): the relay publishes them from memory and then marks their rows published
+/// in one statement, without reading them back. It also polls the table (every `interval`, or at
+/// once after ``wake()``) for rows nobody handed over: those of a process that crashed between its
+/// commit and the confirm, or that were not confirmed. A poll leaves alone the rows this relay
+/// holds in memory and rows younger than ``pollGrace``, which their own process is publishing.
 ///
-/// The process that wrote rows wakes its relay after committing (``wake()``); the relay also
-/// polls, for rows another process left behind (one that crashed before publishing). Not NOTIFY:
-/// PostgreSQL serialises every committing transaction that notifies behind one cluster-wide
-/// lock held through the WAL flush, which capped the whole system at 70 sagas/s.
+/// A row is marked published only after the broker confirmed it; a nack, a return (unroutable)
+/// or a lost connection leaves it for a poll. The rows a poll takes stay locked
+/// (`FOR UPDATE SKIP LOCKED`) while their confirms are awaited, so several relays on one
+/// database never publish the same polled row at the same time. A crash between the confirm and
+/// the mark publishes the row again: consumers drop the copy by its message id.
+///
+/// Not NOTIFY: PostgreSQL serialises every committing transaction that notifies behind one
+/// cluster-wide lock held through the WAL flush, which capped the whole system at 70 sagas/s.
 /// Published rows are deleted later by ``MessageRetention``.
 public struct OutboxRelay: Service {
     let pool: PostgresPool
@@ -24,8 +30,12 @@ public struct OutboxRelay: Service {
     let batchSize: Int
     let logger: Logger
     private let loop: RoundLoop
+    private let handover: Handover
     /// How long a round's messages took from publish to the broker's confirms (swift-metrics).
     private let publishLatency = Metrics.Timer(label: "ordersaga_outbox_publish_seconds")
+    /// A poll takes only rows at least this old: younger ones are being published from memory by
+    /// the process that wrote them (another instance's, which this relay cannot see).
+    static let pollGrace = "2 seconds"
 
     /// `settings`: ``MessagingSettings/relayBatchSize`` and ``MessagingSettings/relayPollInterval``.
     public init(pool: PostgresPool, connection: AMQPConnection, settings: MessagingSettings = MessagingSettings(), logger: Logger) {
@@ -34,29 +44,71 @@ public struct OutboxRelay: Service {
         self.batchSize = settings.relayBatchSize
         self.logger = logger
         self.loop = RoundLoop(interval: settings.relayPollInterval)
+        self.handover = Handover(pollInterval: settings.relayPollInterval)
     }
 
-    /// Tells the relay that a transaction that wrote to the outbox has committed.
+    /// Hands over the messages of a transaction that has committed, to be published from memory.
+    public func committed(_ messages: [OutboxMessage]) {
+        guard !messages.isEmpty else { return }
+        handover.add(messages)
+        loop.wake()
+    }
+
+    /// Tells the relay that rows were written that nobody handed over: it polls at once.
     public func wake() {
+        handover.wantPoll()
         loop.wake()
     }
 
     public func run() async throws {
         await loop.run("outbox relay round", logger: logger) {
-            try await publishBatch() == batchSize  // a full batch: more may be waiting
+            let round = handover.take(batchSize)
+            var more = round.more
+            if !round.messages.isEmpty { try await publishCommitted(round.messages) }
+            if round.poll { more = try await publishBatch() == batchSize || more }
+            return more
         }
     }
 
-    /// Publishes up to `batchSize` unpublished rows; returns how many the broker confirmed.
+    /// Publishes messages handed over after their commit and marks their rows published, in one
+    /// statement; what the broker did not confirm is left to a poll.
+    func publishCommitted(_ messages: [OutboxMessage]) async throws {
+        defer { handover.finished(messages) }
+        let now = Date()
+        let publishing = ContinuousClock.now
+        let results = await publishWithCrashPoints(messages.map { $0.outgoing(at: now) })
+        publishLatency.record(duration: ContinuousClock.now - publishing)
+        var published: [String] = []
+        var firstError: AMQPError?
+        for (message, result) in zip(messages, results) {
+            switch result {
+            case .success: published.append(message.messageID)
+            case .failure(let error): firstError = firstError ?? error
+            }
+        }
+        if let firstError {
+            handover.wantPoll()
+            logger.warning("outbox messages not published; a poll will retry them", metadata: [
+                "count": "\(messages.count - published.count)", "error": "\(firstError)",
+            ])
+        }
+        guard !published.isEmpty else { return }
+        try await pool.query("UPDATE outbox SET published_at = clock_timestamp() WHERE message_id = ANY($1::text[]) AND published_at IS NULL", [published])
+    }
+
+    /// Publishes up to `batchSize` unpublished rows nobody handed over; returns how many the broker confirmed.
     func publishBatch() async throws -> Int {
-        try await pool.withSession { session in
+        let inMemory = handover.inMemory
+        return try await pool.withSession { session in
             try await session.transaction { session in
                 let rows = try await session.run { [batchSize] connection in
                     try connection.query(
                         """
                         SELECT id, message_id, exchange, routing_key, type, correlation_id, reply_to, headers::text AS headers, body, mandatory
-                        FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-                        """, [batchSize])
+                        FROM outbox WHERE published_at IS NULL AND created_at < now() - interval '\(Self.pollGrace)'
+                          AND NOT (message_id = ANY($2::text[]))
+                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                        """, [batchSize, inMemory])
                 }
                 var ids: [Int64] = []
                 var messages: [AMQPOutgoingMessage] = []
@@ -117,19 +169,69 @@ public struct OutboxRelay: Service {
 
     /// The message an outbox row holds, as the relay publishes it (`saga-chaos` republishes one as a duplicate).
     public static func message(from row: PostgresRow, at now: Date) throws -> AMQPOutgoingMessage {
-        let headers = try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value)
-        return AMQPOutgoingMessage(
-            exchange: try row.string("exchange"),
-            routingKey: try row.string("routing_key"),
-            body: Array(try row.string("body").utf8),
-            properties: AMQPProperties(
-                messageID: try row.string("message_id"),
-                correlationID: try row.optionalString("correlation_id"),
-                type: try row.string("type"),
-                contentType: "application/json",
-                replyTo: try row.optionalString("reply_to"),
-                timestamp: now,
-                headers: headers),
-            mandatory: try row.bool("mandatory"))
+        OutboxMessage(
+            messageID: try row.string("message_id"), exchange: try row.string("exchange"), routingKey: try row.string("routing_key"),
+            type: try row.string("type"), correlationID: try row.optionalString("correlation_id"), replyTo: try row.optionalString("reply_to"),
+            mandatory: try row.bool("mandatory"),
+            headers: try row.json("headers", as: [String: Outbox.HeaderJSON].self).mapValues(\.value), body: try row.string("body")
+        ).outgoing(at: now)
+    }
+}
+
+extension OutboxRelay {
+    /// The messages handed over after their commits and not yet published, and when to poll.
+    final class Handover: Sendable {
+        private struct State {
+            var waiting: [OutboxMessage] = []
+            /// Handed over and not yet marked published: a poll leaves their rows alone.
+            var inMemory: Set<String> = []
+            var pollWanted = true
+            var lastPoll: ContinuousClock.Instant?
+        }
+
+        private let state = Mutex(State())
+        private let pollInterval: Duration
+
+        init(pollInterval: Duration) {
+            self.pollInterval = pollInterval
+        }
+
+        func add(_ messages: [OutboxMessage]) {
+            state.withLock { state in
+                state.waiting.append(contentsOf: messages)
+                for message in messages { state.inMemory.insert(message.messageID) }
+            }
+        }
+
+        func wantPoll() {
+            state.withLock { $0.pollWanted = true }
+        }
+
+        /// Up to `limit` waiting messages, whether more are waiting, and whether a poll is due
+        /// (asked for, or `pollInterval` since the last).
+        func take(_ limit: Int) -> (messages: [OutboxMessage], more: Bool, poll: Bool) {
+            let now = ContinuousClock.now
+            return state.withLock { state in
+                let messages = Array(state.waiting.prefix(limit))
+                state.waiting.removeFirst(messages.count)
+                let poll = state.pollWanted || state.lastPoll.map { now - $0 >= pollInterval } ?? true
+                if poll {
+                    state.pollWanted = false
+                    state.lastPoll = now
+                }
+                return (messages, !state.waiting.isEmpty, poll)
+            }
+        }
+
+        /// Their rows are marked published, or left to a poll.
+        func finished(_ messages: [OutboxMessage]) {
+            state.withLock { state in
+                for message in messages { state.inMemory.remove(message.messageID) }
+            }
+        }
+
+        var inMemory: [String] {
+            state.withLock { Array($0.inMemory) }
+        }
     }
 }

@@ -126,7 +126,7 @@ final class InMemorySagaStore: SagaStore {
             state.sagaOrder.append(saga.id)
             Self.store(write, sagaID: saga.id, in: &state)
             state.sagas[saga.id]?.version = 0  // as PostgreSQL's insert: a new saga is version 0
-            return .created(number: number)
+            return .created(number: number, messages: write.messages)
         }
     }
 
@@ -185,7 +185,7 @@ final class InMemorySagaStore: SagaStore {
             state.sagaOrder.append(saga.id)
             Self.store(write, sagaID: saga.id, in: &state)
             state.sagas[saga.id]?.version = 0
-            return .started(sagaID: saga.id)
+            return .started(sagaID: saga.id, messages: write.messages)
         }
     }
 

@@ -109,7 +109,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         return Dictionary(uniqueKeysWithValues: zip(queues, counts))
     }
     let engine = SagaEngine(
-        store: store, definition: definitions[0].definition, cancelDefinition: definitions[1].definition, outboxWritten: relay.wake,
+        store: store, definition: definitions[0].definition, cancelDefinition: definitions[1].definition, outboxWritten: relay.committed,
         metrics: metrics, logger: logger, cancelWindow: configuration.cancelWindow)
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,

@@ -165,7 +165,7 @@ struct PostgresSagaStore: SagaStore {
             let number = try created.int("number")
             let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(try created.int("now_ms"))), number)
             try store(write, of: saga, isNew: true, on: connection)
-            return .created(number: number)
+            return .created(number: number, messages: write.messages)
         }
     }
 
@@ -231,7 +231,7 @@ struct PostgresSagaStore: SagaStore {
             let row = try connection.query("SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1", [id]).first!
             let (saga, write) = try create(try self.saga(id, from: row))
             try store(write, of: saga, isNew: true, on: connection)
-            return .started(sagaID: saga.id)
+            return .started(sagaID: saga.id, messages: write.messages)
         }
     }
 

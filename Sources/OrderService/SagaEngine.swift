@@ -15,8 +15,9 @@ struct SagaEngine: Sendable {
     let definition: SagaDefinition
     /// cancel_order's, which cancelling a confirmed order starts.
     let cancelDefinition: SagaDefinition
-    /// Called after a transaction that wrote to the outbox committed: wakes the relay.
-    let outboxWritten: @Sendable () -> Void
+    /// Called after a transaction that wrote these messages to the outbox committed: hands them
+    /// to the relay (``OutboxRelay/committed(_:)``), which publishes them from memory.
+    let outboxWritten: @Sendable ([OutboxMessage]) -> Void
     let metrics: OrderServiceMetrics
     let logger: Logger
     /// How long after it was confirmed an order may be cancelled (`api.cancelWindow`).
@@ -71,11 +72,11 @@ struct SagaEngine: Sendable {
             return (saga, write)
         }
         switch outcome {
-        case .created(let number):
+        case .created(let number, let messages):
             CrashPoint.sagaAfterCommit.reach()
             metrics.checkoutsAccepted.increment()
             metrics.sagaStarted(type: definition.name)
-            outboxWritten()
+            outboxWritten(messages)
             return Accepted(orderID: new.orderID, sagaID: new.sagaID, orderNumber: number, replayed: false)
         case .replayed(let orderID, let sagaID, let number):
             if span.isRecording {
@@ -114,10 +115,10 @@ struct SagaEngine: Sendable {
             let write = try SagaRunner.run(transition, on: &saga)
             return (saga, write)
         }
-        if case .started = outcome {
+        if case .started(_, let messages) = outcome {
             CrashPoint.sagaAfterCommit.reach()
             metrics.sagaStarted(type: cancelDefinition.name)
-            outboxWritten()
+            outboxWritten(messages)
         }
         return outcome
     }
@@ -152,7 +153,7 @@ struct SagaEngine: Sendable {
             throw error
         }
         var unknown: [UUID] = []
-        var written = false
+        var written: [OutboxMessage] = []
         for (reply, (outcome, span)) in zip(replies, zip(outcomes, spans)) {
             switch outcome {
             case .unknownSaga:
@@ -163,13 +164,13 @@ struct SagaEngine: Sendable {
                 metrics.repliesDuplicate.increment()  // a copy of a reply already handled
             case .applied(let write):
                 Self.committed(write)
-                written = true
+                written += write.messages
                 metrics.repliesHandled.increment()
                 metrics.replyHandling.record(ContinuousClock.now - started)
                 finished(reply.sagaID, write)
             }
         }
-        if written { outboxWritten() }
+        outboxWritten(written)
         if let first = unknown.first { throw MalformedMessage("reply for unknown saga \(first)") }
     }
 
@@ -206,7 +207,7 @@ struct SagaEngine: Sendable {
             throw SagaChanged(expected: expectedVersion ?? current, current: current)
         case .applied(let write):
             Self.committed(write)
-            outboxWritten()
+            outboxWritten(write.messages)
             logger.notice("operator \(action.name) on saga", metadata: [
                 "saga_id": "\(id.uuidString.lowercased())", "operator": "\(note.actor)", "reason": "\(note.reason ?? "")",
                 "status": "\(write.state.status.rawValue)",
@@ -225,7 +226,7 @@ struct SagaEngine: Sendable {
             }
             guard let write else { continue }  // taken by another instance, or no longer due
             Self.committed(write)
-            outboxWritten()
+            outboxWritten(write.messages)
             finished(id, write)
         }
         return due.count

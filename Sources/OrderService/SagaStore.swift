@@ -85,8 +85,8 @@ struct NewOrder: Sendable {
 }
 
 enum StartOutcome: Sendable, Equatable {
-    /// The order was created with this number.
-    case created(number: Int)
+    /// The order was created with this number; `messages` were written to the outbox with it.
+    case created(number: Int, messages: [OutboxMessage])
     /// An earlier request with the same key created these.
     case replayed(orderID: UUID, sagaID: UUID, number: Int)
     /// The key was used with a different checkout.
@@ -96,8 +96,8 @@ enum StartOutcome: Sendable, Equatable {
 /// What asking to cancel a confirmed order did.
 enum CancelOutcome: Sendable, Equatable {
     case unknownOrder
-    /// Its cancel_order saga was started.
-    case started(sagaID: UUID)
+    /// Its cancel_order saga was started; `messages` were written to the outbox with it.
+    case started(sagaID: UUID, messages: [OutboxMessage])
     /// It already has one (started by an earlier request): nothing new was started.
     case existing(sagaID: UUID)
     /// Its create_order saga has not COMPLETED, or the order is not CONFIRMED.

@@ -41,7 +41,7 @@ struct Harness {
         let cancelDefinition = try SagaDefinitionRegistry.load(name: CreateOrderSaga.cancelName, directory: Self.sagas)
         store = InMemorySagaStore(definitions: [definition, cancelDefinition])
         engine = SagaEngine(
-            store: store, definition: definition, cancelDefinition: cancelDefinition, outboxWritten: {}, metrics: metrics,
+            store: store, definition: definition, cancelDefinition: cancelDefinition, outboxWritten: { _ in }, metrics: metrics,
             logger: Logger(label: "test"), cancelWindow: cancelWindow)
         admission = Admission(limit: maxInFlight, store: store, logger: Logger(label: "test"))
         let keys = apiKeys
