@@ -112,8 +112,11 @@ public struct BenchRun: Sendable {
         }
         let since = try await databases.order.query("SELECT now()::text AS now").first!.string("now")
         let initialStock = try await SagaInvariants.stock(in: databases)
-        let before = try await sample()
-        let watcher = SagaEndWatcher(pool: databases.order)
+        // The watcher asks about every awaited saga every few milliseconds, on a connection of
+        // its own: its backend's CPU is counted to saga-bench, not to PostgreSQL.
+        let watcher = SagaEndWatcher(pool: PostgresPool(conninfo: databases.order.conninfo, size: 1, label: "saga-bench watcher"))
+        let watcherBackend = try await watcher.backend()
+        let before = try await sample(watcherBackend: watcherBackend)
         let records = Records()
 
         let measuredPart = options.duration.map { "checkouts measured for \($0)" } ?? "\(options.sagas) measured checkouts"
@@ -124,7 +127,7 @@ public struct BenchRun: Sendable {
             watcher.stop()
             try await group.waitForAll()
         }
-        let after = try await sample()
+        let after = try await sample(watcherBackend: try await watcher.backend() == watcherBackend ? watcherBackend : nil)
 
         let state = records.state.withLock { $0 }
         var problems = state.errors
@@ -158,6 +161,11 @@ public struct BenchRun: Sendable {
             guard let start = before.processes[name] else { continue }
             result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
             result.peakRSSMegabytes[name] = usage.peakRSSMegabytes
+        }
+        if let backend = after.watcherBackend, let start = before.watcherBackend, result.cpuMillisecondsPerSaga["postgresql"] != nil {
+            let milliseconds = (backend - start) * 1000 / Double(started)
+            result.cpuMillisecondsPerSaga["postgresql"]! -= milliseconds
+            result.cpuMillisecondsPerSaga["saga-bench", default: 0] += milliseconds
         }
         result.cpuMillisecondsPerSaga["total"] = result.cpuMillisecondsPerSaga.values.reduce(0, +)
         // The watcher's own polls are commits too; they are not the system's.
@@ -271,18 +279,22 @@ public struct BenchRun: Sendable {
 
     struct Sample {
         var processes: [String: ProcessUsage]
+        /// CPU seconds of the PostgreSQL backend that serves the watcher, when it is known.
+        var watcherBackend: Double?
         var commits: Int
         var published: Int?
     }
 
-    func sample() async throws -> Sample {
+    func sample(watcherBackend: Int32?) async throws -> Sample {
         var processes: [String: ProcessUsage] = [:]
         for (name, pid) in options.processes { processes[name] = ProcessUsage.read(pid: pid) }
         processes["saga-bench"] = ProcessUsage.read(pid: getpid())
         let commits = try await databases.order.query(
             "SELECT sum(xact_commit)::bigint AS n FROM pg_stat_database WHERE datname = ANY($1::text[])",
             [["order_db", "catalog_db", "promotion_db", "identity_db", "cart_db", "notification_db"]]).first!.int("n")
-        return Sample(processes: processes, commits: commits, published: await publishedMessages())
+        return Sample(
+            processes: processes, watcherBackend: watcherBackend.flatMap { ProcessUsage.read(pid: $0)?.cpuSeconds }, commits: commits,
+            published: await publishedMessages())
     }
 
     /// Messages published in vhost `ordersaga` so far, from the management API (its figures lag a

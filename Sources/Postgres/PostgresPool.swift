@@ -35,7 +35,8 @@ public final class PostgresPool: Sendable {
         var created = 0
     }
 
-    private let conninfo: String
+    /// The libpq connection string its connections open with.
+    public let conninfo: String
     private let size: Int
     private let label: String
     private let state = Mutex(State())
