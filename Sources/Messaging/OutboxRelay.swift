@@ -44,7 +44,7 @@ public struct OutboxRelay: Service {
         self.batchSize = settings.relayBatchSize
         self.logger = logger
         self.loop = RoundLoop(interval: settings.relayPollInterval)
-        self.handover = Handover(pollInterval: settings.relayPollInterval)
+        self.handover = Handover(pollInterval: settings.relayPollInterval, capacity: 10 * settings.relayBatchSize)
     }
 
     /// Hands over the messages of a transaction that has committed, to be published from memory.
@@ -180,6 +180,8 @@ public struct OutboxRelay: Service {
 
 extension OutboxRelay {
     /// The messages handed over after their commits and not yet published, and when to poll.
+    /// At most `capacity` wait: past that (a broker slow to confirm) the rest are left to a poll,
+    /// so memory stays bounded.
     final class Handover: Sendable {
         private struct State {
             var waiting: [OutboxMessage] = []
@@ -191,15 +193,19 @@ extension OutboxRelay {
 
         private let state = Mutex(State())
         private let pollInterval: Duration
+        private let capacity: Int
 
-        init(pollInterval: Duration) {
+        init(pollInterval: Duration, capacity: Int) {
             self.pollInterval = pollInterval
+            self.capacity = capacity
         }
 
         func add(_ messages: [OutboxMessage]) {
             state.withLock { state in
-                state.waiting.append(contentsOf: messages)
-                for message in messages { state.inMemory.insert(message.messageID) }
+                let kept = messages.prefix(max(0, capacity - state.waiting.count))
+                state.waiting.append(contentsOf: kept)
+                for message in kept { state.inMemory.insert(message.messageID) }
+                if kept.count < messages.count { state.pollWanted = true }
             }
         }
 

@@ -39,6 +39,10 @@ import TestSupport
             // Left behind by a process that crashed after its commit: the relay's first poll takes it.
             try await Self.write(Self.command("left-behind"), createdSecondsAgo: 60, on: pool)
             try await system.running([AMQPConnectionService(connection), relay]) {
+                // The relay's first round may come before the broker connection is up; its rows
+                // then wait for the next poll, which this wake asks for.
+                #expect(await eventually(timeout: .seconds(20)) { connection.isConnected })
+                relay.wake()
                 #expect(await eventually(timeout: .seconds(20)) { (try? await Self.published("left-behind", on: pool)) == true })
                 #expect(await eventually(timeout: .seconds(20)) { await depth() == 1 })
 

@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+@testable import Messaging
+
+/// What the relay keeps of the messages handed over after their commits (no I/O).
+@Suite struct OutboxHandoverTests {
+    static func messages(_ ids: ClosedRange<Int>) -> [OutboxMessage] {
+        ids.map { OutboxMessage(messageID: "m\($0)", exchange: "x", routingKey: "k", type: "t", correlationID: nil, body: "{}") }
+    }
+
+    @Test func batchesAreTakenInOrderAndThePollComesFirstThenByTheClock() {
+        let handover = OutboxRelay.Handover(pollInterval: .seconds(60), capacity: 100)
+        handover.add(Self.messages(1...5))
+        let first = handover.take(3)
+        #expect(first.messages.map(\.messageID) == ["m1", "m2", "m3"])
+        #expect(first.more && first.poll)  // the first round always polls
+        let second = handover.take(3)
+        #expect(second.messages.map(\.messageID) == ["m4", "m5"])
+        #expect(!second.more && !second.poll)  // polled a moment ago
+        // Held until they are marked: a poll must not take their rows.
+        #expect(Set(handover.inMemory) == Set((1...5).map { "m\($0)" }))
+        handover.finished(first.messages + second.messages)
+        #expect(handover.inMemory.isEmpty)
+        handover.wantPoll()
+        #expect(handover.take(3).poll)
+    }
+
+    @Test func pastItsCapacityTheRestIsLeftToAPoll() {
+        let handover = OutboxRelay.Handover(pollInterval: .seconds(60), capacity: 4)
+        _ = handover.take(1)  // the first poll
+        handover.add(Self.messages(1...3))
+        handover.add(Self.messages(4...6))
+        #expect(Set(handover.inMemory) == ["m1", "m2", "m3", "m4"])
+        let round = handover.take(10)
+        #expect(round.messages.map(\.messageID) == ["m1", "m2", "m3", "m4"])
+        #expect(round.poll)  // m5 and m6 were not kept: a poll publishes them
+    }
+}
