@@ -29,7 +29,7 @@ public enum OrderSagaSettings {
         "consumer.attempts", 5, in: 1...100, "attempts at a message that fails before it goes to its dead-letter queue (outages retry without limit)")
     public static let relayBatchSize = Setting.integer("relay.batchSize", 500, in: 1...10_000, "outbox rows published per round")
     public static let relayPollInterval = Setting.duration(
-        "relay.pollInterval", .milliseconds(500), "how often the relay looks for rows no commit woke it for")
+        "relay.pollInterval", .milliseconds(500), "how often the relay looks for rows nobody handed it (a crash or a refused publish left them)")
     public static let outboxRetention = Setting.duration("retention.outbox", .seconds(3600), "how long a published outbox row is kept")
     public static let inboxRetention = Setting.duration("retention.inbox", .seconds(7 * 86_400), "how long a handled message id is kept")
     public static let idempotencyKeyRetention = Setting.duration(
