@@ -130,7 +130,10 @@ let package = Package(
         .target(name: "Workload", dependencies: ["Postgres", "SagaInvariants"], swiftSettings: swiftSettings),
         .target(
             name: "Bench",
-            dependencies: ["Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: [
+                "Postgres", "Retry", "SagaInvariants", "Workload", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Chaos",
