@@ -237,7 +237,12 @@ struct PostgresSagaStore: SagaStore {
 
     func dueSagas(limit: Int) async throws -> [UUID] {
         try await pool.query(
-            "SELECT id FROM order_sagas WHERE deadline_at <= now() ORDER BY deadline_at LIMIT $1", [limit]
+            // Through order_sagas_status: only a saga in flight has a deadline, and deadline_at has no
+            // index of its own, so that a step's update is HOT (schema/order/020).
+            """
+            SELECT id FROM order_sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND deadline_at <= now()
+            ORDER BY deadline_at LIMIT $1
+            """, [limit]
         ).map { try $0.uuid("id") }
     }
 

@@ -243,6 +243,41 @@ import TestSupport
         }
     }
 
+    /// A step rewrites its saga's row (state, data, deadline, version) and nothing an index of
+    /// `order_sagas` holds, so PostgreSQL updates the row in place (HOT) instead of adding an
+    /// entry to each of the table's indexes; only the update that ends the saga changes its
+    /// indexed status (schema/order/020).
+    @Test func aStepUpdatesItsSagaRowInPlace() async throws {
+        try await withSystem { api, system in
+            let order = system.pool("order")
+            let indexed = try await order.query(
+                """
+                SELECT DISTINCT a.attname FROM pg_index i
+                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
+                 AND (a.attnum = ANY (i.indkey) OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || a.attname || '\\M'))
+                WHERE i.indrelid = 'order_sagas'::regclass
+                """
+            ).map { try $0.string("attname") }
+            #expect(Set(indexed).isDisjoint(with: ["state", "data", "deadline_at", "version", "updated_at"]), "\(indexed)")
+
+            let accepted = try await api.checkout(CheckoutClient.body(coupon: "WELCOME10"))
+            #expect(try await api.finishedSaga(accepted.sagaId).status == "COMPLETED")
+            // One update per reply: five. The order service's backends report their counts
+            // within ten seconds of going idle (PostgreSQL flushes an idle backend's counts then).
+            var updates = 0, inPlace = 0
+            let clock = ContinuousClock()
+            let until = clock.now + .seconds(30)
+            while updates < 5 && clock.now < until {
+                let row = try await order.query("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'order_sagas'").first
+                updates = try row?.int("n_tup_upd") ?? 0
+                inPlace = try row?.int("n_tup_hot_upd") ?? 0
+                if updates < 5 { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(updates == 5)
+            #expect(inPlace == 4, "\(inPlace) of \(updates) updates were HOT")
+        }
+    }
+
     @Test func checkoutWithoutCouponSkipsTheCouponStep() async throws {
         try await withSystem { api, _ in
             let accepted = try await api.checkout(CheckoutClient.body())
