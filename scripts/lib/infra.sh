@@ -1,6 +1,6 @@
 # Local infrastructure for OrderSaga: a real PostgreSQL and a real RabbitMQ (with the management
 # plugin) run as plain processes on loopback, their data under .local/<profile>/ in the project.
-# Sourced by scripts/run and scripts/test; every function is idempotent.
+# Sourced by every script in scripts/; every function is idempotent.
 #
 # A profile is a set of ports and a data folder, so the demo system ("dev") and the test suite
 # ("test") can run side by side without touching each other.
@@ -12,6 +12,14 @@ PG_BIN=${PG_BIN:-}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# help_if_asked "$@": with -h, --help or help, prints the calling script's opening comment (what
+# it does and its examples) and exits, before anything is installed or started.
+help_if_asked() {
+  case "${1:-}" in
+    -h | --help | help) sed -n '2,$ { /^#/!q; s/^# \{0,1\}//; p; }' "$0"; exit 0 ;;
+  esac
+}
 
 # wait_ready WHAT URL SECONDS [SERVICE]: waits until GET URL answers 2xx; dies naming WHAT and the
 # last answer after SECONDS, or at once when SERVICE (a pid file under $STATE_DIR/pids) stopped.
