@@ -261,7 +261,7 @@ public struct BenchRun: Sendable {
             }
             sagaID = id
         } catch {
-            records.state.withLock { $0.errors.append("checkout \(index): \(error.localizedDescription)") }
+            records.state.withLock { $0.errors.append("checkout \(index): \(error)") }
             return
         }
         let accepted = clock.now

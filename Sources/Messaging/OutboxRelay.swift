@@ -10,10 +10,11 @@ import Synchronization
 ///
 /// The process that wrote rows hands their messages over right after its commit
 /// (``committed(_:)``): the relay publishes them from memory and then marks their rows published
-/// in one statement, without reading them back. It also polls the table (every `interval`, or at
-/// once after ``wake()``) for rows nobody handed over: those of a process that crashed between its
-/// commit and the confirm, or that were not confirmed. A poll leaves alone the rows this relay
-/// holds in memory and rows younger than ``pollGrace``, which their own process is publishing.
+/// in one statement, without reading them back. It also polls the table (at its first round, then
+/// every `relay.pollInterval`) for rows nobody handed over: those of a process that crashed between
+/// its commit and the confirm, that were not confirmed, or that did not fit in memory. A poll
+/// leaves alone the rows this relay holds in memory and rows younger than ``pollGrace``, which
+/// their own process is publishing.
 ///
 /// A row is marked published only after the broker confirmed it; a nack, a return (unroutable)
 /// or a lost connection leaves it for a poll. The rows a poll takes stay locked
@@ -54,12 +55,6 @@ public struct OutboxRelay: Service {
         loop.wake()
     }
 
-    /// Tells the relay that rows were written that nobody handed over: it polls at once.
-    public func wake() {
-        handover.wantPoll()
-        loop.wake()
-    }
-
     public func run() async throws {
         await loop.run("outbox relay round", logger: logger) {
             let round = handover.take(batchSize)
@@ -87,7 +82,6 @@ public struct OutboxRelay: Service {
             }
         }
         if let firstError {
-            handover.wantPoll()
             logger.warning("outbox messages not published; a poll will retry them", metadata: [
                 "count": "\(messages.count - published.count)", "error": "\(firstError)",
             ])
@@ -180,14 +174,13 @@ public struct OutboxRelay: Service {
 
 extension OutboxRelay {
     /// The messages handed over after their commits and not yet published, and when to poll.
-    /// At most `capacity` wait: past that (a broker slow to confirm) the rest are left to a poll,
-    /// so memory stays bounded.
+    /// At most `capacity` wait: past that (a broker slow to confirm) the rest are left to the
+    /// clock's poll once they pass ``OutboxRelay/pollGrace``, so memory stays bounded.
     final class Handover: Sendable {
         private struct State {
             var waiting: [OutboxMessage] = []
             /// Handed over and not yet marked published: a poll leaves their rows alone.
             var inMemory: Set<String> = []
-            var pollWanted = true
             var lastPoll: ContinuousClock.Instant?
         }
 
@@ -205,26 +198,18 @@ extension OutboxRelay {
                 let kept = messages.prefix(max(0, capacity - state.waiting.count))
                 state.waiting.append(contentsOf: kept)
                 for message in kept { state.inMemory.insert(message.messageID) }
-                if kept.count < messages.count { state.pollWanted = true }
             }
         }
 
-        func wantPoll() {
-            state.withLock { $0.pollWanted = true }
-        }
-
         /// Up to `limit` waiting messages, whether more are waiting, and whether a poll is due
-        /// (asked for, or `pollInterval` since the last).
+        /// (the first, or `pollInterval` since the last).
         func take(_ limit: Int) -> (messages: [OutboxMessage], more: Bool, poll: Bool) {
             let now = ContinuousClock.now
             return state.withLock { state in
                 let messages = Array(state.waiting.prefix(limit))
                 state.waiting.removeFirst(messages.count)
-                let poll = state.pollWanted || state.lastPoll.map { now - $0 >= pollInterval } ?? true
-                if poll {
-                    state.pollWanted = false
-                    state.lastPoll = now
-                }
+                let poll = state.lastPoll.map { now - $0 >= pollInterval } ?? true
+                if poll { state.lastPoll = now }
                 return (messages, !state.waiting.isEmpty, poll)
             }
         }

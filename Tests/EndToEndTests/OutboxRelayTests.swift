@@ -27,41 +27,44 @@ import TestSupport
         try await pool.query("SELECT published_at IS NOT NULL AS published FROM outbox WHERE message_id = $1", [id]).first!.bool("published")
     }
 
+    /// Seconds from the row's commit to its mark: a poll cannot take a row before it is 2 s old.
+    static func secondsToPublish(_ id: String, on pool: PostgresPool) async throws -> Double {
+        try await pool.query(
+            "SELECT extract(epoch FROM published_at - created_at)::float8 AS seconds FROM outbox WHERE message_id = $1", [id]
+        ).first!.double("seconds")
+    }
+
     @Test func handedOverMessagesArePublishedFromMemoryAndThePollTakesOnlyWhatNobodyHandedOver() async throws {
         try await TestSystem.with { system in
             let pool = system.pool("order")
             let connection = AMQPConnection(configuration: system.amqp(of: "order"), topology: SagaTopology.forOrderService, logger: system.logger)
             var settings = MessagingSettings()
-            settings.relayPollInterval = .seconds(60)  // no poll by the clock while the test runs
+            settings.relayPollInterval = .milliseconds(200)
             let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: system.logger)
             func depth() async -> Int { (try? await TestInfrastructure.queueDepth(vhost: system.name, queue: "catalog.commands")) ?? -1 }
 
-            // Left behind by a process that crashed after its commit: the relay's first poll takes it.
+            // Left behind by a process that crashed after its commit: a poll takes it.
             try await Self.write(Self.command("left-behind"), createdSecondsAgo: 60, on: pool)
             try await system.running([AMQPConnectionService(connection), relay]) {
-                // The relay's first round may come before the broker connection is up; its rows
-                // then wait for the next poll, which this wake asks for.
-                #expect(await eventually(timeout: .seconds(20)) { connection.isConnected })
-                relay.wake()
                 #expect(await eventually(timeout: .seconds(20)) { (try? await Self.published("left-behind", on: pool)) == true })
                 #expect(await eventually(timeout: .seconds(20)) { await depth() == 1 })
 
-                // Handed over after its commit: published and marked with no poll.
+                // Handed over after its commit: published and marked from memory, before a poll
+                // could have taken it.
                 let handed = Self.command("handed-over")
                 try await Self.write(handed, on: pool)
                 relay.committed([handed])
                 #expect(await eventually(timeout: .seconds(10)) { (try? await Self.published("handed-over", on: pool)) == true })
+                #expect(try await Self.secondsToPublish("handed-over", on: pool) < 2)
                 #expect(await eventually(timeout: .seconds(20)) { await depth() == 2 })
 
-                // Young and not handed over: its writer may be publishing it, so a poll leaves it
-                // for the grace period, then takes it.
+                // Young and not handed over: its writer may be publishing it, so the polls (every
+                // 200 ms) leave it for the grace period, then take it.
                 try await Self.write(Self.command("young"), on: pool)
-                relay.wake()
                 try await Task.sleep(for: .milliseconds(700))
                 #expect(try await Self.published("young", on: pool) == false)
-                try await Task.sleep(for: .seconds(2))
-                relay.wake()
                 #expect(await eventually(timeout: .seconds(10)) { (try? await Self.published("young", on: pool)) == true })
+                #expect(try await Self.secondsToPublish("young", on: pool) >= 2)
                 #expect(await eventually(timeout: .seconds(20)) { await depth() == 3 })
             }
             // Each went out once.
