@@ -47,7 +47,7 @@ public struct CartHandler: CommandHandler {
             return .refused(reason: "cart_not_active", detail: "cart \(request.cartId) is \(cart.status.rawValue)")
         }
         try append(Cart.EventType.converted, to: cart, sagaID: command.sagaID, in: transaction)
-        try transaction.query(
+        try transaction.send(
             "INSERT INTO cart_conversions (saga_id, cart_id, status) VALUES ($1, $2, 'CONVERTED')", [command.sagaID, request.cartId])
         return .succeeded(CartContract.Converted(cartId: request.cartId))
     }
@@ -62,9 +62,10 @@ public struct CartHandler: CommandHandler {
         return Cart(id: cartID, events: events)
     }
 
-    /// Appends at `version + 1`: a concurrent writer of the same seq fails on the primary key.
+    /// Appends at `version + 1`: a concurrent writer of the same seq fails on the primary key (at
+    /// the transaction's next statement or COMMIT, which the insert travels with).
     private func append(_ type: String, to cart: Cart, sagaID: String, in transaction: PostgresConnection) throws {
-        try transaction.query(
+        try transaction.send(
             "INSERT INTO cart_events (cart_id, seq, type, customer_id, saga_id) VALUES ($1, $2, $3, $4, $5)",
             [cart.id, cart.version + 1, type, cart.customerID, sagaID])
     }

@@ -22,7 +22,7 @@ public struct CatalogHandler: CommandHandler {
             again: { try reservation(of: command.sagaID, in: transaction) },
             undo: { sagaID in
                 try Self.products.lock([], recordedBy: [sagaID], in: transaction)
-                try transaction.query(
+                try transaction.send(
                     """
                     UPDATE products SET stock = products.stock + l.quantity
                     FROM reservation_lines l WHERE l.saga_id = $1 AND l.product_id = products.id
@@ -60,13 +60,14 @@ public struct CatalogHandler: CommandHandler {
             return .refused(reason: "out_of_stock", detail: detail)
         }
         let quantities = ids.map { wanted[$0]! }
-        try transaction.query(
+        // Writes nobody reads back: they go with the reply's insert and the COMMIT, in one round trip.
+        try transaction.send(
             """
             UPDATE products SET stock = stock - w.quantity
             FROM unnest($1::text[], $2::int[]) AS w(id, quantity) WHERE products.id = w.id
             """, [ids, quantities])
-        try transaction.query("INSERT INTO reservations (saga_id, status) VALUES ($1, 'RESERVED')", [command.sagaID])
-        try transaction.query(
+        try transaction.send("INSERT INTO reservations (saga_id, status) VALUES ($1, 'RESERVED')", [command.sagaID])
+        try transaction.send(
             """
             INSERT INTO reservation_lines (saga_id, product_id, quantity, unit_price_cents)
             SELECT $1, w.id, w.quantity, p.price_cents

@@ -46,7 +46,7 @@ public struct IdentityHandler: CommandHandler {
         if try request.amountCents > card.int("limit_cents") {
             return .refused(reason: "card_declined", detail: "\(request.amountCents) cents is over the card's limit")
         }
-        try transaction.query(
+        try transaction.send(
             "INSERT INTO charges (saga_id, card_id, amount_cents, status) VALUES ($1, $2, $3, 'CAPTURED')",
             [command.sagaID, request.cardId, request.amountCents])
         return .succeeded(IdentityContract.Charged(chargeId: command.sagaID, amountCents: request.amountCents))

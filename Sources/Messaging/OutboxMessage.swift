@@ -47,11 +47,12 @@ public struct OutboxMessage: Sendable, Equatable {
 /// The outbox table of a service's database.
 public enum Outbox {
     /// Adds messages in one statement, inside the caller's transaction. A message whose id is
-    /// already there is not added again.
+    /// already there is not added again. The statement goes with the transaction's next one or
+    /// its COMMIT (``PostgresConnection/send(_:_:)``): a command's reply costs no round trip.
     public static func insert(_ messages: [OutboxMessage], on connection: PostgresConnection) throws {
         guard !messages.isEmpty else { return }
         let (sql, parameters) = try insertStatement(messages, firstParameter: 1)
-        try connection.query(sql, parameters)
+        try connection.send(sql, parameters)
     }
 
     /// The INSERT of `messages`, using parameters `$first` to `$first+8`, for a caller that writes

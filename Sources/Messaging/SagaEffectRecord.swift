@@ -55,12 +55,12 @@ public struct SagaEffectRecord: Sendable {
         switch status {
         case done?:
             try undo(sagaID)
-            try transaction.query("UPDATE \(table) SET status = $2, updated_at = now() WHERE saga_id = $1", [sagaID, undone])
+            try transaction.send("UPDATE \(table) SET status = $2, updated_at = now() WHERE saga_id = $1", [sagaID, undone])
         case undone?:
             break
         default:
             // Nothing was done: remember the compensation, so the late command does nothing.
-            try transaction.query("INSERT INTO \(table) (saga_id, status) VALUES ($1, $2)", [sagaID, undone])
+            try transaction.send("INSERT INTO \(table) (saga_id, status) VALUES ($1, $2)", [sagaID, undone])
         }
         return .succeeded(Empty())
     }

@@ -346,7 +346,8 @@ struct PostgresSagaStore: SagaStore {
         }
         let viewStatement = try orderEventsStatement(write, of: saga, isNew: isNew, into: &statement, on: connection)
         let (outboxStatement, outboxParameters) = try Outbox.insertStatement(write.messages, firstParameter: statement.parameters.count + 1)
-        try connection.query(
+        // Nothing reads its result: it goes with the next saga's claim or the COMMIT, in one round trip.
+        try connection.send(
             """
             WITH saga AS (\(sagaStatement)),
                  history AS (INSERT INTO saga_history (saga_id, event, step, attempt, detail, actor)

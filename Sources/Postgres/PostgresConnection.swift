@@ -19,6 +19,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private var beginPending = false
     /// BEGIN went to the server and neither COMMIT nor ROLLBACK since.
     private var inTransaction = false
+    /// Statements of this transaction that go with its next statement or its COMMIT (``send(_:_:)``).
+    private var queued: [Statement] = []
 
     /// Opens a connection. `conninfo` is a libpq connection string or URI
     /// (`postgresql://user:password@127.0.0.1:5432/db`).
@@ -35,6 +37,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if let handle { PQfinish(handle) }
         prepared = [:]
         beginPending = false
+        queued = []
         inTransaction = false
         handle = PQconnectdb(conninfo)
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
@@ -69,60 +72,97 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs one parameterized statement. Values are bound to `$1`, `$2`, … and never interpolated.
-    /// Each distinct statement is prepared on first use and reused after.
+    /// Each distinct statement is prepared on first use and reused after. Inside a transaction, a
+    /// pending BEGIN and the statements ``send(_:_:)`` queued travel with it, in one round trip.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresParameter] = []) throws -> PostgresRows {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
-        let texts = parameters.map { $0.postgresText }
-        if beginPending {
-            beginPending = false
-            return try queryAfterBegin(sql, texts, prepared: try preparedName(for: sql, parameterCount: texts.count))
-        }
-        guard let name = try preparedName(for: sql, parameterCount: texts.count) else {
-            let result: OpaquePointer? = withCStrings(texts) { pointers in
+        let statement = try Statement(sql, parameters, prepared: preparedName(for: sql, parameterCount: parameters.count))
+        if beginPending || !queued.isEmpty { return try pipeline(then: statement)! }
+        roundTrips += 1
+        let result: OpaquePointer? = withCStrings(statement.texts) { pointers in
+            if let name = statement.name {
+                PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
+            } else {
                 PQexecParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
             }
-            return try consume(result, query: sql)
-        }
-        let result: OpaquePointer? = withCStrings(texts) { pointers in
-            PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
         }
         return try consume(result, query: sql)
     }
 
-    /// BEGIN and `sql` in one pipeline: both sent, then both results read. A failed BEGIN fails
-    /// the statement too (the server skips it); a failed statement leaves the transaction open and
-    /// aborted, for the caller's ROLLBACK, as it would after a BEGIN of its own.
-    private func queryAfterBegin(_ sql: String, _ texts: [String?], prepared name: String?) throws -> PostgresRows {
+    /// Queues a statement whose result nobody reads (the outbox's insert, say) to go to the server
+    /// with the transaction's next statement or its COMMIT, in the same round trip. Its error, if
+    /// any, is thrown there, and the transaction rolls back as if the statement had failed alone;
+    /// a rollback drops it unsent. Outside a transaction it runs at once.
+    public func send(_ sql: String, _ parameters: [any PostgresParameter] = []) throws {
+        guard beginPending || inTransaction else {
+            try query(sql, parameters)
+            return
+        }
+        queued.append(try Statement(sql, parameters, prepared: preparedName(for: sql, parameterCount: parameters.count)))
+    }
+
+    /// Round trips to the server so far: a statement alone is one, and so is a pipeline of several.
+    public private(set) var roundTrips = 0
+
+    /// A statement ready to send: its parameters as text, and its prepared name if it has one.
+    private struct Statement {
+        let sql: String
+        let texts: [String?]
+        let name: String?
+
+        init(_ sql: String, _ parameters: [any PostgresParameter], prepared name: String?) {
+            self.sql = sql
+            self.texts = parameters.map { $0.postgresText }
+            self.name = name
+        }
+    }
+
+    /// The pending BEGIN, the queued statements and `last` in one pipeline (libpq pipeline mode):
+    /// all sent, then all results read. The server skips what follows a failed statement, so the
+    /// first failure is thrown, in the order sent; a failure inside the transaction leaves it open
+    /// and aborted, for the caller's ROLLBACK, as a statement sent alone would. Returns `last`'s rows.
+    private func pipeline(then last: Statement?) throws -> PostgresRows? {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
+        var statements = queued
+        queued = []
+        if beginPending {
+            beginPending = false
+            inTransaction = true
+            statements.insert(Statement("BEGIN", [], prepared: nil), at: 0)
+        }
+        if let last { statements.append(last) }
+        guard !statements.isEmpty else { return nil }
+        roundTrips += 1
         guard PQenterPipelineMode(handle) == 1 else { throw PostgresError.connectionClosed(Self.errorMessage(handle)) }
-        let sent = withCStrings(texts) { pointers -> Bool in
-            guard PQsendQueryParams(handle, "BEGIN", 0, nil, nil, nil, nil, 0) == 1 else { return false }
-            let queued = if let name {
-                PQsendQueryPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
-            } else {
-                PQsendQueryParams(handle, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        var sent = true
+        for statement in statements where sent {
+            sent = withCStrings(statement.texts) { pointers in
+                if let name = statement.name {
+                    PQsendQueryPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0) == 1
+                } else {
+                    PQsendQueryParams(handle, statement.sql, Int32(pointers.count), nil, pointers, nil, nil, 0) == 1
+                }
             }
-            return queued == 1 && PQpipelineSync(handle) == 1
         }
-        // Each query's result is followed by a NULL; the sync point's result ends the pipeline.
-        func next() -> OpaquePointer? {
-            let result = PQgetResult(handle)
+        sent = sent && PQpipelineSync(handle) == 1
+        // Each statement's result is followed by a NULL; the sync point's result ends the pipeline.
+        var results: [OpaquePointer?] = []
+        for _ in statements {
+            let result = sent ? PQgetResult(handle) : nil
             if result != nil { _ = PQgetResult(handle) }
-            return result
+            results.append(result)
         }
-        let begin = sent ? next() : nil
-        let statement = sent ? next() : nil
         if sent, let sync = PQgetResult(handle) { PQclear(sync) }
         _ = PQexitPipelineMode(handle)
-        guard let begin, PQresultStatus(begin) == PGRES_COMMAND_OK else {
-            if let statement { PQclear(statement) }
-            _ = try consume(begin, query: "BEGIN")  // throws: the connection's or the server's error
-            throw PostgresError.connectionClosed(Self.errorMessage(handle))
+        var unread = 0
+        defer { for result in results[unread...] { if let result { PQclear(result) } } }
+        var rows: PostgresRows?
+        for (result, statement) in zip(results, statements) {
+            unread += 1
+            rows = try consume(result, query: statement.sql)  // throws the first failure; clears the result
         }
-        PQclear(begin)
-        inTransaction = true
-        return try consume(statement, query: sql)
+        return last == nil ? nil : rows
     }
 
     /// The name `sql` is prepared under, preparing it now if needed; `nil` to run it unprepared
@@ -131,6 +171,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if let name = prepared[sql] { return name }
         guard let handle, parameterCount > 0 || !Self.isTransactionControl(sql), prepared.count < Self.maxPrepared else { return nil }
         let name = "s\(prepared.count)"
+        roundTrips += 1
         _ = try consume(PQprepare(handle, name, sql, Int32(parameterCount), nil), query: sql)
         prepared[sql] = name
         return name
@@ -143,11 +184,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs a script of several statements (migrations). Takes no parameters.
     public func execute(script: String) throws {
         guard let handle else { throw PostgresError.connectionClosed("connection is closed") }
-        if beginPending {
-            beginPending = false
-            _ = try consume(PQexec(handle, "BEGIN"), query: "BEGIN")
-            inTransaction = true
-        }
+        _ = try pipeline(then: nil)  // a pending BEGIN and queued statements go first
+        roundTrips += 1
         _ = try consume(PQexec(handle, script), query: script)
     }
 
@@ -172,16 +210,19 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Commits, or rolls back (when the connection still works: a lost one has rolled back anyway).
+    /// COMMIT travels with the statements ``send(_:_:)`` queued; a rollback drops them unsent.
     func end(committing: Bool) throws {
-        if beginPending {  // no statement ran: nothing was begun on the server
+        if !committing { queued = [] }
+        if beginPending && queued.isEmpty {  // no statement ran: nothing was begun on the server
             beginPending = false
             return
         }
-        inTransaction = false
         if committing {
             try query("COMMIT")
-        } else if isHealthy {
-            try query("ROLLBACK")
+            inTransaction = false
+        } else {
+            inTransaction = false
+            if isHealthy { try query("ROLLBACK") }
         }
     }
 

@@ -22,7 +22,7 @@ public struct PromotionHandler: CommandHandler {
                 return PromotionContract.Redeemed(couponCode: try row.string("code"), discountCents: try row.int("discount_cents"))
             },
             undo: { sagaID in
-                try transaction.query(
+                try transaction.send(
                     """
                     UPDATE coupons SET redeemed_count = redeemed_count - 1
                     FROM redemptions r WHERE r.saga_id = $1 AND r.code = coupons.code
@@ -70,8 +70,9 @@ public struct PromotionHandler: CommandHandler {
         }
         let discount = try Self.discount(
             subtotal: request.subtotalCents, percentOff: coupon.optionalInt("percent_off"), amountOff: coupon.optionalInt("amount_off_cents"))
-        try transaction.query("UPDATE coupons SET redeemed_count = redeemed_count + 1 WHERE code = $1", [request.couponCode])
-        try transaction.query(
+        // Writes nobody reads back: they go with the reply's insert and the COMMIT, in one round trip.
+        try transaction.send("UPDATE coupons SET redeemed_count = redeemed_count + 1 WHERE code = $1", [request.couponCode])
+        try transaction.send(
             "INSERT INTO redemptions (saga_id, code, status, discount_cents, customer_id) VALUES ($1, $2, 'REDEEMED', $3, $4)",
             [command.sagaID, request.couponCode, discount, request.customerId])
         return .succeeded(PromotionContract.Redeemed(couponCode: request.couponCode, discountCents: discount))

@@ -138,6 +138,73 @@ import TestSupport
         }
     }
 
+    /// A statement `send` queues goes with the transaction's next statement or its COMMIT, in the
+    /// same round trip, and keeps its meaning: the next statement sees its effect; its failure is
+    /// thrown there, with its own error, and rolls the whole transaction back; a rollback drops it.
+    @Test func aSentStatementTravelsWithTheNextOneAndKeepsItsMeaning() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1)
+            try await pool.query("CREATE TABLE t (id int PRIMARY KEY)")
+            // Round trips of one transaction; the second time, every statement is prepared already.
+            func insertThree(from first: Int) async throws -> (trips: Int, seenInside: Int) {
+                try await pool.withConnection { connection in
+                    let before = connection.roundTrips
+                    let seen = try connection.transaction { connection -> Int in
+                        try connection.query("INSERT INTO t VALUES ($1)", [first])  // with BEGIN
+                        try connection.send("INSERT INTO t VALUES ($1)", [first + 1])
+                        let seen = try connection.query("SELECT count(*) AS n FROM t WHERE id >= $1", [first]).first!.int("n")
+                        try connection.send("INSERT INTO t VALUES ($1)", [first + 2])  // with COMMIT
+                        return seen
+                    }
+                    return (connection.roundTrips - before, seen)
+                }
+            }
+            _ = try await insertThree(from: 1)
+            let second = try await insertThree(from: 11)
+            #expect(second.trips == 3)
+            #expect(second.seenInside == 2)
+            #expect(try await pool.query("SELECT array_agg(id ORDER BY id)::text AS ids FROM t").first!.string("ids") == "{1,2,3,11,12,13}")
+
+            // Only sent statements: BEGIN, them and COMMIT in one round trip.
+            let trips = try await pool.withConnection { connection in
+                let before = connection.roundTrips
+                try connection.transaction { connection in
+                    try connection.send("INSERT INTO t VALUES ($1)", [21])
+                    try connection.send("INSERT INTO t VALUES ($1)", [22])
+                }
+                return connection.roundTrips - before
+            }
+            #expect(trips == 1)
+
+            // A sent statement that fails fails the COMMIT with its own error; nothing stays.
+            await #expect {
+                try await pool.transaction { connection in
+                    try connection.query("INSERT INTO t VALUES ($1)", [31])
+                    try connection.send("INSERT INTO t VALUES ($1)", [1])
+                }
+            } throws: { error in (error as? PostgresError)?.isUniqueViolation == true }
+            // …or the next statement, which does not run.
+            await #expect {
+                try await pool.transaction { connection in
+                    try connection.send("INSERT INTO t VALUES ($1)", [1])
+                    try connection.query("INSERT INTO t VALUES ($1)", [32])
+                }
+            } throws: { error in (error as? PostgresError)?.isUniqueViolation == true }
+            // A transaction that throws drops what it sent: the statement never ran.
+            struct Refused: Error {}
+            await #expect(throws: Refused.self) {
+                try await pool.transaction { connection in
+                    try connection.query("INSERT INTO t VALUES ($1)", [33])
+                    try connection.send("INSERT INTO t VALUES ($1)", [1])
+                    throw Refused()
+                }
+            }
+            // Outside a transaction it runs at once; the connection is fine after the failures.
+            try await pool.withConnection { connection in try connection.send("INSERT INTO t VALUES ($1)", [41]) }
+            #expect(try await pool.query("SELECT array_agg(id ORDER BY id)::text AS ids FROM t WHERE id > 20").first!.string("ids") == "{21,22,41}")
+        }
+    }
+
     /// A connection lost between two statements of one transaction: the next statement does not
     /// run outside the transaction on the new connection; it fails, and the caller starts again.
     @Test func aConnectionLostInsideATransactionFailsItsNextStatement() async throws {
