@@ -73,6 +73,20 @@ import Testing
         #expect(text.contains("\r\nSubject: Your order 1042 is confirmed\r\n"))
         #expect(text.contains("\r\nDate: Fri, 15 Jan 2027 08:00:00 +0000\r\n"))
         #expect(text.hasSuffix("\r\n\r\nThank you!\r\nTotal: 78.57.\r\n"))
+        // The date as RFC 5322 writes it, in UTC and English: as a POSIX DateFormatter would.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        var random = SystemRandomNumberGenerator()
+        for seconds in [0, 951_782_400, 1_709_164_799, 4_102_444_800] + (0..<200).map({ _ in Int.random(in: 0..<4_102_444_800, using: &random) }) {
+            let date = Date(timeIntervalSince1970: TimeInterval(seconds) + 0.75)
+            #expect(MailDirectoryDelivery.date(date) == formatter.string(from: date), "\(seconds)")
+        }
+        // A folder removed while the worker runs is made again.
+        try FileManager.default.removeItem(at: folder)
+        try delivery.deliver(notification)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["saga-1-order_confirmed.eml"])
         // A subject that is not plain ASCII, or would break the header, is an encoded word.
         let tricky = MailDirectoryDelivery.message(
             RenderedNotification(id: "x", kind: "K", customerID: "c", orderID: "o", subject: "Café\r\nBcc: evil@example.com", body: "", date: Date()),
