@@ -30,6 +30,10 @@ import TestSupport
             #expect(try row.int("n") == 7)
             #expect(try row.string("first") == "a\"b")
             #expect(try row.string("second") == "c,d")
+            // Quotes, backslashes, characters of several bytes and NULLs keep their places.
+            let values: [String?] = ["{\"q\": \"a\\\\b\"}", nil, "Grüße, 東京 👩🏽‍💻", "", "NULL", "\\"]
+            let back = try await pool.query("SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n", [values])
+            #expect(try back.map { try $0.optionalString("v") } == values)
         }
     }
 
