@@ -25,17 +25,8 @@ import TestSupport
 @Suite struct ScriptPortTests {
     @Test func aTakenPortIsNamedAndNothingStarts() async throws {
         let port = TestPorts.next()
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
+        let listener = try #require(TestPorts.listen(on: port))
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(bound == 0 && listen(listener, 1) == 0)
         let script = TestSystem.repositoryRoot.appendingPathComponent("scripts/run")
         let (status, output) = try await Process.output(
             of: URL(fileURLWithPath: "/bin/bash"), [script.path, "start", "order-service"], in: TestSystem.repositoryRoot,

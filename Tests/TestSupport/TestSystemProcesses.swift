@@ -88,15 +88,37 @@ public enum TestPorts {
     }
 
     private static func isFree(_ port: Int) -> Bool {
+        guard let fd = bound(port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A socket listening on 127.0.0.1:`port`, as another process's would (close it when done);
+    /// `nil` when the port is taken.
+    public static func listen(on port: Int) -> Int32? {
+        guard let fd = bound(port) else { return nil }
+        guard Glibc.listen(fd, 1) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// A socket bound to 127.0.0.1:`port`, or `nil` when that fails.
+    private static func bound(_ port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return true }
-        defer { close(fd) }
+        guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        guard result == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 }
