@@ -10,6 +10,9 @@ import SagaCore
 struct PostgresSagaStore: SagaStore {
     let pool: PostgresPool
     let registry: SagaDefinitionRegistry
+    /// The state and data of the sagas this process wrote last, which a load whose row has the
+    /// same version takes instead of reading and decoding them again.
+    let cache = SagaStateCache()
 
     /// Opens the store on `pool`: stores each of `current` whose version is new, and knows every
     /// version sagas in this database started with. Throws when the stored copy of the same version
@@ -135,7 +138,7 @@ struct PostgresSagaStore: SagaStore {
         _ new: NewOrder, idempotencyKey: String?, request: String,
         create: @escaping @Sendable (SagaTime, Int) throws -> (LoadedSaga, SagaWrite)
     ) async throws -> StartOutcome {
-        try await pool.transaction { connection -> StartOutcome in
+        let (outcome, written) = try await pool.transaction { connection -> (StartOutcome, [UUID: SagaStateCache.Entry]) in
             if let idempotencyKey {
                 // Waits for a concurrent request with the same key, then sees its row.
                 let claimed = try connection.query(
@@ -147,9 +150,9 @@ struct PostgresSagaStore: SagaStore {
                         SELECT k.request, k.order_id, k.saga_id, o.number FROM idempotency_keys k JOIN orders o ON o.id = k.order_id
                         WHERE k.owner = $1 AND k.key = $2
                         """, [new.owner, idempotencyKey]).first!
-                    return IdempotencyKeys.answer(
+                    return (IdempotencyKeys.answer(
                         stored: (try row.string("request"), try row.uuid("order_id"), try row.uuid("saga_id"), try row.int("number")),
-                        request: request)
+                        request: request), [:])
                 }
             }
             let checkout = new.checkout
@@ -164,45 +167,56 @@ struct PostgresSagaStore: SagaStore {
             ).first!
             let number = try created.int("number")
             let (saga, write) = try create(SagaTime(millisecondsSince1970: Int64(try created.int("now_ms"))), number)
-            try store(write, of: saga, isNew: true, on: connection)
-            return .created(number: number, messages: write.messages)
+            let written = try store(write, of: saga, isNew: true, on: connection)
+            return (.created(number: number, messages: write.messages), [saga.id: written])
         }
+        cache.remember(written)
+        return outcome
     }
 
     func update(_ updates: [SagaUpdate]) async throws -> [UpdateOutcome] {
-        try await pool.transaction { connection -> [UpdateOutcome] in
-            try updates.map { update in
+        let (outcomes, written) = try await pool.transaction { connection -> ([UpdateOutcome], [UUID: SagaStateCache.Entry]) in
+            var written: [UUID: SagaStateCache.Entry] = [:]
+            let outcomes = try updates.map { update -> UpdateOutcome in
                 // The inbox claim and the saga's lock in one round trip.
+                let cached = written[update.sagaID] ?? cache.entry(update.sagaID)
                 let rows = try connection.query(
                     """
                     WITH claim AS (INSERT INTO inbox (message_id, type) VALUES ($2, $3) ON CONFLICT (message_id) DO NOTHING RETURNING 1)
-                    SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE
-                    """, [update.sagaID, update.messageID, update.messageType])
+                    SELECT (SELECT count(*) FROM claim) AS claimed, \(Self.sagaColumns(cachedVersion: "$4")) FROM order_sagas WHERE id = $1 FOR UPDATE
+                    """, [update.sagaID, update.messageID, update.messageType, cached?.version ?? -1])
                 guard let row = rows.first else { return .unknownSaga }
                 guard try row.int("claimed") == 1 else { return .duplicate }
-                var saga = try self.saga(update.sagaID, from: row)
+                var saga = try self.saga(update.sagaID, from: row, cached: cached)
                 let loaded = saga
                 let write = try update.body(&saga)
-                try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
+                written[saga.id] = try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
                 return .applied(write)
             }
+            return (outcomes, written)
         }
+        cache.remember(written)
+        return outcomes
     }
 
     func operate(
         _ id: UUID, expectedVersion: Int?, _ body: @escaping @Sendable (inout LoadedSaga) throws -> SagaWrite
     ) async throws -> OperateOutcome {
-        try await pool.transaction { connection -> OperateOutcome in
-            guard let row = try connection.query("SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 FOR UPDATE", [id]).first else {
-                return .unknownSaga
+        let cached = cache.entry(id)
+        let (outcome, written) = try await pool.transaction { connection -> (OperateOutcome, SagaStateCache.Entry?) in
+            guard let row = try connection.query(
+                "SELECT \(Self.sagaColumns(cachedVersion: "$2")) FROM order_sagas WHERE id = $1 FOR UPDATE", [id, cached?.version ?? -1]).first
+            else {
+                return (.unknownSaga, nil)
             }
-            var saga = try self.saga(id, from: row)
-            if let expectedVersion, expectedVersion != saga.version { return .changed(currentVersion: saga.version) }
+            var saga = try self.saga(id, from: row, cached: cached)
+            if let expectedVersion, expectedVersion != saga.version { return (.changed(currentVersion: saga.version), nil) }
             let loaded = saga
             let write = try body(&saga)
-            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
-            return .applied(write)
+            return (.applied(write), try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection))
         }
+        if let written { cache.remember([id: written]) }
+        return outcome
     }
 
     func startCancel(
@@ -228,8 +242,8 @@ struct PostgresSagaStore: SagaStore {
             }
             guard try order.bool("in_window") else { return .windowPassed(confirmedAt: try order.string("confirmed_at")) }
             let id = try order.uuid("id")
-            let row = try connection.query("SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1", [id]).first!
-            let (saga, write) = try create(try self.saga(id, from: row))
+            let row = try connection.query("SELECT \(Self.sagaColumns(cachedVersion: "-1")) FROM order_sagas WHERE id = $1", [id]).first!
+            let (saga, write) = try create(try self.saga(id, from: row, cached: nil))
             try store(write, of: saga, isNew: true, on: connection)
             return .started(sagaID: saga.id, messages: write.messages)
         }
@@ -249,17 +263,21 @@ struct PostgresSagaStore: SagaStore {
     func updateIfDue(
         _ id: UUID, _ body: @escaping @Sendable (inout LoadedSaga, CommandDispatch) throws -> SagaWrite
     ) async throws -> SagaWrite? {
-        try await pool.transaction { connection -> SagaWrite? in
+        let cached = cache.entry(id)
+        let done = try await pool.transaction { connection -> (SagaWrite, SagaStateCache.Entry)? in
             // Another instance may have taken it, or a reply moved its deadline: then nothing is due.
             let rows = try connection.query(
-                "SELECT \(Self.sagaColumns) FROM order_sagas WHERE id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED", [id])
+                "SELECT \(Self.sagaColumns(cachedVersion: "$2")) FROM order_sagas WHERE id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED",
+                [id, cached?.version ?? -1])
             guard let row = rows.first else { return nil }
-            var saga = try self.saga(id, from: row)
+            var saga = try self.saga(id, from: row, cached: cached)
             let loaded = saga
             let write = try body(&saga, try dispatch(of: saga, on: connection))
-            try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection)
-            return write
+            return (write, try store(write, of: saga, isNew: false, changed: write.changes(loaded), on: connection))
         }
+        guard let done else { return nil }
+        cache.remember([id: done.1])
+        return done.0
     }
 
     /// Whether the broker has taken the command that the saga's reply deadline waits on, from
@@ -278,17 +296,32 @@ struct PostgresSagaStore: SagaStore {
         return .confirmed(at: SagaTime(millisecondsSince1970: Int64(try row.int("at_ms"))))
     }
 
-    static let sagaColumns = """
-        state::text AS state, data::text AS data, definition_name, definition_version, traceparent, version,
+    /// A saga row's columns, without its state and data when its version is `cachedVersion` (a
+    /// parameter, or -1): the copy in ``cache`` is that version's.
+    static func sagaColumns(cachedVersion: String) -> String {
+        """
+        CASE WHEN version = \(cachedVersion) THEN NULL ELSE state::text END AS state,
+        CASE WHEN version = \(cachedVersion) THEN NULL ELSE data::text END AS data,
+        definition_name, definition_version, traceparent, version,
         floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms, floor(extract(epoch FROM created_at) * 1000)::bigint AS started_ms
         """
+    }
 
-    private func saga(_ id: UUID, from row: PostgresRow) throws -> LoadedSaga {
+    /// The saga of `row`, read with ``sagaColumns(cachedVersion:)`` for `cached`'s version: its
+    /// state and data are `cached`'s when the row left them out.
+    private func saga(_ id: UUID, from row: PostgresRow, cached: SagaStateCache.Entry?) throws -> LoadedSaga {
         let definition = try registry.definition(name: try row.string("definition_name"), version: try row.int("definition_version"))
+        let state: SagaState, data: CreateOrderData
+        if let cached, try row.isNull("state") {
+            (state, data) = (cached.state, cached.data)
+            cache.hit()
+        } else {
+            (state, data) = (try row.json("state", as: SagaState.self), try row.json("data", as: CreateOrderData.self))
+        }
         return LoadedSaga(
             id: id,
-            machine: SagaStateMachine(definition: definition, state: try row.json("state", as: SagaState.self)),
-            data: try row.json("data", as: CreateOrderData.self),
+            machine: SagaStateMachine(definition: definition, state: state),
+            data: data,
             traceparent: try row.string("traceparent"),
             version: try row.int("version"),
             now: SagaTime(millisecondsSince1970: Int64(try row.int("now_ms"))),
@@ -297,8 +330,12 @@ struct PostgresSagaStore: SagaStore {
 
     /// The saga's row, its history, its messages and (when it ended) its order, in one statement.
     /// `changed`: the input changed the saga's state or data, so its version goes up (an ignored
-    /// late reply is no news to an operator acting on what they saw).
-    private func store(_ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, changed: Bool = true, on connection: PostgresConnection) throws {
+    /// late reply is no news to an operator acting on what they saw). Returns what the row holds
+    /// once it commits, for ``cache``.
+    @discardableResult
+    private func store(
+        _ write: SagaWrite, of saga: LoadedSaga, isNew: Bool, changed: Bool = true, on connection: PostgresConnection
+    ) throws -> SagaStateCache.Entry {
         var statement = StatementBuilder()
         let id = statement.bind(saga.id)
         let status = statement.bind(write.state.status.rawValue)
@@ -356,6 +393,8 @@ struct PostgresSagaStore: SagaStore {
             SELECT 1
             """,
             statement.parameters + outboxParameters)
+        // A new row starts at version 0 (the column's default).
+        return SagaStateCache.Entry(version: isNew ? 0 : saga.version + (changed ? 1 : 0), state: write.state, data: write.data)
     }
 
     /// The input's order events, appended to `order_events` and folded into the order's row of

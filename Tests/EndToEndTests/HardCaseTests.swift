@@ -5,9 +5,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Messaging
-import OrderService
+@testable import OrderService
 import Postgres
 import SagaCore
+import Synchronization
 import Testing
 import TestSupport
 
@@ -326,6 +327,58 @@ import TestSupport
             let duplicates = try await system.pool("catalog").query(
                 "SELECT count(*) - count(DISTINCT message_id) AS n FROM inbox").first!.int("n")
             #expect(duplicates == 0)
+        }
+    }
+}
+
+extension MultipleInstancesTests {
+    /// The order service keeps the state of the sagas it wrote last (``SagaStateCache``), and
+    /// takes it only while the saga's row still has the version it wrote: once another instance
+    /// changed the saga, it reads the row again.
+    @Test func anInstanceUsesItsCopyOfASagaOnlyUntilAnotherInstanceChangesIt() async throws {
+        try await TestSystem.with { system in
+            let app = try await buildOrderService(system.orderServiceConfiguration, logger: system.logger)
+            // No workers: the saga waits for its first reply, running.
+            let accepted = try await app.test(.router) { client in
+                try await CheckoutClient(client: client.authorized(system.adminKey)).checkout(CheckoutClient.body())
+            }
+            let sagaID = try #require(UUID(uuidString: accepted.sagaId))
+            let definitions = try [CreateOrderSaga.name, CreateOrderSaga.cancelName].map { name in
+                (definition: try SagaDefinitionRegistry.load(name: name, directory: system.orderServiceConfiguration.sagasDirectory),
+                 file: "\(name).yaml")
+            }
+            let pool = system.pool("order")
+            let first = try await PostgresSagaStore.open(pool: pool, registering: definitions)
+            let second = try await PostgresSagaStore.open(pool: pool, registering: definitions)
+            func stored() async throws -> (version: Int, state: SagaState, data: CreateOrderData) {
+                let row = try #require(try await pool.query(
+                    "SELECT version, state::text AS state, data::text AS data FROM order_sagas WHERE id = $1", [sagaID]).first)
+                return (try row.int("version"), try row.json("state", as: SagaState.self), try row.json("data", as: CreateOrderData.self))
+            }
+            // Each input adds a cent of discount to the data it loaded.
+            let inputs = Mutex(0)
+            func discount(by store: PostgresSagaStore) async throws {
+                let input = inputs.withLock { $0 += 1; return $0 }
+                let outcomes = try await store.update([SagaUpdate(sagaID: sagaID, messageID: "cache-test-\(input)", messageType: "test") { saga in
+                    saga.data.discountCents = (saga.data.discountCents ?? 0) + 1
+                    return SagaWrite(state: saga.machine.state, data: saga.data, deadline: nil, history: [], messages: [])
+                }])
+                guard case .applied = outcomes.first else { Issue.record("input \(input): \(outcomes)"); return }
+            }
+            let before = try await stored()
+            try await discount(by: first)  // read whole, remembered
+            #expect(first.cache.hits == 0)
+            let remembered = try await stored()
+            #expect(first.cache.entry(sagaID) == SagaStateCache.Entry(version: remembered.version, state: remembered.state, data: remembered.data))
+            try await discount(by: first)  // its own copy
+            #expect(first.cache.hits == 1)
+            try await discount(by: second)  // another instance changes the saga
+            try await discount(by: first)  // its copy is stale: read whole
+            #expect(first.cache.hits == 1)
+            let after = try await stored()
+            #expect(after.data.discountCents == (before.data.discountCents ?? 0) + 4)
+            #expect(after.version == before.version + 4)
+            #expect(first.cache.entry(sagaID)?.data == after.data)
         }
     }
 }
