@@ -52,7 +52,14 @@ public enum SagaMessages {
     /// A W3C trace context for a new saga: version 00, random trace and span ids, sampled.
     public static func newTraceparent() -> String {
         func hex(_ bytes: Int) -> String {
-            (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let digits = Array("0123456789abcdef".utf8)
+            var text: [UInt8] = []
+            text.reserveCapacity(bytes * 2)
+            for _ in 0..<bytes {
+                let byte = UInt8.random(in: 0...255)
+                text += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+            }
+            return String(decoding: text, as: UTF8.self)
         }
         return "00-\(hex(16))-\(hex(8))-01"
     }

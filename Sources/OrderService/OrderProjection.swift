@@ -92,18 +92,6 @@ struct RecordedOrderEvent: Sendable, Equatable {
     var body: String
 }
 
-extension SagaTime {
-    /// `2026-11-25T16:31:28.974Z`: UTC to the millisecond, as the PostgreSQL store writes times.
-    var iso: String {
-        let milliseconds = millisecondsSince1970
-        var seconds = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(milliseconds % 1000))
-    }
-}
 
 /// What folding the read model from its log did or found.
 public struct ReadModelFold: Sendable, Equatable {

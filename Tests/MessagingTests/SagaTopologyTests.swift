@@ -80,3 +80,17 @@ import Testing
         #expect(try names.filter { try matches(rights.read, $0) }.sorted() == own.sorted())
     }
 }
+
+/// A new saga's trace context: W3C `traceparent`, version 00, random ids, sampled.
+@Suite struct TraceparentTests {
+    @Test func aNewSagasTraceContextIsW3CAndRandom() throws {
+        let pattern = try Regex("^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
+        let made = (0..<200).map { _ in SagaMessages.newTraceparent() }
+        for traceparent in made { #expect(traceparent.wholeMatch(of: pattern) != nil, "\(traceparent)") }
+        #expect(Set(made).count == made.count)
+        // Every hex digit turns up in both halves of a byte somewhere.
+        let digits = Set(made.joined().filter(\.isHexDigit))
+        #expect(digits == Set("0123456789abcdef"))
+    }
+}
+
