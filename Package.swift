@@ -164,6 +164,7 @@ let package = Package(
             dependencies: [
                 "CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -228,7 +229,10 @@ let package = Package(
         // Pure pieces of the workers (the cart's event fold) and the CLI (its formatter).
         .testTarget(
             name: "ComponentTests",
-            dependencies: ["CartWorker", "NotificationWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore"],
+            dependencies: [
+                "CartWorker", "NotificationWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         // The order service's engine and REST API against the in-memory store: no server, seconds.
         .testTarget(

@@ -77,6 +77,9 @@ public enum OrderSagaSettings {
     public static let mailDirectory = Setting.text(
         "notification.mailDirectory", "mail", empty: "(none: notifications are recorded, not delivered)",
         "folder the notification worker writes each message into, as <saga>-<kind>.eml (relative to the working directory)")
+    public static let mailRetention = Setting.duration(
+        "notification.mailRetention", .seconds(30 * 86_400), minimum: .seconds(60),
+        "how long a message's .eml file stays in notification.mailDirectory; older ones are removed at start and then hourly")
 
     // Fault injection (tests and scripts/chaos only).
     public static let crashAt = Setting.text(
@@ -98,7 +101,7 @@ public enum OrderSagaSettings {
             row(prefetch), row(concurrency), row(batchSize), row(attempts), row(relayBatchSize), row(relayPollInterval),
             row(outboxRetention), row(inboxRetention), row(idempotencyKeyRetention), row(retentionInterval), row(retentionBatchSize),
             row(host), row(port), row(bodyLimit), row(retryAfter), row(maxInFlight), row(cartServiceURL), row(rateLimit), row(cancelWindow), row(jwtSecret), row(jwtPublicKey), row(jwtAudience), row(sagasDirectory), row(orderPoolSize),
-            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(orderServiceURL), row(mailDirectory), row(crashAt),
+            row(sweepInterval), row(sweepBatchSize), row(workerPoolSize), row(workerHTTPPort), row(orderServiceURL), row(mailDirectory), row(mailRetention), row(crashAt),
             row(postgresAdminURL), row(amqpAdminURL), row(managementURL),
         ]
     }

@@ -86,6 +86,28 @@ public struct MailDirectoryDelivery: NotificationDelivery {
         for path in stale { unlink(path) }
     }
 
+    /// Removes the message files (`*.eml`) last written before `limit`; returns how many. Reads
+    /// the names one at a time and dates only message files; a file another process removed
+    /// meanwhile is passed over.
+    @discardableResult
+    public func removeMessages(writtenBefore limit: Date) throws -> Int {
+        guard let directory = opendir(folder.path) else {
+            if errno == ENOENT { return 0 }  // made again by the next delivery
+            throw DeliveryError(description: "cannot read \(folder.path): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(directory) }
+        let cutoff = Int(limit.timeIntervalSince1970.rounded(.down))
+        var removed = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard !name.hasPrefix("."), name.hasSuffix(".eml") else { continue }
+            var info = stat()
+            let path = folder.appendingPathComponent(name).path
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_mtim.tv_sec < cutoff, unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     public func deliver(_ notification: RenderedNotification) throws {
         let file = folder.appendingPathComponent("\(notification.id).eml")
         let temporary = folder.appendingPathComponent(".\(notification.id).\(UUID().uuidString).tmp")

@@ -263,6 +263,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let tracing = try options.tracing(participant, settings: settings, logger: logger)
         let runtime = CommandWorker.build(configuration: configuration, handler: handler, logger: logger, events: metrics.events)
         var services = [tracing].compactMap { $0 } + runtime.services
+        if participant == "notification", let mailDirectory {
+            services.append(MailRetention(
+                delivery: MailDirectoryDelivery(folder: mailDirectory), retention: try settings.value(S.mailRetention), logger: logger))
+        }
         let port = try settings.value(S.workerHTTPPort)
         if port >= 0 {
             let host = try settings.value(S.host)

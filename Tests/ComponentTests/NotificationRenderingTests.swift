@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 @testable import NotificationWorker
 import Testing
 
@@ -56,6 +57,30 @@ import Testing
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -120)], ofItemAtPath: stale.path)
         try MailDirectoryDelivery(folder: fine).checkWritable()
         #expect(try FileManager.default.contentsOfDirectory(atPath: fine.path) == [fresh.lastPathComponent])
+    }
+
+    @Test func messageFilesOlderThanTheRetentionAreRemovedAndNothingElse() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mail-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let delivery = MailDirectoryDelivery(folder: folder)
+        let retention = MailRetention(delivery: delivery, retention: .seconds(86_400), logger: Logger(label: "mail-retention-test"))
+        // No folder yet (nothing delivered): nothing to do, and no error.
+        #expect(try retention.removeOld() == 0)
+        try delivery.checkWritable()
+        let twoDaysAgo = Date(timeIntervalSinceNow: -2 * 86_400)
+        let old = ["saga-1-order_confirmed.eml", "saga-2-order_cancelled.eml"]
+        let kept = ["saga-3-order_confirmed.eml", ".saga-4-order_confirmed.eml.x.tmp", "notes.txt", "archive.eml"]
+        for name in old + kept.dropLast() { try Data("x".utf8).write(to: folder.appendingPathComponent(name)) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("archive.eml"), withIntermediateDirectories: false)
+        // Old: the two messages, and what is not a message file at all (a write in progress, a note, a folder).
+        for name in old + kept.dropFirst() {
+            try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: folder.appendingPathComponent(name).path)
+        }
+        #expect(try retention.removeOld() == 2)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)) == Set(kept))
+        // A day later the third message has outlived a day too.
+        #expect(try retention.removeOld(now: Date(timeIntervalSinceNow: 86_400 + 60)) == 1)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)) == Set(kept.dropFirst()))
     }
 
     @Test func aDeliveryWritesOneWholeMessageFileAndARepeatReplacesIt() throws {

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+
+/// Keeps the mail folder from growing without bound: at start and then every `interval` (an
+/// hour: reading a folder of a month's messages is not free), removes the message files older
+/// than `retention` (`notification.mailRetention`). What was sent stays in the `notifications`
+/// table; the folder is the delivery, not the record.
+public struct MailRetention: Service {
+    let delivery: MailDirectoryDelivery
+    let retention: Duration
+    let logger: Logger
+    private let loop: RoundLoop
+
+    public init(delivery: MailDirectoryDelivery, retention: Duration, interval: Duration = .seconds(3600), logger: Logger) {
+        self.delivery = delivery
+        self.retention = retention
+        self.logger = logger
+        self.loop = RoundLoop(interval: interval)
+    }
+
+    public func run() async throws {
+        await loop.run("removing old notification files from \(delivery.folder.path)", logger: logger) {
+            // A folder of many files takes a while to read: on a thread of its own, not on one of
+            // the few that run the worker's tasks.
+            _ = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+                Thread { continuation.resume(with: Result { try removeOld() }) }.start()
+            }
+            return false
+        }
+    }
+
+    /// Removes what outlived the retention now; returns how many files.
+    @discardableResult
+    public func removeOld(now: Date = Date()) throws -> Int {
+        let (seconds, attoseconds) = retention.components
+        let removed = try delivery.removeMessages(writtenBefore: now.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18)))
+        if removed > 0 {
+            logger.info("removed old notification files", metadata: [
+                "count": "\(removed)", "folder": "\(delivery.folder.path)", "setting": "notification.mailRetention",
+            ])
+        }
+        return removed
+    }
+}
