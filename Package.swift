@@ -162,7 +162,7 @@ let package = Package(
         .target(
             name: "NotificationWorker",
             dependencies: [
-                "CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge",
+                "CheckoutContracts", "Messaging", "Postgres", "AMQP", "HTTPEdge", "Retry",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -57,7 +57,8 @@ public enum SagaMessages {
             text.reserveCapacity(bytes * 2)
             for _ in 0..<bytes {
                 let byte = UInt8.random(in: 0...255)
-                text += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+                text.append(digits[Int(byte >> 4)])
+                text.append(digits[Int(byte & 0x0F)])
             }
             return String(decoding: text, as: UTF8.self)
         }

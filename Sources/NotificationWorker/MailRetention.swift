@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Retry
 import ServiceLifecycle
 
 /// Keeps the mail folder from growing without bound: at start and then every `interval` (an
@@ -34,8 +35,7 @@ public struct MailRetention: Service {
     /// Removes what outlived the retention now; returns how many files.
     @discardableResult
     public func removeOld(now: Date = Date()) throws -> Int {
-        let (seconds, attoseconds) = retention.components
-        let removed = try delivery.removeMessages(writtenBefore: now.addingTimeInterval(-(Double(seconds) + Double(attoseconds) / 1e18)))
+        let removed = try delivery.removeMessages(writtenBefore: now.addingTimeInterval(-retention.inSeconds))
         if removed > 0 {
             logger.info("removed old notification files", metadata: [
                 "count": "\(removed)", "folder": "\(delivery.folder.path)", "setting": "notification.mailRetention",

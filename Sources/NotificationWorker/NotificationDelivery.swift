@@ -67,32 +67,26 @@ public struct MailDirectoryDelivery: NotificationDelivery {
         }
     }
 
-    /// Reads the folder's names one at a time (it holds every message sent: a listing of them
-    /// all, with their dates, took 25 MB at start once 100,000 had been sent) and looks at the
-    /// dates of temporary files only.
+    /// Removes what a worker killed mid-write left: its temporary files (`.<id>.<uuid>.tmp`).
     private func removeStaleTemporaryFiles(olderThan limit: Date) throws {
-        guard let directory = opendir(folder.path) else {
-            throw DeliveryError(description: "cannot read \(folder.path): \(String(cString: strerror(errno)))")
-        }
-        defer { closedir(directory) }
-        var stale: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
-            var info = stat()
-            let path = folder.appendingPathComponent(name).path
-            if stat(path, &info) == 0, Double(info.st_mtim.tv_sec) < limit.timeIntervalSince1970 { stale.append(path) }
-        }
-        for path in stale { unlink(path) }
+        try removeFiles(writtenBefore: limit) { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
     }
 
-    /// Removes the message files (`*.eml`) last written before `limit`; returns how many. Reads
-    /// the names one at a time and dates only message files; a file another process removed
-    /// meanwhile is passed over.
+    /// Removes the message files (`<id>.eml`) last written before `limit`
+    /// (`notification.mailRetention`); returns how many.
     @discardableResult
     public func removeMessages(writtenBefore limit: Date) throws -> Int {
+        try removeFiles(writtenBefore: limit) { !$0.hasPrefix(".") && $0.hasSuffix(".eml") }
+    }
+
+    /// Removes the regular files whose name `matches` and that were last written before `limit`;
+    /// returns how many. Reads the folder's names one at a time (it can hold a month of messages:
+    /// a listing of 100,000 of them with their dates took 25 MB) and dates only the names that
+    /// match. A folder that is gone holds nothing (the next delivery makes it again).
+    @discardableResult
+    private func removeFiles(writtenBefore limit: Date, matching matches: (String) -> Bool) throws -> Int {
         guard let directory = opendir(folder.path) else {
-            if errno == ENOENT { return 0 }  // made again by the next delivery
+            if errno == ENOENT { return 0 }
             throw DeliveryError(description: "cannot read \(folder.path): \(String(cString: strerror(errno)))")
         }
         defer { closedir(directory) }
@@ -100,9 +94,10 @@ public struct MailDirectoryDelivery: NotificationDelivery {
         var removed = 0
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard !name.hasPrefix("."), name.hasSuffix(".eml") else { continue }
+            guard matches(name) else { continue }
             var info = stat()
             let path = folder.appendingPathComponent(name).path
+            // Removing the entry just read leaves the rest of the listing as it was (POSIX readdir).
             if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_mtim.tv_sec < cutoff, unlink(path) == 0 { removed += 1 }
         }
         return removed

@@ -241,8 +241,13 @@ struct WorkerCommand: AsyncParsableCommand {
         typealias S = OrderSagaSettings
         let settings = options.reader(flags: [S.concurrency.key: concurrency.map(String.init), S.workerPoolSize.key: poolSize.map(String.init)])
         let logger = try options.logger(participant, settings: settings)
+        // Every setting read before anything is made: a bad one stops the worker having changed nothing.
         let mail = try settings.value(S.mailDirectory)
         let mailDirectory = mail.isEmpty ? nil : URL(fileURLWithPath: mail)
+        let mailRetention = try settings.value(S.mailRetention)
+        let configuration = WorkerConfiguration(
+            participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
+            poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
         let handler = Workers.handler(for: participant, mailDirectory: mailDirectory)!  // validate() checked the name
         if participant == "notification" {
             if let mailDirectory {
@@ -254,9 +259,6 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             logger.info("notifications are delivered", metadata: ["folder": "\(mail.isEmpty ? "(none)" : mail)", "setting": "notification.mailDirectory"])
         }
-        let configuration = WorkerConfiguration(
-            participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
-            poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
         try options.armCrashPoint(settings)
         let metrics = WorkerMetrics()
         ProcessMetrics.bootstrap(metrics.registry)  // before any pool or connection exists
@@ -265,7 +267,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var services = [tracing].compactMap { $0 } + runtime.services
         if participant == "notification", let mailDirectory {
             services.append(MailRetention(
-                delivery: MailDirectoryDelivery(folder: mailDirectory), retention: try settings.value(S.mailRetention), logger: logger))
+                delivery: MailDirectoryDelivery(folder: mailDirectory), retention: mailRetention, logger: logger))
         }
         let port = try settings.value(S.workerHTTPPort)
         if port >= 0 {

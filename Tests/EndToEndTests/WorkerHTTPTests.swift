@@ -38,6 +38,21 @@ import TestSupport
         }
     }
 
+    /// A setting that does not parse stops the worker naming it, before it makes anything: here
+    /// the notification worker's mail folder is not created.
+    @Test func aBadSettingStopsTheNotificationWorkerHavingMadeNothing() async throws {
+        let mail = FileManager.default.temporaryDirectory.appendingPathComponent("mail-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: mail) }
+        let (status, text) = try await Process.output(of: TestSystem.binary, [
+            "worker", "notification", "--postgres-url", "postgresql://nobody@127.0.0.1:1/none", "--amqp-url", "amqp://nobody:x@127.0.0.1:1/none",
+            "--set", "notification.mailDirectory=\(mail.path)", "--set", "notification.mailRetention=10s", "--log-level", "info",
+        ])
+        #expect(status != 0)
+        #expect(text.contains("notification.mailRetention (ORDERSAGA_NOTIFICATION_MAIL_RETENTION) is \"10s\"") && text.contains("at least 1m"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: mail.path))
+        #expect(!text.contains("notifications are delivered"), "\(text)")
+    }
+
     /// What the running worker on `port` serves, and a second one on the same port refused.
     func checkServed(_ system: TestSystem, port: Int, arguments: [String]) async throws {
         #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await get(port, "/ready")?.status == 200 })
