@@ -37,8 +37,9 @@ public struct DeliveryError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Writes each notification as `<id>.eml` (an RFC 5322 message, plain UTF-8 text) into a folder,
-/// through a temporary file renamed into place: a reader never sees half a message, and a
-/// repeated delivery replaces the file with the same message. SMTP would be another delivery.
+/// through a temporary file flushed to the disk and renamed into place: a reader never sees half a
+/// message, a committed notification's file survives a power cut, and a repeated delivery replaces
+/// the file with the same message. SMTP would be another delivery.
 public struct MailDirectoryDelivery: NotificationDelivery {
     public let folder: URL
     /// The sender every message names.
@@ -103,23 +104,57 @@ public struct MailDirectoryDelivery: NotificationDelivery {
         return removed
     }
 
+    /// Writes the message into a temporary file and flushes it to the disk, renames it into place
+    /// and flushes the folder, as a Maildir delivery does: once the notification's transaction
+    /// commits, its message survives a power cut as well as a crash. What fails throws, and the
+    /// transaction rolls back (the command is tried again).
     public func deliver(_ notification: RenderedNotification) throws {
-        let file = folder.appendingPathComponent("\(notification.id).eml")
-        let temporary = folder.appendingPathComponent(".\(notification.id).\(UUID().uuidString).tmp")
-        let message = Data(Self.message(notification, from: from).utf8)
-        do {
-            try message.write(to: temporary)
-        } catch {
+        let file = folder.appendingPathComponent("\(notification.id).eml").path
+        let temporary = folder.appendingPathComponent(".\(notification.id).\(UUID().uuidString).tmp").path
+        let message = Array(Self.message(notification, from: from).utf8)
+        var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if descriptor < 0 && errno == ENOENT {
             // The folder is made at start (checkWritable); if it went since, it is made again.
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try message.write(to: temporary)
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         }
+        guard descriptor >= 0 else { throw Self.failure("cannot write \(temporary)") }
+        guard Self.writeAll(message, to: descriptor), fsync(descriptor) == 0 else {
+            let error = Self.failure("cannot write \(temporary)")
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
         // rename(2): atomic, and it replaces a file already there.
-        guard rename(temporary.path, file.path) == 0 else {
-            let code = errno
-            try? FileManager.default.removeItem(at: temporary)
-            throw DeliveryError(description: "cannot write \(file.path): \(String(cString: strerror(code)))")
+        guard rename(temporary, file) == 0 else {
+            let error = Self.failure("cannot write \(file)")
+            unlink(temporary)
+            throw error
         }
+        let directory = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw Self.failure("cannot flush \(folder.path)") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw Self.failure("cannot flush \(folder.path)") }
+    }
+
+    /// Writes all of `bytes`, a part at a time if the system takes less.
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+    }
+
+    /// `what`, with the system's reason (errno) for the call that just failed.
+    private static func failure(_ what: String) -> DeliveryError {
+        DeliveryError(description: "\(what): \(String(cString: strerror(errno)))")
     }
 
     /// The message's text, CRLF line ends as RFC 5322 asks. The customer's address is the identity

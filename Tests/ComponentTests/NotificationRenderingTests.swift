@@ -112,6 +112,15 @@ import Testing
         try FileManager.default.removeItem(at: folder)
         try delivery.deliver(notification)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["saga-1-order_confirmed.eml"])
+        // A folder that cannot hold files: the delivery throws, naming the file and the reason.
+        let blocked = folder.appendingPathComponent("not-a-folder")
+        try Data("x".utf8).write(to: blocked)
+        #expect {
+            try MailDirectoryDelivery(folder: blocked).deliver(notification)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("cannot write \(blocked.path)/.saga-1-order_confirmed.") && text.hasSuffix(": Not a directory")
+        }
         // A subject that is not plain ASCII, or would break the header, is an encoded word.
         let tricky = MailDirectoryDelivery.message(
             RenderedNotification(id: "x", kind: "K", customerID: "c", orderID: "o", subject: "Café\r\nBcc: evil@example.com", body: "", date: Date()),
