@@ -145,7 +145,10 @@ public struct MailDirectoryDelivery: NotificationDelivery {
             while offset < buffer.count {
                 let count = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { return false }
+                guard count > 0 else {
+                    if count == 0 { errno = EIO }  // no progress and no reason: say it as an I/O error
+                    return false
+                }
                 offset += count
             }
             return true
