@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Retry
 import Synchronization
 
 /// A RabbitMQ connection owned by one dedicated thread.
@@ -183,26 +184,17 @@ extension AMQPConnection {
     /// step that runs before the services start. Throws the broker's own words (a refused login,
     /// an inequivalent argument) instead of retrying.
     public static func declare(_ topology: AMQPTopology, configuration: AMQPConfiguration) async throws {
-        try await onThread("amqp-declare") { try AMQPIOLoop.declareOnce(topology, configuration: configuration) }
+        try await onOwnThread("amqp-declare") { try AMQPIOLoop.declareOnce(topology, configuration: configuration) }
     }
 
     /// How many messages each of `queues` holds now, as the broker counts them (the management
     /// API's figures lag by seconds), over a short-lived connection.
     public static func messageCounts(of queues: [String], configuration: AMQPConfiguration) async throws -> [Int] {
-        try await onThread("amqp-count") { try AMQPIOLoop.queuesOnce(queues, purge: false, configuration: configuration) }
+        try await onOwnThread("amqp-count") { try AMQPIOLoop.queuesOnce(queues, purge: false, configuration: configuration) }
     }
 
     /// Deletes every message of `queue`, over a short-lived connection; returns how many there were.
     public static func purge(_ queue: String, configuration: AMQPConfiguration) async throws -> Int {
-        try await onThread("amqp-purge") { try AMQPIOLoop.queuesOnce([queue], purge: true, configuration: configuration)[0] }
-    }
-
-    /// Runs blocking rabbitmq-c calls on a thread of their own, off the cooperative pool.
-    private static func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.name = name
-            thread.start()
-        }
+        try await onOwnThread("amqp-purge") { try AMQPIOLoop.queuesOnce([queue], purge: true, configuration: configuration)[0] }
     }
 }

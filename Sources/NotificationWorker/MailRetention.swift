@@ -23,11 +23,8 @@ public struct MailRetention: Service {
 
     public func run() async throws {
         await loop.run("removing old notification files from \(delivery.folder.path)", logger: logger) {
-            // A folder of many files takes a while to read: on a thread of its own, not on one of
-            // the few that run the worker's tasks.
-            _ = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
-                Thread { continuation.resume(with: Result { try removeOld() }) }.start()
-            }
+            // A folder of many files takes a while to read.
+            _ = try await onOwnThread("mail-retention") { try removeOld() }
             return false
         }
     }

@@ -88,7 +88,7 @@ public struct MailDirectoryDelivery: NotificationDelivery {
     private func removeFiles(writtenBefore limit: Date, matching matches: (String) -> Bool) throws -> Int {
         guard let directory = opendir(folder.path) else {
             if errno == ENOENT { return 0 }
-            throw DeliveryError(description: "cannot read \(folder.path): \(String(cString: strerror(errno)))")
+            throw Self.failure("cannot read \(folder.path)")
         }
         defer { closedir(directory) }
         let cutoff = Int(limit.timeIntervalSince1970.rounded(.down))
