@@ -181,9 +181,14 @@ rmq_env() {
   export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
 }
 
-rmqctl() { ( rmq_env; /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RMQ_NODE" "$@" ); }
+# rabbitmqctl is an Erlang VM of its own: should it crash, its dump goes to the node's log folder,
+# not into the caller's working directory.
+rmqctl() { ( rmq_env; export ERL_CRASH_DUMP="$RMQ_DIR/log/rabbitmqctl_erl_crash.dump"
+             /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RMQ_NODE" "$@" ); }
 
-rmq_running() { rmqctl status >/dev/null 2>&1; }
+# A node that never started has no cookie yet, and rabbitmqctl cannot even start without one
+# (it would take seconds to fail), so there is nothing to ask.
+rmq_running() { [ -f "$RMQ_DIR/home/.erlang.cookie" ] && rmqctl status >/dev/null 2>&1; }
 
 start_rabbitmq() {
   mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log"
