@@ -37,7 +37,7 @@ extension SagaStatusCommand {
             commandName: "dlq",
             abstract: "See, replay and purge dead-lettered messages, with why each failed.",
             discussion: """
-                Every queue has a dead-letter queue, <queue>.dlq. A message lands there when its handler
+                Every queue has a dead-letter queue, <queue>.dlq. A message lands there when its handler \
                 failed past its attempts or it could not be read; its x-error header says why.
 
                 Examples:
@@ -108,10 +108,12 @@ extension SagaStatusCommand.DLQ {
         static let configuration = CommandConfiguration(
             abstract: "Send dead-lettered messages back to the queue they came from.",
             discussion: """
-                Each leaves the dead-letter queue only after the broker took the copy sent back, and
+                Each leaves the dead-letter queue only after the broker took the copy sent back, and \
                 repeating a replay is harmless: a consumer drops a message it already handled.
+
                 Examples:
-                  saga-status dlq replay catalog.commands.dlq --id 6f1c…:reserve-inventory:command:1
+                  saga-status dlq replay catalog.commands.dlq \\
+                    --id 6f1c…:reserve-inventory:command:1
                   saga-status dlq replay catalog.commands.dlq --all
                 """)
 

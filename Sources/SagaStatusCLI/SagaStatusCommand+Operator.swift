@@ -60,7 +60,7 @@ extension SagaStatusCommand {
             abstract: "Resume a FAILED or stuck saga with a fresh attempt of the step or compensation it stopped at.",
             discussion: """
                 A parked saga gets one fresh attempt; if that fails too, it parks again.
-                Example: saga-status retry 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "identity worker redeployed"
+                Example: saga-status retry 6f1c2d4e-… --reason "identity worker redeployed"
                 """)
 
         @Argument(help: "The saga's id.") var sagaID: String
@@ -81,10 +81,11 @@ extension SagaStatusCommand {
         static let configuration = CommandConfiguration(
             abstract: "Mark the step a saga stopped at as done, with the data its reply would have carried.",
             discussion: """
-                For a compensation, marks it undone by hand. The result is checked against the step's reply
+                For a compensation, marks it undone by hand. The result is checked against the step's reply \
                 contract: reserve-inventory, validate-coupon and payment need one.
                 Example: saga-status skip 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --step payment \\
-                           --result '{"chargeId": "ch_manual_1", "amountCents": 4200}' --reason "charged by phone"
+                           --result '{"chargeId": "ch_manual_1", "amountCents": 4200}' \\
+                           --reason "charged by phone"
                 """)
 
         @Argument(help: "The saga's id.") var sagaID: String
@@ -133,7 +134,7 @@ extension SagaStatusCommand {
             abstract: "End a running or compensating saga as FAILED without sending anything more.",
             discussion: """
                 The step it stopped at is left for you to settle by hand; `retry` resumes it later.
-                Example: saga-status abort 6f1c2d4e-3b1a-4c5d-9e8f-0a1b2c3d4e5f --reason "customer called to cancel"
+                Example: saga-status abort 6f1c2d4e-… --reason "customer called to cancel"
                 """)
 
         @Argument(help: "The saga's id.") var sagaID: String

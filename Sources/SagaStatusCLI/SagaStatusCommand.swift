@@ -279,7 +279,7 @@ extension SagaStatusCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a saga definition from sagas/: its steps as a table with how many sagas wait on each now, or as a Mermaid diagram.",
             discussion: """
-                The live counts come from the order service (`/api/v1/sagas/stats`, the last 30 days);
+                The live counts come from the order service (`/api/v1/sagas/stats`, the last 30 days); \
                 when it cannot be reached the table still prints, with `-` in that column.
 
                 Examples:

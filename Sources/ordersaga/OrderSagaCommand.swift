@@ -325,10 +325,10 @@ struct SetupCommand: AsyncParsableCommand {
         commandName: "setup",
         abstract: "Create each service's database, role and RabbitMQ user, migrate, and declare the topology.",
         discussion: """
-            Runs as the administrators of PostgreSQL and RabbitMQ, and is safe to run again: it creates
-            what is missing, applies new migrations, resets each RabbitMQ user's password and rights,
-            and declares the exchanges and queues of vhost ordersaga. The services themselves may
-            configure nothing on the broker; they only check that their queues exist.
+            Runs as the administrators of PostgreSQL and RabbitMQ, and is safe to run again: it creates \
+            what is missing, applies new migrations, resets each RabbitMQ user's password and rights, \
+            and declares the exchanges and queues of vhost ordersaga. The services themselves may \
+            configure nothing on the broker; they only check that their queues exist. \
             The services' passwords are the local-development ones (<role>-secret, <user>-secret).
 
             Example:
@@ -339,9 +339,10 @@ struct SetupCommand: AsyncParsableCommand {
 
               # On a RabbitMQ cluster: replicated quorum queues, and any node of the list.
               ordersaga setup --queue-type quorum \\
-                --amqp-admin-url amqp://admin:secret@node1:5672,node2:5672,node3:5672/ordersaga …
+                --amqp-admin-url \\
+                  amqp://admin:secret@node1:5672,node2:5672,node3:5672/ordersaga
 
-              # Docker compose: RabbitMQ loaded deploy/rabbitmq/definitions.json; PostgreSQL only.
+              # Docker compose: RabbitMQ loaded its definitions file; PostgreSQL only.
               ordersaga setup --seed --skip-broker --postgres-admin-url …
             """)
 
@@ -386,9 +387,9 @@ struct DefinitionsCommand: ParsableCommand {
         commandName: "definitions",
         abstract: "Print what `ordersaga setup` creates on RabbitMQ, as a definitions file it can load at boot.",
         discussion: """
-            The vhost, the administrator, one user per service with only its rights, and every
-            exchange, queue and binding, with passwords as salted SHA-256 hashes. The repository's
-            deploy/rabbitmq/definitions.json is this output with the defaults (a test checks it);
+            The vhost, the administrator, one user per service with only its rights, and every \
+            exchange, queue and binding, with passwords as salted SHA-256 hashes. The repository's \
+            deploy/rabbitmq/definitions.json is this output with the defaults (a test checks it); \
             docker-compose.yml mounts it with deploy/rabbitmq/rabbitmq.conf.
 
             Examples:
@@ -467,11 +468,12 @@ struct SettingsCommand: ParsableCommand {
         commandName: "settings",
         abstract: "List every setting: key, environment variable, default and meaning.",
         discussion: """
-            A setting comes from a flag or --set KEY=VALUE, then its environment variable, then its
+            A setting comes from a flag or --set KEY=VALUE, then its environment variable, then its \
             default. A value that does not parse stops the process, naming the key.
 
             Example:
-              ORDERSAGA_RELAY_BATCH_SIZE=200 ordersaga worker catalog --set consumer.prefetch=32 …
+              ORDERSAGA_RELAY_BATCH_SIZE=200 ordersaga worker catalog \\
+                --set consumer.prefetch=32 …
             """)
 
     func run() {

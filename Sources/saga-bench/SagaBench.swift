@@ -12,17 +12,18 @@ struct SagaBench: AsyncParsableCommand {
         commandName: "saga-bench",
         abstract: "Measure saga throughput and latency against a running OrderSaga, and check every saga ended right.",
         discussion: """
-            Closed model (--concurrency C): C sagas in flight, each client placing its next checkout when
-            its saga ended. Open model (--rate R): R checkouts a second whatever happens, so queueing shows.
-            The first --warmup sagas are not measured. Then it waits for every saga to end, checks DESIGN.md's
-            invariants for them across the six databases, and prints one JSON line; when a saga did not end
+            Closed model (--concurrency C): C sagas in flight, each client placing its next checkout when \
+            its saga ended. Open model (--rate R): R checkouts a second whatever happens, so queueing shows. \
+            The first --warmup sagas are not measured. Then it waits for every saga to end, checks DESIGN.md's \
+            invariants for them across the six databases, and prints one JSON line; when a saga did not end \
             or an invariant broke it prints the problems instead of figures and exits 1.
 
-            Example (what scripts/bench runs):
+            Example (what scripts/bench runs; --database for each of the six):
               saga-bench --url http://127.0.0.1:8080 --concurrency 32 --sagas 2000 \\
-                --database order=postgresql://order_service:…@127.0.0.1:15430/order_db … (all six) \\
+                --database order=postgresql://order_service:…@127.0.0.1:15430/order_db … \\
                 --process order-service=1234 --process postgresql=987 … \\
-                --management-url http://127.0.0.1:15680 --management-user admin --management-password …
+                --management-url http://127.0.0.1:15680 \\
+                --management-user admin --management-password …
             """)
 
     @Option(help: "An order service's base URL; repeated for several instances, which take checkouts in turn (default http://127.0.0.1:8080).")

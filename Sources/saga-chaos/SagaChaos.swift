@@ -13,19 +13,20 @@ struct SagaChaos: AsyncParsableCommand {
         commandName: "saga-chaos",
         abstract: "Inject faults into a running OrderSaga under load, then check that no saga was lost or applied twice.",
         discussion: """
-            Prints one line of figures and exits 1 when lost, duplicates or violations is not 0.
-            The same --seed replays the same plan: which checkouts fail where, and which faults come
+            Prints one line of figures and exits 1 when lost, duplicates or violations is not 0. \
+            The same --seed replays the same plan: which checkouts fail where, and which faults come \
             in which order after which pauses.
 
-            Faults that kill and start processes or restart PostgreSQL and RabbitMQ need --control, a
-            command answering `kill SERVICE...`, `start SERVICE [--set K=V]`, `running SERVICE`,
-            `restart-rabbitmq` and `restart-postgres` (scripts/run does, for the local system).
+            Faults that kill and start processes or restart PostgreSQL and RabbitMQ need --control, a \
+            command answering `kill SERVICE...`, `start SERVICE [--set K=V]`, `running SERVICE`, \
+            `restart-rabbitmq` and `restart-postgres` (scripts/run does, for the local system). \
             Without it, only duplicate and malformed messages are injected.
 
-            Example (what scripts/chaos runs):
+            Example (what scripts/chaos runs; --database for each of the six):
               saga-chaos --url http://127.0.0.1:8080 --control scripts/run \\
-                --database order=postgresql://order_service:…@127.0.0.1:15430/order_db … (all six) \\
-                --amqp-admin-url amqp://admin:…@127.0.0.1:15660/ordersaga --management-url http://127.0.0.1:15680
+                --database order=postgresql://order_service:…@127.0.0.1:15430/order_db … \\
+                --amqp-admin-url amqp://admin:…@127.0.0.1:15660/ordersaga \\
+                --management-url http://127.0.0.1:15680
             """)
 
     @Option(help: "The order service's base URL.") var url = "http://127.0.0.1:8080"
