@@ -24,6 +24,9 @@ public struct BenchResult: Sendable {
     /// Duration mode's measured time (otherwise a count of sagas was measured).
     public var duration: Duration?
     public var cpuMillisecondsPerSaga: [String: Double] = [:]
+    /// Context switches per saga of each process and in all ("total"): the thread and process
+    /// hops a saga costs, which the machine's load moves less than CPU time.
+    public var contextSwitchesPerSaga: [String: Double] = [:]
     public var peakRSSMegabytes: [String: Double] = [:]
     public var commitsPerSaga = 0.0
     public var messagesPerSaga: Double?
@@ -56,6 +59,7 @@ public struct BenchResult: Sendable {
             object["acceptMs"] = acceptMilliseconds
             object["sagaMs"] = sagaMilliseconds
             object["cpuMsPerSaga"] = rounded(cpuMillisecondsPerSaga)
+            object["switchesPerSaga"] = contextSwitchesPerSaga.mapValues { ($0 * 10).rounded() / 10 }
             object["peakRssMB"] = rounded(peakRSSMegabytes)
             object["commitsPerSaga"] = (commitsPerSaga * 100).rounded() / 100
             if let messagesPerSaga { object["messagesPerSaga"] = (messagesPerSaga * 100).rounded() / 100 }

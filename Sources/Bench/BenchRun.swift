@@ -171,14 +171,20 @@ public struct BenchRun: Sendable {
         for (name, usage) in after.processes {
             guard let start = before.processes[name] else { continue }
             result.cpuMillisecondsPerSaga[name] = (usage.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
+            result.contextSwitchesPerSaga[name] = Double(usage.contextSwitches - start.contextSwitches) / Double(started)
             result.peakRSSMegabytes[name] = usage.peakRSSMegabytes
         }
+        // The watcher's backend works for saga-bench, not for the system.
         if let backend = after.watcherBackend, let start = before.watcherBackend, result.cpuMillisecondsPerSaga["postgresql"] != nil {
-            let milliseconds = (backend - start) * 1000 / Double(started)
+            let milliseconds = (backend.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
             result.cpuMillisecondsPerSaga["postgresql"]! -= milliseconds
             result.cpuMillisecondsPerSaga["saga-bench", default: 0] += milliseconds
+            let switches = Double(backend.contextSwitches - start.contextSwitches) / Double(started)
+            result.contextSwitchesPerSaga["postgresql"]! -= switches
+            result.contextSwitchesPerSaga["saga-bench", default: 0] += switches
         }
         result.cpuMillisecondsPerSaga["total"] = result.cpuMillisecondsPerSaga.values.reduce(0, +)
+        result.contextSwitchesPerSaga["total"] = result.contextSwitchesPerSaga.values.reduce(0, +)
         // The watcher's own polls are commits too; they are not the system's.
         result.commitsPerSaga = Double(after.commits - before.commits - watcher.polls) / Double(started)
         if let published = after.published, let start = before.published {
@@ -291,8 +297,8 @@ public struct BenchRun: Sendable {
 
     struct Sample {
         var processes: [String: ProcessUsage]
-        /// CPU seconds of the PostgreSQL backend that serves the watcher, when it is known.
-        var watcherBackend: Double?
+        /// The PostgreSQL backend that serves the watcher, when it is known.
+        var watcherBackend: ProcessUsage?
         var commits: Int
         var published: Int?
     }
@@ -305,7 +311,7 @@ public struct BenchRun: Sendable {
             "SELECT sum(xact_commit)::bigint AS n FROM pg_stat_database WHERE datname = ANY($1::text[])",
             [["order_db", "catalog_db", "promotion_db", "identity_db", "cart_db", "notification_db"]]).first!.int("n")
         return Sample(
-            processes: processes, watcherBackend: watcherBackend.flatMap { ProcessUsage.read(pid: $0)?.cpuSeconds }, commits: commits,
+            processes: processes, watcherBackend: watcherBackend.flatMap { ProcessUsage.read(pid: $0) }, commits: commits,
             published: await publishedMessages(client))
     }
 

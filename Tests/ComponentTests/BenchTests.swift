@@ -20,13 +20,16 @@ import Workload
         var result = BenchResult(label: "concurrency 8", model: .closed(concurrency: 8), sagas: 100, warmup: 10)
         result.sagasEndedPerSecond = 123.4
         result.sagaMilliseconds = ["p50": 20, "p99": 80]
+        result.contextSwitchesPerSaga = ["order-service": 83.94, "total": 422.91]
         let good = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
         #expect(good["valid"] as? Bool == true)
         #expect(good["sagasEndedPerSecond"] as? Double == 123.4)
+        #expect(good["switchesPerSaga"] as? [String: Double] == ["order-service": 83.9, "total": 422.9])
         result.problems = ["3 of 110 sagas did not end"]
         let bad = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
         #expect(bad["valid"] as? Bool == false)
         #expect(bad["sagasEndedPerSecond"] == nil)
+        #expect(bad["switchesPerSaga"] == nil)
         #expect(bad["problems"] as? [String] == ["3 of 110 sagas did not end"])
     }
 
@@ -50,6 +53,14 @@ import Workload
         #expect(after.cpuSeconds > before.cpuSeconds)
         #expect(after.peakRSSMegabytes > 1)
         #expect(ProcessUsage.read(pid: Int32.max) == nil)
+    }
+
+    @Test func processUsageCountsEachThreadsContextSwitches() throws {
+        let before = try #require(ProcessUsage.read(pid: getpid()))
+        // Each sleep gives up the core: a voluntary switch of this thread.
+        for _ in 0..<50 { usleep(1000) }
+        let after = try #require(ProcessUsage.read(pid: getpid()))
+        #expect(after.contextSwitches - before.contextSwitches >= 50)
     }
 
     @Test func aStepNamesItsFailingOutcome() {
