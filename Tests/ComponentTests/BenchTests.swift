@@ -55,12 +55,21 @@ import Workload
         #expect(ProcessUsage.read(pid: Int32.max) == nil)
     }
 
-    @Test func processUsageCountsEachThreadsContextSwitches() throws {
-        let before = try #require(ProcessUsage.read(pid: getpid()))
-        // Each sleep gives up the core: a voluntary switch of this thread.
-        for _ in 0..<50 { usleep(1000) }
-        let after = try #require(ProcessUsage.read(pid: getpid()))
-        #expect(after.contextSwitches - before.contextSwitches >= 50)
+    @Test func processUsageCountsAProcessesContextSwitches() async throws {
+        // A shell that waits 5 ms for input 100 times (each wait gives up its core: a voluntary
+        // switch), then waits for its input to close. Not this process: the test runner's other
+        // threads come and go, and an ended thread's switches are no longer counted.
+        let input = Pipe()
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = ["-c", "for i in $(seq 100); do read -t 0.005 -u 0; done; read -u 0 || true"]
+        shell.standardInput = input
+        try shell.run()
+        defer { try? input.fileHandleForWriting.close(); shell.waitUntilExit() }
+        let start = try #require(ProcessUsage.read(pid: shell.processIdentifier))
+        try await Task.sleep(for: .seconds(2))
+        let end = try #require(ProcessUsage.read(pid: shell.processIdentifier))
+        #expect(end.contextSwitches - start.contextSwitches >= 50, "\(start.contextSwitches) then \(end.contextSwitches)")
     }
 
     @Test func aStepNamesItsFailingOutcome() {
