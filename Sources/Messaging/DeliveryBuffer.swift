@@ -7,16 +7,18 @@ import Synchronization
 final class DeliveryBuffer<Delivery: Sendable>: Sendable {
     private struct State {
         var waiting: [Delivery] = []  // at most the consumers' prefetch
-        var takers: [CheckedContinuation<[Delivery]?, Never>] = []
+        var takers: [(continuation: CheckedContinuation<[Delivery]?, Never>, preferred: Bool)] = []
         var finished = false
     }
 
     private let state = Mutex(State())
 
-    /// Adds a delivery, handing it straight to a taker that waits.
+    /// Adds a delivery, handing it straight to a taker that waits: a preferred one first.
     func append(_ delivery: Delivery) {
         let taker = state.withLock { state -> CheckedContinuation<[Delivery]?, Never>? in
-            if !state.takers.isEmpty { return state.takers.removeFirst() }
+            if !state.takers.isEmpty {
+                return state.takers.remove(at: state.takers.firstIndex { $0.preferred } ?? 0).continuation
+            }
             if !state.finished { state.waiting.append(delivery) }
             return nil
         }
@@ -30,19 +32,19 @@ final class DeliveryBuffer<Delivery: Sendable>: Sendable {
             state.finished = true
             state.waiting.removeAll()
             defer { state.takers.removeAll() }
-            return state.takers
+            return state.takers.map(\.continuation)
         }
         for taker in takers { taker.resume(returning: nil) }
     }
 
     /// At least one and at most `limit` deliveries, in arrival order, waiting for the first if
-    /// none is there; `nil` once finished.
-    func take(upTo limit: Int) async -> [Delivery]? {
+    /// none is there (before the takers that are not `preferred`); `nil` once finished.
+    func take(upTo limit: Int, preferred: Bool = false) async -> [Delivery]? {
         await withCheckedContinuation { (continuation: CheckedContinuation<[Delivery]?, Never>) in
             let taken = state.withLock { state -> [Delivery]?? in
                 if state.finished { return .some(nil) }
                 if state.waiting.isEmpty {
-                    state.takers.append(continuation)
+                    state.takers.append((continuation, preferred))
                     return .none
                 }
                 let count = min(limit, state.waiting.count)

@@ -28,6 +28,10 @@ public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
 /// meanwhile (up to `batchSize`) and handles them together, in one transaction, acking them after
 /// it committed. When that fails for any reason, each message of the batch is handled alone as
 /// above, so one bad message costs its batch a retry, never its neighbours' effect.
+///
+/// Handler tasks given a connection's thread (`executors`, from
+/// ``PostgresPool/dedicatedExecutor()``) run there and take deliveries before the others, so
+/// under light load the work goes where statements need no thread hop.
 public struct MessageConsumer: Service {
     public typealias Handler = @Sendable (AMQPDelivery) async throws -> Void
     public typealias BatchHandler = @Sendable ([AMQPDelivery]) async throws -> Void
@@ -48,13 +52,16 @@ public struct MessageConsumer: Service {
     /// The most deliveries one `batchHandler` call takes.
     let batchSize: Int
     let batchHandler: BatchHandler?
+    /// Threads the handler tasks run on, one each, as far as they go (``PostgresPool/dedicatedExecutor()``).
+    let executors: [any TaskExecutor]
 
     public init(
         connection: AMQPConnection, concurrency: Int = 8, maxAttempts: Int = 5, logger: Logger,
         deadLettered: @escaping @Sendable (String) -> Void = { _ in }, batchSize: Int = 1,
-        batchHandler: BatchHandler? = nil, handler: @escaping Handler
+        executors: [any TaskExecutor] = [], batchHandler: BatchHandler? = nil, handler: @escaping Handler
     ) {
         self.connection = connection
+        self.executors = executors
         self.concurrency = concurrency
         self.batchSize = batchHandler == nil ? 1 : max(1, batchSize)
         self.batchHandler = batchHandler
@@ -71,9 +78,11 @@ public struct MessageConsumer: Service {
     public func run() async throws {
         let buffer = DeliveryBuffer<AMQPDelivery>()
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    while let batch = await buffer.take(upTo: batchSize) { await process(batch) }
+            for index in 0..<concurrency {
+                // A handler with a thread of its own gets the deliveries first: its statements run without a hop.
+                let executor = index < executors.count ? executors[index] : nil
+                group.addTask(executorPreference: executor) {
+                    while let batch = await buffer.take(upTo: batchSize, preferred: executor != nil) { await process(batch) }
                 }
             }
             for await delivery in connection.deliveries.cancelOnGracefulShutdown() { buffer.append(delivery) }

@@ -32,6 +32,8 @@ public struct OutboxRelay: Service {
     let logger: Logger
     private let loop: RoundLoop
     private let handover: Handover
+    /// The thread of the relay's own connection, which it runs on (``PostgresPool/dedicatedExecutor()``).
+    private let executor: (any TaskExecutor)?
     /// How long a round's messages took from publish to the broker's confirms (swift-metrics).
     private let publishLatency = Metrics.Timer(label: "ordersaga_outbox_publish_seconds")
     /// A poll takes only rows at least this old: younger ones are being published from memory by
@@ -46,6 +48,7 @@ public struct OutboxRelay: Service {
         self.logger = logger
         self.loop = RoundLoop(interval: settings.relayPollInterval)
         self.handover = Handover(pollInterval: settings.relayPollInterval, capacity: 10 * settings.relayBatchSize)
+        self.executor = pool.dedicatedExecutor()
     }
 
     /// Hands over the messages of a transaction that has committed, to be published from memory.
@@ -56,6 +59,10 @@ public struct OutboxRelay: Service {
     }
 
     public func run() async throws {
+        await withTaskExecutorPreference(executor) { await rounds() }
+    }
+
+    private func rounds() async {
         await loop.run("outbox relay round", logger: logger) {
             let round = handover.take(batchSize)
             var more = round.more

@@ -2,7 +2,9 @@ import Metrics
 import Synchronization
 
 /// A small pool of PostgreSQL connections. Each connection has a thread of its own, and the
-/// blocking libpq calls run there, never on Swift's cooperative thread pool.
+/// blocking libpq calls run there, never on Swift's cooperative thread pool. A long-lived task may
+/// run on one of those threads (``dedicatedExecutor()``): its statements then cost no thread
+/// switch to the connection's thread and back (BENCHMARKS.md, section 19).
 ///
 /// Connections open lazily and reopen after the server dropped them, so a database restart costs
 /// the statements in flight, not the process.
@@ -12,6 +14,8 @@ public final class PostgresPool: Sendable {
     final class Slot: @unchecked Sendable {
         let thread: ConnectionThread
         var connection: PostgresConnection?
+        /// A task runs on `thread` (``PostgresPool/dedicatedExecutor()``). Read and written with the pool's lock held.
+        var dedicated = false
         init(label: String) { thread = ConnectionThread(name: label) }
         deinit { thread.stop() }
 
@@ -32,7 +36,8 @@ public final class PostgresPool: Sendable {
     private struct State {
         var idle: [Slot] = []
         var waiters: [CheckedContinuation<Slot, Never>] = []
-        var created = 0
+        var slots: [Slot] = []
+        var dedicated = 0
     }
 
     /// The libpq connection string its connections open with.
@@ -87,14 +92,42 @@ public final class PostgresPool: Sendable {
         try await withConnection { connection in try connection.query(sql, parameters) }
     }
 
+    /// The thread of one connection, for one long-lived task to run on
+    /// (`withTaskExecutorPreference`): that task's statements then run where it is, without
+    /// waking the connection's thread and being woken back. Each connection goes to one such task
+    /// at most, and one connection is never given away, so other callers always find a
+    /// connection whose thread runs nobody else's code; `nil` when none is left.
+    ///
+    /// The task must not start child tasks that use this pool while it holds a connection: they
+    /// would queue behind it on the same thread.
+    public func dedicatedExecutor() -> (any TaskExecutor)? {
+        state.withLock { state in
+            guard state.dedicated < size - 1 else { return nil }
+            while state.slots.count <= state.dedicated { state.idle.append(newSlot(&state)) }
+            let slot = state.slots[state.dedicated]
+            slot.dedicated = true
+            state.dedicated += 1
+            return slot.thread
+        }
+    }
+
+    private func newSlot(_ state: inout State) -> Slot {
+        let slot = Slot(label: "\(label).connection\(state.slots.count + 1)")
+        state.slots.append(slot)
+        return slot
+    }
+
+    /// An idle connection: the one whose thread the caller runs on, if it is idle; else one no
+    /// task runs on, so the statements do not wait behind that task's own code.
     private func acquire() async -> Slot {
         await withCheckedContinuation { (continuation: CheckedContinuation<Slot, Never>) in
             let slot: Slot? = state.withLock { state in
-                if let slot = state.idle.popLast() { return slot }
-                if state.created < size {
-                    state.created += 1
-                    return Slot(label: "\(label).connection\(state.created)")
+                if !state.idle.isEmpty {
+                    let index = state.idle.firstIndex { $0.thread.isCurrent }
+                        ?? state.idle.lastIndex { !$0.dedicated } ?? state.idle.count - 1
+                    return state.idle.remove(at: index)
                 }
+                if state.slots.count < size { return newSlot(&state) }
                 state.waiters.append(continuation)
                 return nil
             }
@@ -134,11 +167,14 @@ public struct PostgresSession: Sendable {
     let conninfo: String
     let reconnects: Counter
 
-    /// Runs blocking work on the connection's own thread.
+    /// Runs blocking work on the connection's own thread (where it is, when the task runs there).
     public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let slot = self.slot
         let conninfo = self.conninfo
         let reconnects = self.reconnects
+        if slot.thread.isCurrent {  // a task dedicated to this connection's thread: no hop
+            return try body(try slot.open(conninfo: conninfo, reconnects: reconnects))
+        }
         return try await withCheckedThrowingContinuation { continuation in
             slot.thread.submit {
                 continuation.resume(with: Result {

@@ -21,6 +21,19 @@ import Testing
         #expect(await buffer.take(upTo: 32) == [8])
     }
 
+    /// A handler on a connection's thread of its own comes first: its statements need no hop.
+    @Test func aPreferredTakerGetsTheNextDeliveryBeforeOnesThatWaitedLonger() async {
+        let buffer = DeliveryBuffer<Int>()
+        async let plain = buffer.take(upTo: 4)
+        try? await Task.sleep(for: .milliseconds(50))
+        async let preferred = buffer.take(upTo: 4, preferred: true)
+        try? await Task.sleep(for: .milliseconds(50))
+        buffer.append(1)
+        #expect(await preferred == [1])
+        buffer.append(2)
+        #expect(await plain == [2])
+    }
+
     @Test func finishingReleasesWaitingTakersAndDropsWhatWasNotTaken() async {
         let buffer = DeliveryBuffer<Int>()
         async let first = buffer.take(upTo: 4)

@@ -111,6 +111,54 @@ import TestSupport
         }
     }
 
+    /// A task on a connection's thread (``PostgresPool/dedicatedExecutor()``) makes its statements
+    /// where it runs, without a hop; a task elsewhere hops to a connection's thread. One
+    /// connection is never given away, and two dedicated tasks, one waiting inside PostgreSQL
+    /// for the other's row lock, both finish.
+    @Test func aTaskOnADedicatedConnectionThreadMakesItsStatementsWhereItRuns() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 3)
+            let first = try #require(pool.dedicatedExecutor())
+            let second = try #require(pool.dedicatedExecutor())
+            #expect(pool.dedicatedExecutor() == nil)  // the third connection stays for everyone else
+            try await pool.query("CREATE TABLE t (id int PRIMARY KEY, v int)")
+            try await pool.query("INSERT INTO t VALUES (1, 0)")
+
+            func threads() async throws -> (task: UInt, statement: UInt) {
+                let task = UInt(pthread_self())
+                let statement = try await pool.withConnection { connection in
+                    _ = try connection.query("SELECT 1")
+                    return UInt(pthread_self())
+                }
+                return (task, statement)
+            }
+            let dedicated = try await withTaskExecutorPreference(first) { try await threads() }
+            #expect(dedicated.task == dedicated.statement)
+            let elsewhere = try await threads()
+            #expect(elsewhere.task != elsewhere.statement)
+
+            // The second task holds the row across an await; the first blocks on it in PostgreSQL,
+            // on its own thread, and goes on once the second commits on its own.
+            let locked = WakeOnce()
+            async let holder: Void = withTaskExecutorPreference(second) {
+                try await pool.withSession { session in
+                    try await session.transaction { session in
+                        _ = try await session.run { try $0.query("UPDATE t SET v = v + 1 WHERE id = 1") }
+                        locked.fire()
+                        try await Task.sleep(for: .milliseconds(200))
+                        _ = try await session.run { try $0.query("UPDATE t SET v = v * 10 WHERE id = 1") }
+                    }
+                }
+            }
+            await locked.wait()
+            try await withTaskExecutorPreference(first) {
+                try await pool.transaction { try $0.query("UPDATE t SET v = v + 5 WHERE id = 1") }
+            }
+            try await holder
+            #expect(try await pool.query("SELECT v FROM t WHERE id = 1").first?.int("v") == 15)
+        }
+    }
+
     /// BEGIN travels with a transaction's first statement (one round trip): the statement still
     /// runs inside the transaction, a failing first statement rolls back cleanly, and an empty
     /// transaction sends nothing.
@@ -268,4 +316,11 @@ import TestSupport
             #expect(d)
         }
     }
+}
+
+/// Wakes one waiter, once.
+final class WakeOnce: Sendable {
+    private let stream = AsyncStream<Void>.makeStream()
+    func fire() { stream.continuation.yield() }
+    func wait() async { for await _ in stream.stream { return } }
 }
