@@ -175,13 +175,14 @@ public struct BenchRun: Sendable {
             result.peakRSSMegabytes[name] = usage.peakRSSMegabytes
         }
         // The watcher's backend works for saga-bench, not for the system.
-        if let backend = after.watcherBackend, let start = before.watcherBackend, result.cpuMillisecondsPerSaga["postgresql"] != nil {
-            let milliseconds = (backend.cpuSeconds - start.cpuSeconds) * 1000 / Double(started)
-            result.cpuMillisecondsPerSaga["postgresql"]! -= milliseconds
-            result.cpuMillisecondsPerSaga["saga-bench", default: 0] += milliseconds
-            let switches = Double(backend.contextSwitches - start.contextSwitches) / Double(started)
-            result.contextSwitchesPerSaga["postgresql"]! -= switches
-            result.contextSwitchesPerSaga["saga-bench", default: 0] += switches
+        if let backend = after.watcherBackend, let start = before.watcherBackend {
+            func countToBench(_ amount: Double, in figures: inout [String: Double]) {
+                guard figures["postgresql"] != nil else { return }
+                figures["postgresql"]! -= amount
+                figures["saga-bench", default: 0] += amount
+            }
+            countToBench((backend.cpuSeconds - start.cpuSeconds) * 1000 / Double(started), in: &result.cpuMillisecondsPerSaga)
+            countToBench(Double(backend.contextSwitches - start.contextSwitches) / Double(started), in: &result.contextSwitchesPerSaga)
         }
         result.cpuMillisecondsPerSaga["total"] = result.cpuMillisecondsPerSaga.values.reduce(0, +)
         result.contextSwitchesPerSaga["total"] = result.contextSwitchesPerSaga.values.reduce(0, +)

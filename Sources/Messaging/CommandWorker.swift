@@ -93,7 +93,7 @@ public enum CommandWorker {
         let consumer = MessageConsumer(
             connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
             deadLettered: events.deadLettered, batchSize: settings.batchSize,
-            executors: (0..<settings.concurrency).compactMap { _ in pool.dedicatedExecutor() },
+            executors: pool.dedicatedExecutors(upTo: settings.concurrency),
             batchHandler: { deliveries in
                 relay.committed(try await process(deliveries, participant: configuration.participant, handler: handler, pool: pool, events: events))
                 events.batch(deliveries.count)

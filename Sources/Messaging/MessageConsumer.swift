@@ -30,7 +30,7 @@ public struct MalformedMessage: Error, CustomStringConvertible, Sendable {
 /// above, so one bad message costs its batch a retry, never its neighbours' effect.
 ///
 /// Handler tasks given a connection's thread (`executors`, from
-/// ``PostgresPool/dedicatedExecutor()``) run there and take deliveries before the others, so
+/// ``PostgresPool/dedicatedExecutors(upTo:)``) run there and take deliveries before the others, so
 /// under light load the work goes where statements need no thread hop.
 public struct MessageConsumer: Service {
     public typealias Handler = @Sendable (AMQPDelivery) async throws -> Void
@@ -52,7 +52,7 @@ public struct MessageConsumer: Service {
     /// The most deliveries one `batchHandler` call takes.
     let batchSize: Int
     let batchHandler: BatchHandler?
-    /// Threads the handler tasks run on, one each, as far as they go (``PostgresPool/dedicatedExecutor()``).
+    /// Threads the handler tasks run on, one each, as far as they go (``PostgresPool/dedicatedExecutors(upTo:)``).
     let executors: [any TaskExecutor]
 
     public init(

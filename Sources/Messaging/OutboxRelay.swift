@@ -32,7 +32,7 @@ public struct OutboxRelay: Service {
     let logger: Logger
     private let loop: RoundLoop
     private let handover: Handover
-    /// The thread of the relay's own connection, which it runs on (``PostgresPool/dedicatedExecutor()``).
+    /// The thread of the relay's own connection, which it runs on (``PostgresPool/dedicatedExecutors(upTo:)``).
     private let executor: (any TaskExecutor)?
     /// How long a round's messages took from publish to the broker's confirms (swift-metrics).
     private let publishLatency = Metrics.Timer(label: "ordersaga_outbox_publish_seconds")
@@ -48,7 +48,7 @@ public struct OutboxRelay: Service {
         self.logger = logger
         self.loop = RoundLoop(interval: settings.relayPollInterval)
         self.handover = Handover(pollInterval: settings.relayPollInterval, capacity: 10 * settings.relayBatchSize)
-        self.executor = pool.dedicatedExecutor()
+        self.executor = pool.dedicatedExecutors(upTo: 1).first
     }
 
     /// Hands over the messages of a transaction that has committed, to be published from memory.

@@ -114,7 +114,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let replies = MessageConsumer(
         connection: connection, concurrency: settings.concurrency, maxAttempts: settings.attempts, logger: logger,
         deadLettered: { metrics.deadLettered(from: $0) }, batchSize: settings.batchSize,
-        executors: (0..<settings.concurrency).compactMap { _ in pool.dedicatedExecutor() },
+        executors: pool.dedicatedExecutors(upTo: settings.concurrency),
         batchHandler: { deliveries in try await engine.handleReplies(deliveries) }
     ) { delivery in
         try await engine.handleReplies([delivery])

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// A thread that runs one connection's blocking work, job after job; and, as a task executor,
-/// the one task dedicated to that connection (``PostgresPool/dedicatedExecutor()``).
+/// the one task dedicated to that connection (``PostgresPool/dedicatedExecutors(upTo:)``).
 ///
 /// Not a `DispatchQueue`: on Linux a serial queue runs on a global pool as wide as the machine
 /// has cores, so blocking libpq calls on a few queues would stall every other connection.

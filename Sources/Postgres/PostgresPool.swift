@@ -3,7 +3,7 @@ import Synchronization
 
 /// A small pool of PostgreSQL connections. Each connection has a thread of its own, and the
 /// blocking libpq calls run there, never on Swift's cooperative thread pool. A long-lived task may
-/// run on one of those threads (``dedicatedExecutor()``): its statements then cost no thread
+/// run on one of those threads (``dedicatedExecutors(upTo:)``): its statements then cost no thread
 /// switch to the connection's thread and back (BENCHMARKS.md, section 19).
 ///
 /// Connections open lazily and reopen after the server dropped them, so a database restart costs
@@ -14,7 +14,7 @@ public final class PostgresPool: Sendable {
     final class Slot: @unchecked Sendable {
         let thread: ConnectionThread
         var connection: PostgresConnection?
-        /// A task runs on `thread` (``PostgresPool/dedicatedExecutor()``). Read and written with the pool's lock held.
+        /// A task runs on `thread` (``PostgresPool/dedicatedExecutors(upTo:)``). Read and written with the pool's lock held.
         var dedicated = false
         init(label: String) { thread = ConnectionThread(name: label) }
         deinit { thread.stop() }
@@ -92,22 +92,25 @@ public final class PostgresPool: Sendable {
         try await withConnection { connection in try connection.query(sql, parameters) }
     }
 
-    /// The thread of one connection, for one long-lived task to run on
-    /// (`withTaskExecutorPreference`): that task's statements then run where it is, without
+    /// Threads of connections, one for each of up to `count` long-lived tasks to run on
+    /// (`withTaskExecutorPreference`): such a task's statements then run where it is, without
     /// waking the connection's thread and being woken back. Each connection goes to one such task
     /// at most, and one connection is never given away, so other callers always find a
-    /// connection whose thread runs nobody else's code; `nil` when none is left.
+    /// connection whose thread runs nobody else's code; fewer than `count` when they run out.
     ///
-    /// The task must not start child tasks that use this pool while it holds a connection: they
+    /// A task must not start child tasks that use this pool while it holds a connection: they
     /// would queue behind it on the same thread.
-    public func dedicatedExecutor() -> (any TaskExecutor)? {
+    public func dedicatedExecutors(upTo count: Int) -> [any TaskExecutor] {
         state.withLock { state in
-            guard state.dedicated < size - 1 else { return nil }
-            while state.slots.count <= state.dedicated { state.idle.append(newSlot(&state)) }
-            let slot = state.slots[state.dedicated]
-            slot.dedicated = true
-            state.dedicated += 1
-            return slot.thread
+            var executors: [any TaskExecutor] = []
+            while executors.count < count, state.dedicated < size - 1 {
+                while state.slots.count <= state.dedicated { state.idle.append(newSlot(&state)) }
+                let slot = state.slots[state.dedicated]
+                slot.dedicated = true
+                state.dedicated += 1
+                executors.append(slot.thread)
+            }
+            return executors
         }
     }
 

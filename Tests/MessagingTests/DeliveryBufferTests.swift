@@ -1,3 +1,4 @@
+import Foundation
 @testable import Messaging
 import Testing
 
@@ -11,16 +12,37 @@ import Testing
         #expect(await buffer.take(upTo: 3) == [4, 5])
     }
 
-    @Test func aWaitingTakerIsWokenAndTakesWhatArrivedBeforeItRan() async {
+    /// The taker woken by a delivery takes, when it runs, the ones that arrived while it woke up;
+    /// past what it will take, the next delivery wakes another taker. The takers run on an
+    /// executor that runs them only when told, so "while it woke up" is exact.
+    @Test(.timeLimit(.minutes(1))) func aWokenTakerTakesWhatArrivedWhileItWokeUp() async {
         let buffer = DeliveryBuffer<Int>()
-        async let taken = buffer.take(upTo: 32)
-        try? await Task.sleep(for: .milliseconds(50))  // the taker is waiting by now
-        buffer.append(7)
+        let executor = SteppedExecutor()
+        let first = Task(executorPreference: executor) { await buffer.take(upTo: 4) }
+        executor.step()  // the first taker waits
+        let second = Task(executorPreference: executor) { await buffer.take(upTo: 4) }
+        executor.step()  // the second too
+        buffer.append(7)  // wakes the first; it has not run yet
         buffer.append(8)
-        let first = await taken
-        #expect(first?.first == 7)  // 8 too, if it arrived before the taker ran
-        let rest = first?.count == 1 ? await buffer.take(upTo: 32) : []
-        #expect((first ?? []) + (rest ?? []) == [7, 8])
+        executor.step()
+        #expect(await first.value == [7, 8])
+        buffer.finish()
+        executor.step()
+        #expect(await second.value == nil)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func deliveriesPastWhatTheWokenTakerWillTakeWakeAnother() async {
+        let buffer = DeliveryBuffer<Int>()
+        let executor = SteppedExecutor()
+        let first = Task(executorPreference: executor) { await buffer.take(upTo: 1) }
+        executor.step()
+        let second = Task(executorPreference: executor) { await buffer.take(upTo: 1) }
+        executor.step()
+        buffer.append(7)  // wakes the first, which takes one
+        buffer.append(8)  // so this wakes the second
+        executor.step()
+        #expect(await first.value == [7])
+        #expect(await second.value == [8])
     }
 
     /// Many takers and a stream of deliveries from elsewhere: each delivery is taken once, each
@@ -79,5 +101,51 @@ import Testing
         #expect(await second == nil)
         buffer.append(1)  // after the end: left for the broker to deliver again
         #expect(await buffer.take(upTo: 4) == nil)
+    }
+}
+
+/// A task executor whose jobs run on a thread of its own, and only during ``step()``.
+final class SteppedExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var asked = 0
+    private var done = 0
+
+    init() {
+        let thread = Thread { [self] in loop() }
+        thread.name = "stepped-executor"
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.unlock()
+    }
+
+    /// Runs the jobs queued, and those they queue, until none is left; then returns.
+    func step() {
+        condition.lock()
+        asked += 1
+        let step = asked
+        condition.broadcast()
+        while done < step { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while done == asked { condition.wait() }
+            while !jobs.isEmpty {
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job.runSynchronously(on: asUnownedTaskExecutor())
+                condition.lock()
+            }
+            done += 1
+            condition.broadcast()
+        }
     }
 }

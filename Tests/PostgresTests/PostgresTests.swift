@@ -111,16 +111,18 @@ import TestSupport
         }
     }
 
-    /// A task on a connection's thread (``PostgresPool/dedicatedExecutor()``) makes its statements
+    /// A task on a connection's thread (``PostgresPool/dedicatedExecutors(upTo:)``) makes its statements
     /// where it runs, without a hop; a task elsewhere hops to a connection's thread. One
     /// connection is never given away, and two dedicated tasks, one waiting inside PostgreSQL
     /// for the other's row lock, both finish.
     @Test func aTaskOnADedicatedConnectionThreadMakesItsStatementsWhereItRuns() async throws {
         try await withDatabase { url in
             let pool = PostgresPool(conninfo: url, size: 3)
-            let first = try #require(pool.dedicatedExecutor())
-            let second = try #require(pool.dedicatedExecutor())
-            #expect(pool.dedicatedExecutor() == nil)  // the third connection stays for everyone else
+            let executors = pool.dedicatedExecutors(upTo: 5)
+            #expect(executors.count == 2)  // the third connection stays for everyone else
+            #expect(pool.dedicatedExecutors(upTo: 1).isEmpty)
+            let (first, second) = (executors[0], executors[1])
+            #expect(first !== second)
             try await pool.query("CREATE TABLE t (id int PRIMARY KEY, v int)")
             try await pool.query("INSERT INTO t VALUES (1, 0)")
 
