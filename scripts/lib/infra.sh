@@ -209,6 +209,11 @@ CONF
   log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (management UI on http://127.0.0.1:$MGMT_PORT)"
   (
     rmq_env
+    # One scheduler thread, not one a core: the broker shares the machine's cores with PostgreSQL
+    # and the services, and a second scheduler mostly wakes to steal work (BENCHMARKS.md section
+    # 21: a fifth less of the broker's CPU and a third fewer of its thread switches per saga). A
+    # value set beforehand, even empty, is used instead.
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS-+S 1:1}"
     cd "$RMQ_DIR"
     # The broker keeps none of its caller's descriptors: a caller that waits for a pipe to close
     # (Foundation's Process does) would otherwise wait for the broker to exit.
