@@ -64,6 +64,14 @@ profile() {
   PG_SUPERPASS=ordersaga-admin
   PG_MAX_CONNECTIONS=300
   [ "$PROFILE" = test ] && PG_MAX_CONNECTIONS=600
+  # RabbitMQ's Erlang flags: one scheduler thread, not one a core. The broker shares the machine's
+  # cores with PostgreSQL and the services, and a second scheduler mostly wakes to steal work
+  # (BENCHMARKS.md section 21: a fifth less of the broker's CPU and a third fewer of its thread
+  # switches per saga). The test suite's broker keeps one a core: it serves dozens of systems at
+  # once, in bursts, and with one scheduler the tests with 400 ms step timeouts missed replies.
+  # A RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS set beforehand, even empty, is used instead.
+  RMQ_ERL_ARGS="+S 1:1"
+  [ "$PROFILE" = test ] && RMQ_ERL_ARGS=""
   RMQ_ADMIN_PASS=ordersaga-admin
   mkdir -p "$STATE_DIR/logs" "$STATE_DIR/pids"
   PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -209,15 +217,7 @@ CONF
   log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (management UI on http://127.0.0.1:$MGMT_PORT)"
   (
     rmq_env
-    # One scheduler thread, not one a core: the broker shares the machine's cores with PostgreSQL
-    # and the services, and a second scheduler mostly wakes to steal work (BENCHMARKS.md section
-    # 21: a fifth less of the broker's CPU and a third fewer of its thread switches per saga).
-    # The test suite's broker keeps one a core: it serves dozens of systems at once, in bursts,
-    # and with one scheduler the tests with 400 ms step timeouts missed replies. A value set
-    # beforehand, even empty, is used instead.
-    schedulers="+S 1:1"
-    [ "$PROFILE" = test ] && schedulers=""
-    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS-$schedulers}"
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS-$RMQ_ERL_ARGS}"  # see profile()
     cd "$RMQ_DIR"
     # The broker keeps none of its caller's descriptors: a caller that waits for a pipe to close
     # (Foundation's Process does) would otherwise wait for the broker to exit.
