@@ -67,7 +67,10 @@ public struct OutboxRelay: Service {
             let round = handover.take(batchSize)
             var more = round.more
             if !round.messages.isEmpty { try await publishCommitted(round.messages) }
-            if round.poll { more = try await publishBatch() == batchSize || more }
+            if round.poll {
+                more = try await publishBatch() == batchSize || more
+                handover.polled()
+            }
             return more
         }
     }
@@ -209,16 +212,23 @@ extension OutboxRelay {
         }
 
         /// Up to `limit` waiting messages, whether more are waiting, and whether a poll is due
-        /// (the first, or `pollInterval` since the last).
+        /// (the first, or `pollInterval` since the last that worked).
         func take(_ limit: Int) -> (messages: [OutboxMessage], more: Bool, poll: Bool) {
             let now = ContinuousClock.now
             return state.withLock { state in
                 let messages = Array(state.waiting.prefix(limit))
                 state.waiting.removeFirst(messages.count)
                 let poll = state.lastPoll.map { now - $0 >= pollInterval } ?? true
-                if poll { state.lastPoll = now }
                 return (messages, !state.waiting.isEmpty, poll)
             }
+        }
+
+        /// A poll worked. Until one does, every round polls again: in a database outage each
+        /// round then fails, so the relay's loop backs off and logs the outage once, not a line
+        /// each time a poll falls due between rounds that did nothing.
+        func polled() {
+            let now = ContinuousClock.now
+            state.withLock { $0.lastPoll = now }
         }
 
         /// Their rows are marked published, or left to a poll.

@@ -7,7 +7,7 @@ import Synchronization
 /// retention. A round that left work behind (a full batch) goes again at once; otherwise the loop
 /// pauses for `interval` or until ``wake()``. A failed round is logged (the first, then every
 /// 30th in a row) and tried again after a backoff that grows to 30 s, never longer than
-/// `interval`. Graceful shutdown ends the pause at once and stops after the round in progress.
+/// `interval`; the first round that works after failures is logged too. Graceful shutdown ends the pause at once and stops after the round in progress.
 public final class RoundLoop: Sendable {
     private let interval: Duration
     /// After a failed round: 250 ms, doubling to 30 s.
@@ -31,7 +31,8 @@ public final class RoundLoop: Sendable {
             while !stopping.withLock({ $0 }) && !Task.isCancelled {
                 do {
                     let more = try await round()
-                    failures.succeeded()
+                    let ended = failures.succeeded()
+                    if ended > 0 { logger.notice("\(what) works again", metadata: ["failures": "\(ended)"]) }
                     if more { continue }
                     await signal.wait(timeout: interval)
                 } catch {

@@ -15,6 +15,7 @@ import Testing
         let first = handover.take(3)
         #expect(first.messages.map(\.messageID) == ["m1", "m2", "m3"])
         #expect(first.more && first.poll)  // the first round always polls
+        handover.polled()
         let second = handover.take(3)
         #expect(second.messages.map(\.messageID) == ["m4", "m5"])
         #expect(!second.more && !second.poll)  // polled a moment ago
@@ -25,14 +26,27 @@ import Testing
 
         let often = OutboxRelay.Handover(pollInterval: .milliseconds(20), capacity: 100)
         #expect(often.take(1).poll)
+        often.polled()
         #expect(!often.take(1).poll)
         try await Task.sleep(for: .milliseconds(30))
         #expect(often.take(1).poll)  // the interval passed
     }
 
+    @Test func aPollThatFailedIsDueAgainAtTheNextRound() {
+        let handover = OutboxRelay.Handover(pollInterval: .seconds(60), capacity: 100)
+        #expect(handover.take(1).poll)
+        // The poll failed (the database is down): not marked, so the next round polls (and
+        // fails) again, instead of a round that does nothing passing for the outage's end.
+        #expect(handover.take(1).poll)
+        #expect(handover.take(1).poll)
+        handover.polled()
+        #expect(!handover.take(1).poll)
+    }
+
     @Test func pastItsCapacityTheRestIsLeftToAPoll() {
         let handover = OutboxRelay.Handover(pollInterval: .seconds(60), capacity: 4)
         _ = handover.take(1)  // the first poll
+        handover.polled()
         handover.add(Self.messages(1...3))
         handover.add(Self.messages(4...6))
         #expect(Set(handover.inMemory) == ["m1", "m2", "m3", "m4"])
