@@ -18,7 +18,7 @@ extension OrderServiceAPI {
     /// answers 404.
     @Sendable func cancel(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
-        let id = try uuidParameter(context, what: "order")
+        let id = try uuidParameter(context, what: "an order")
         if let contentType = request.headers[.contentType], !Self.isJSON(contentType) {
             throw ProblemDetails.unsupportedMediaType(contentType)
         }

@@ -222,7 +222,7 @@ struct OrderServiceAPI: Sendable {
     /// A checkout credential reads only the orders it placed: another's answers 404, as a missing one.
     @Sendable func order(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let caller = try await authenticator.caller(of: request, needs: [.checkout, .admin])
-        let id = try uuidParameter(context, what: "order")
+        let id = try uuidParameter(context, what: "an order")
         guard let order = try await store.order(.id(id), owner: caller.orderOwner) else { throw ProblemDetails.notFound("no order \(id.uuidString.lowercased())") }
         return try json(order)
     }
@@ -298,7 +298,7 @@ struct OrderServiceAPI: Sendable {
     }
 
     private func sagaResponse(_ context: BasicRequestContext) async throws -> Response {
-        let id = try uuidParameter(context, what: "saga")
+        let id = try uuidParameter(context, what: "a saga")
         guard let saga = try await store.saga(id) else { throw ProblemDetails.notFound("no saga \(id.uuidString.lowercased())") }
         var headers = HTTPFields()
         headers[.eTag] = "\"\(saga.version)\""
@@ -309,7 +309,7 @@ struct OrderServiceAPI: Sendable {
     /// (``SagaEventStream``); `Last-Event-ID` resumes after the line it names.
     @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
         _ = try await authenticator.caller(of: request, needs: [.admin])
-        let id = try uuidParameter(context, what: "saga")
+        let id = try uuidParameter(context, what: "a saga")
         var lastEventID: Int?
         if let text = request.headers[HTTPField.Name("Last-Event-ID")!] {
             guard let value = parseDigits(text, maxDigits: 9) else {
@@ -328,7 +328,7 @@ struct OrderServiceAPI: Sendable {
     /// names a version the saga has moved on from (someone else acted first: look again).
     func operate(_ name: String, _ request: Request, context: BasicRequestContext) async throws -> Response {
         _ = try await authenticator.caller(of: request, needs: [.admin])
-        let id = try uuidParameter(context, what: "saga")
+        let id = try uuidParameter(context, what: "a saga")
         if let contentType = request.headers[.contentType], !Self.isJSON(contentType) {
             throw ProblemDetails.unsupportedMediaType(contentType)
         }
@@ -466,7 +466,7 @@ struct OrderServiceAPI: Sendable {
     func uuidParameter(_ context: BasicRequestContext, what: String) throws -> UUID {
         let text = context.parameters.get("id") ?? ""
         guard let id = UUID(uuidString: text) else {
-            throw ProblemDetails.invalid([.init(field: "id", problem: "\"\(text)\" is not a \(what) id (a UUID)")], what: "The request")
+            throw ProblemDetails.invalid([.init(field: "id", problem: "\"\(text)\" is not \(what) id (a UUID)")], what: "The request")
         }
         return id
     }

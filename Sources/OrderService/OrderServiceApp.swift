@@ -6,6 +6,7 @@ import Logging
 import Messaging
 import Postgres
 import Prometheus
+import Retry
 import SagaCore
 import ServiceLifecycle
 
@@ -96,7 +97,9 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         definitions.append((definition, file.path))
     }
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
-    let store = try await PostgresSagaStore.open(pool: pool, registering: definitions)
+    let store = try await untilDatabaseAnswers(logger: logger) {
+        try await PostgresSagaStore.open(pool: pool, registering: definitions)
+    }
     let settings = configuration.messaging
     let connection = AMQPConnection(
         configuration: configuration.amqp, topology: SagaTopology.forOrderService,
@@ -136,6 +139,29 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "order-service"),
         services: [AMQPConnectionService(connection), relay, replies, sweeper, admission, MessageRetention(pool: pool, settings: settings, also: [.idempotencyKeys(settings)], logger: logger)],
         logger: logger)
+}
+
+/// Runs `open` until PostgreSQL answers. While the server is down or starting, or refuses the
+/// service's role or database (`ordersaga setup` has not run yet), the order service waits for it,
+/// as the workers and every broker connection do, instead of exiting: a service restarted during a
+/// database outage comes up when the database does. The first failure is logged, then every 30th,
+/// and the end of the wait. Any other error (a definition that differs from the stored copy of its
+/// version) throws at once.
+func untilDatabaseAnswers<T>(logger: Logger, _ open: () async throws -> T) async throws -> T {
+    var failures = FailureLog(every: 30)
+    let backoff = RetryPolicy.unlimited(backoffMilliseconds: 250, maxDelayMilliseconds: 5_000)
+    while true {
+        do {
+            let value = try await open()
+            if failures.failures > 0 { logger.notice("PostgreSQL answers; starting", metadata: ["failures": "\(failures.failures)"]) }
+            return value
+        } catch let error as PostgresError where error.isUnavailable {
+            if failures.failed() {
+                logger.warning("PostgreSQL does not answer; waiting for it", metadata: ["error": "\(error)", "failures": "\(failures.failures)"])
+            }
+            try await Task.sleep(for: backoff.delay(afterAttempt: failures.failures))
+        }
+    }
 }
 
 /// The REST API's routes and middleware over `engine` and `store`: what `buildOrderService` serves,

@@ -66,6 +66,35 @@ import TestSupport
         #expect(completed == carts.count)
     }
 
+    /// Restarted while its database refuses connections (an outage, or `ordersaga setup` still
+    /// running), the order service waits for it, saying so once, and serves when it answers.
+    @Test func orderServiceStartedWhileItsDatabaseRefusesWaitsThenServes() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: TestSystem.binary.path), "build the package first: \(TestSystem.binary.path)")
+        try await TestSystem.with { system in
+            let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
+            let database = "\(system.name)_order"
+            try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
+            let port = TestPorts.next()
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(system.name)-order-service.log")
+            defer { try? FileManager.default.removeItem(at: log) }
+            let process = try system.launch(
+                ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path],
+                as: "order", logLevel: "info", log: log)
+            let waiting = await eventually(timeout: .seconds(20)) {
+                ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("PostgreSQL does not answer; waiting for it")
+            }
+            #expect(waiting, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            try await Task.sleep(for: .seconds(2))
+            #expect(process.isRunning, "the order service exited instead of waiting for its database")
+            try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
+            #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            #expect(text.components(separatedBy: "waiting for it").count - 1 == 1, "the wait is logged once: \(text)")
+            #expect(text.contains("PostgreSQL answers; starting"))
+            await process.stop()
+        }
+    }
+
     @Test func orderServiceKilledMidFlightFinishesEverySagaAfterRestart() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: TestSystem.binary.path), "build the package first: \(TestSystem.binary.path)")
         try await TestSystem.with { system in
