@@ -2,7 +2,7 @@
 /// list `ordersaga settings` prints and the README's table repeats.
 public enum OrderSagaSettings {
     // Connections (every process).
-    public static let postgresURL = Setting.text("postgres.url", "", "this process's own PostgreSQL database (postgresql://user:password@host:port/db)")
+    public static let postgresURL = Setting.postgresURL("postgres.url", "this process's own PostgreSQL database (postgresql://user:password@host:port/db)")
     public static let amqpURL = Setting.text(
         "amqp.url", "", "RabbitMQ (amqp://user:password@host:port/vhost; vhost %2F is /; a cluster: host1:port1,host2:port2,… tried in turn)")
     public static let amqpHeartbeat = Setting.duration("amqp.heartbeat", .seconds(30), minimum: .seconds(1), "heartbeat interval agreed with the broker")
@@ -87,7 +87,7 @@ public enum OrderSagaSettings {
         "die as kill -9 would at a crash point: POINT or POINT:N (the Nth time), POINT one of \(CrashPoint.allCases.map(\.rawValue).joined(separator: ", "))")
 
     // `ordersaga setup`, as the administrators.
-    public static let postgresAdminURL = Setting.text("postgres.adminUrl", "", "a PostgreSQL superuser's URL (setup)")
+    public static let postgresAdminURL = Setting.postgresURL("postgres.adminUrl", "a PostgreSQL superuser's URL (setup)")
     public static let amqpAdminURL = Setting.text("amqp.adminUrl", "", "the RabbitMQ administrator's URL of the vhost (setup)")
     public static let managementURL = Setting.text("management.url", "", "RabbitMQ's management API, http://host:port (setup)")
 

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Postgres
 import Retry
 
 /// One tunable of OrderSaga. Its value comes from the command line (`--set relay.batchSize=200`,
@@ -81,6 +82,14 @@ extension Setting where Value == String {
             format: { $0 })
         setting.emptyDefaultLabel = empty
         return setting
+    }
+
+    /// A PostgreSQL URL (`postgresql://user:password@host:port/db`) or `key=value` string that
+    /// libpq reads, or empty (required: the command says which flag gives it).
+    public static func postgresURL(_ key: String, _ help: String) -> Setting {
+        Setting(
+            key: key, help: help, defaultValue: "", expected: "a PostgreSQL URL like postgresql://user:password@host:port/db",
+            parse: { text in text.isEmpty || PostgresConnection.conninfoProblem(text) == nil ? text : nil }, format: { $0 })
     }
 
     /// One of `choices`.

@@ -50,6 +50,18 @@ public final class PostgresConnection: @unchecked Sendable {
         _ = try query("SET TIME ZONE 'UTC'")
     }
 
+    /// What libpq finds wrong in `conninfo` (a URL or `key=value` string), or `nil` when it reads
+    /// it: a setting that can never connect is refused at start, not retried as an outage.
+    public static func conninfoProblem(_ conninfo: String) -> String? {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            defer { if let error { PQfreemem(error) } }
+            return error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "out of memory"
+        }
+        PQconninfoFree(options)
+        return nil
+    }
+
     /// True while the connection to the server is up. Between statements the server sends nothing
     /// unless it is closing the connection (a restart, `pg_terminate_backend`), so a socket with
     /// something to read counts as closed: a connection that died idle in the pool is reopened

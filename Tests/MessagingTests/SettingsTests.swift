@@ -57,6 +57,20 @@ import Testing
         #expect(error?.description.contains("\"\(value)\"") == true)
     }
 
+    /// A database URL libpq cannot read is refused at start by name, rather than taken for a
+    /// database that does not answer yet and waited for.
+    @Test func aPostgresURLIsOneLibpqReads() throws {
+        let setting = OrderSagaSettings.postgresURL
+        #expect(try SettingsReader(environment: [:]).value(setting) == "")  // the command asks for it
+        for good in ["postgresql://order_service:secret@127.0.0.1:5432/order_db", "postgres://u@h/db?sslmode=disable", "host=127.0.0.1 dbname=x"] {
+            #expect(try SettingsReader(environment: ["ORDERSAGA_POSTGRES_URL": good]).value(setting) == good)
+        }
+        for bad in ["nonsense", "postgresql://u@h/db?nosuchoption=1", "host='unclosed"] {
+            let error = #expect(throws: SettingsError.self) { try SettingsReader(environment: ["ORDERSAGA_POSTGRES_URL": bad]).value(setting) }
+            #expect(error?.description.contains("ORDERSAGA_POSTGRES_URL") == true, "\(bad): \(String(describing: error))")
+        }
+    }
+
     /// Tracing is off unless a collector's http(s) URL is given; anything else is refused by name.
     @Test func theTracingEndpointIsAnHTTPURLOrNothing() throws {
         let setting = OrderSagaSettings.tracingEndpoint
