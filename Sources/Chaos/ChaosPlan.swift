@@ -13,12 +13,16 @@ public enum FaultKind: String, Sendable, CaseIterable {
     /// The identity worker is down for a while, so refunds fail and retry (and may park their
     /// saga FAILED until the operator's retry at the end).
     case compensationOutage = "compensation-outage"
+    /// PostgreSQL stopped at once and left down while the order service and a worker are killed
+    /// and started again: they must wait for their databases, then carry on, when it is back.
+    case postgresOutage = "postgres-outage"
 
     /// Whether it needs the control command (processes, servers) rather than only the broker.
     public var needsControl: Bool {
         switch self {
         case .duplicateMessage, .malformedMessage: false
-        case .killOrderService, .killWorker, .killSeveral, .crashPoint, .restartRabbitMQ, .restartPostgres, .compensationOutage: true
+        case .killOrderService, .killWorker, .killSeveral, .crashPoint, .restartRabbitMQ, .restartPostgres, .compensationOutage, .postgresOutage:
+            true
         }
     }
 }
@@ -97,6 +101,9 @@ public struct ChaosPlan: Sendable, Equatable {
             case .compensationOutage:
                 fault.targets = ["identity"]
                 fault.holdMilliseconds = Int.random(in: 8000...20000, using: &random)
+            case .postgresOutage:
+                fault.targets = ["order-service", Self.workers.randomElement(using: &random)!]
+                fault.holdMilliseconds = Int.random(in: 2000...6000, using: &random)
             }
             return fault
         }

@@ -235,6 +235,17 @@ public struct ChaosRun: Sendable {
             try await target.control(["restart-rabbitmq"])
         case .restartPostgres:
             try await target.control(["restart-postgres"])
+        case .postgresOutage:
+            try await target.control(["stop-postgres"])
+            do {
+                try await target.control(["kill"] + fault.targets)
+                for service in fault.targets { try await target.control(["start", service]) }
+                try await Task.sleep(for: .milliseconds(fault.holdMilliseconds))
+            } catch {
+                _ = try? await target.control(["start-postgres"])
+                throw error
+            }
+            try await target.control(["start-postgres"])
         case .compensationOutage:
             try await target.control(["kill", "identity"])
             try await Task.sleep(for: .milliseconds(fault.holdMilliseconds))

@@ -16,7 +16,7 @@ public struct ChaosTarget: Sendable {
     public var amqpAdmin: AMQPConfiguration
     public var managementURL: String
     /// `CONTROL kill SERVICE...`, `CONTROL start SERVICE [--set K=V]`, `CONTROL running SERVICE`,
-    /// `CONTROL restart-rabbitmq`, `CONTROL restart-postgres`.
+    /// `CONTROL restart-rabbitmq`, `CONTROL restart-postgres`, `CONTROL stop-postgres`, `CONTROL start-postgres`.
     public var control: String?
     /// The API key it places checkouts and retries sagas with (scopes checkout and admin).
     public var apiKey: String?

@@ -19,7 +19,8 @@ struct SagaChaos: AsyncParsableCommand {
 
             Faults that kill and start processes or restart PostgreSQL and RabbitMQ need --control, a \
             command answering `kill SERVICE...`, `start SERVICE [--set K=V]`, `running SERVICE`, \
-            `restart-rabbitmq` and `restart-postgres` (scripts/run does, for the local system). \
+            `restart-rabbitmq`, `restart-postgres`, `stop-postgres` and `start-postgres` (scripts/run \
+            does, for the local system). \
             Without it, only duplicate and malformed messages are injected.
 
             Example (what scripts/chaos runs; --database for each of the six):
@@ -39,7 +40,7 @@ struct SagaChaos: AsyncParsableCommand {
     var apiKey: String?
     @Option(help: "The plan's seed (default: a random one, printed).") var seed: UInt64?
     @Option(help: "Checkouts placed at least (more while faults last).") var sagas = 150
-    @Option(help: "Faults injected, every kind in turn.") var faults = 9
+    @Option(help: "Faults injected, every kind in turn.") var faults = FaultKind.allCases.count
     @Option(help: "Checkouts per second.") var rate = 10.0
     @Option(help: "Checkouts posted at once.") var concurrency = 16
     @Option(help: "Share of checkouts that fail, at each step in turn.") var failShare = 0.3

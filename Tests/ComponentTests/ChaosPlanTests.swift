@@ -21,6 +21,11 @@ import Testing
         #expect(counts.values.allSatisfy { $0 == 2 || $0 == 3 })
         #expect(plan.faults.allSatisfy { (500...3000).contains($0.gapMilliseconds) && !$0.targets.isEmpty })
         #expect(plan.faults.filter { $0.kind == .crashPoint }.allSatisfy { $0.crashPoint?.contains(":") == true })
+        // A database outage restarts the order service and one worker while it lasts.
+        for fault in plan.faults where fault.kind == .postgresOutage {
+            #expect(fault.targets.first == "order-service" && ChaosPlan.workers.contains(fault.targets[1]) && fault.targets.count == 2)
+            #expect((2000...6000).contains(fault.holdMilliseconds))
+        }
     }
 
     @Test func aboutTheFailShareFailsSpreadOverEveryStep() {
