@@ -7,7 +7,8 @@ import Synchronization
 /// retention. A round that left work behind (a full batch) goes again at once; otherwise the loop
 /// pauses for `interval` or until ``wake()``. A failed round is logged (the first, then every
 /// 30th in a row) and tried again after a backoff that grows to 30 s, never longer than
-/// `interval`; the first round that works after failures is logged too. Graceful shutdown ends the pause at once and stops after the round in progress.
+/// `interval`; the first round that works after failures is logged too. Graceful shutdown ends
+/// the pause at once and stops after the round in progress.
 public final class RoundLoop: Sendable {
     private let interval: Duration
     /// After a failed round: 250 ms, doubling to 30 s.
