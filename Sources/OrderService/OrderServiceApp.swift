@@ -141,23 +141,25 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         logger: logger)
 }
 
-/// Runs `open` until PostgreSQL answers. While the server is down or starting, or refuses the
-/// service's role or database (`ordersaga setup` has not run yet), the order service waits for it,
-/// as the workers and every broker connection do, instead of exiting: a service restarted during a
-/// database outage comes up when the database does. The first failure is logged, then every 30th,
-/// and the end of the wait. Any other error (a definition that differs from the stored copy of its
-/// version) throws at once.
+/// Runs `open` until PostgreSQL answers. While the server is down or starting, refuses the
+/// service's role or database, or has no tables yet (`ordersaga setup` has not run, or not to its
+/// end), the order service waits for it, as the workers and every broker connection do, instead of
+/// exiting: a service restarted during a database outage comes up when the database does. The
+/// first failure is logged, then every 30th, and the end of the wait. Any other error (a
+/// definition that differs from the stored copy of its version) throws at once.
 func untilDatabaseAnswers<T>(logger: Logger, _ open: () async throws -> T) async throws -> T {
     var failures = FailureLog(every: 30)
     let backoff = RetryPolicy.unlimited(backoffMilliseconds: 250, maxDelayMilliseconds: 5_000)
     while true {
         do {
             let value = try await open()
-            if failures.failures > 0 { logger.notice("PostgreSQL answers; starting", metadata: ["failures": "\(failures.failures)"]) }
+            if failures.failures > 0 { logger.notice("PostgreSQL is ready; starting", metadata: ["failures": "\(failures.failures)"]) }
             return value
-        } catch let error as PostgresError where error.isUnavailable {
+        } catch let error as PostgresError where error.isUnavailable || error.isUndefinedTable {
             if failures.failed() {
-                logger.warning("PostgreSQL does not answer; waiting for it", metadata: ["error": "\(error)", "failures": "\(failures.failures)"])
+                let hint = error.isUndefinedTable ? " (has `ordersaga setup` run?)" : ""
+                logger.warning(
+                    "PostgreSQL is not ready; waiting for it", metadata: ["error": "\(error)\(hint)", "failures": "\(failures.failures)"])
             }
             try await Task.sleep(for: backoff.delay(afterAttempt: failures.failures))
         }

@@ -41,6 +41,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
     /// True for a unique-constraint violation (SQLSTATE 23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }
+    /// True when a statement names a table the database does not have (SQLSTATE 42P01): its
+    /// migrations have not been applied.
+    public var isUndefinedTable: Bool { sqlState == "42P01" }
 
     public var description: String {
         var text: String

@@ -66,32 +66,39 @@ import TestSupport
         #expect(completed == carts.count)
     }
 
-    /// Restarted while its database refuses connections (an outage, or `ordersaga setup` still
-    /// running), the order service waits for it, saying so once, and serves when it answers.
-    @Test func orderServiceStartedWhileItsDatabaseRefusesWaitsThenServes() async throws {
+    /// Restarted while its database refuses connections (an outage), or before `ordersaga setup`
+    /// made its tables, the order service waits for it, saying so once, and serves when it is ready.
+    @Test func orderServiceStartedBeforeItsDatabaseIsReadyWaitsThenServes() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: TestSystem.binary.path), "build the package first: \(TestSystem.binary.path)")
         try await TestSystem.with { system in
             let admin = PostgresPool(conninfo: TestInfrastructure.postgresAdminURL, size: 1)
             let database = "\(system.name)_order"
-            try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false")
-            let port = TestPorts.next()
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(system.name)-order-service.log")
-            defer { try? FileManager.default.removeItem(at: log) }
-            let process = try system.launch(
-                ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path],
-                as: "order", logLevel: "info", log: log)
-            let waiting = await eventually(timeout: .seconds(20)) {
-                ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("PostgreSQL does not answer; waiting for it")
+            let order = PostgresPool(conninfo: TestInfrastructure.replacingDatabase(in: TestInfrastructure.postgresAdminURL, with: database), size: 1)
+            let notReady: [(String, make: String, undo: String, reason: String)] = [
+                ("refused", "ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS false", "ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true",
+                 "is not currently accepting connections"),
+                ("no tables", "ALTER TABLE saga_definitions RENAME TO saga_definitions_later", "ALTER TABLE saga_definitions_later RENAME TO saga_definitions",
+                 "has `ordersaga setup` run?"),
+            ]
+            for (what, make, undo, reason) in notReady {
+                try await (what == "refused" ? admin : order).query(make)
+                let port = TestPorts.next()
+                let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(system.name)-order-service.log")
+                defer { try? FileManager.default.removeItem(at: log) }
+                let process = try system.launch(
+                    ["order-service", "--port", String(port), "--sagas", TestSystem.repositoryRoot.appendingPathComponent("sagas").path],
+                    as: "order", logLevel: "info", log: log)
+                func text() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+                #expect(await eventually(timeout: .seconds(20)) { text().contains("PostgreSQL is not ready; waiting for it") }, "\(what): \(text())")
+                #expect(text().contains(reason), "\(what): \(text())")
+                try await Task.sleep(for: .seconds(2))
+                #expect(process.isRunning, "\(what): the order service exited instead of waiting for its database")
+                try await (what == "refused" ? admin : order).query(undo)
+                #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)), "\(what)")
+                #expect(text().components(separatedBy: "waiting for it").count - 1 == 1, "\(what): the wait is logged once: \(text())")
+                #expect(text().contains("PostgreSQL is ready; starting"), "\(what)")
+                await process.stop()
             }
-            #expect(waiting, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-            try await Task.sleep(for: .seconds(2))
-            #expect(process.isRunning, "the order service exited instead of waiting for its database")
-            try await admin.query("ALTER DATABASE \"\(database)\" ALLOW_CONNECTIONS true")
-            #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)))
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            #expect(text.components(separatedBy: "waiting for it").count - 1 == 1, "the wait is logged once: \(text)")
-            #expect(text.contains("PostgreSQL answers; starting"))
-            await process.stop()
         }
     }
 

@@ -40,7 +40,7 @@ public enum TestInfrastructure {
         _ = try? await admin.query("DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)")
     }
 
-    static func replacingDatabase(in url: String, with name: String) -> String {
+    public static func replacingDatabase(in url: String, with name: String) -> String {
         guard let slash = url.lastIndex(of: "/") else { return url }
         return String(url[...slash]) + name
     }
