@@ -98,6 +98,8 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     }
     let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: "order-service")
     let store = try await untilDatabaseAnswers(logger: logger) {
+        StartingServer(host: configuration.host, port: configuration.port, retryAfter: configuration.retryAfter, logger: logger)
+    } open: {
         try await PostgresSagaStore.open(pool: pool, registering: definitions)
     }
     let settings = configuration.messaging
@@ -145,14 +147,19 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 /// service's role or database, or has no tables yet (`ordersaga setup` has not run, or not to its
 /// end), the order service waits for it, as the workers and every broker connection do, instead of
 /// exiting: a service restarted during a database outage comes up when the database does. The
-/// first failure is logged, then every 30th, and the end of the wait. Any other error (a
-/// definition that differs from the stored copy of its version) throws at once.
-func untilDatabaseAnswers<T>(logger: Logger, _ open: () async throws -> T) async throws -> T {
+/// first failure is logged, then every 30th, and the end of the wait; meanwhile `waiting()`'s
+/// server answers on the service's port. Any other error (a definition that differs from the
+/// stored copy of its version) throws at once.
+func untilDatabaseAnswers<T>(
+    logger: Logger, whileWaiting waiting: () -> StartingServer? = { nil }, open: () async throws -> T
+) async throws -> T {
     var failures = FailureLog(every: 30)
     let backoff = RetryPolicy.unlimited(backoffMilliseconds: 250, maxDelayMilliseconds: 5_000)
+    var server: StartingServer?
     while true {
         do {
             let value = try await open()
+            await server?.stop()
             if failures.failures > 0 { logger.notice("PostgreSQL is ready; starting", metadata: ["failures": "\(failures.failures)"]) }
             return value
         } catch let error as PostgresError where error.isUnavailable || error.isUndefinedTable {
@@ -161,7 +168,58 @@ func untilDatabaseAnswers<T>(logger: Logger, _ open: () async throws -> T) async
                 logger.warning(
                     "PostgreSQL is not ready; waiting for it", metadata: ["error": "\(error)\(hint)", "failures": "\(failures.failures)"])
             }
-            try await Task.sleep(for: backoff.delay(afterAttempt: failures.failures))
+            if server == nil { server = waiting() }
+            do {
+                try await Task.sleep(for: backoff.delay(afterAttempt: failures.failures))
+            } catch {
+                await server?.stop()
+                throw error
+            }
+        } catch {
+            await server?.stop()
+            throw error
+        }
+    }
+}
+
+/// What the order service answers on its port while it waits for its database at start:
+/// `GET /health` 200 (the process is alive: an orchestrator should not restart it for an outage),
+/// `GET /ready` 503, and any other request 503 problem+json with `Retry-After`, as while the
+/// database is down later. Stopped, freeing the port, before the REST API starts.
+struct StartingServer: Sendable {
+    private let task: Task<Void, Never>
+
+    init(host: String, port: Int, retryAfter: Int, logger: Logger) {
+        let router = Router()
+        router.add(middleware: OnlyProbes(retryAfter: retryAfter))
+        router.get("health") { _, _ in try jsonResponse(["status": "ok", "database": "waiting", "broker": "waiting"]) }
+        router.get("ready") { _, _ in
+            try jsonResponse(["status": "not ready", "database": "waiting", "broker": "waiting"], status: .serviceUnavailable)
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "order-service"), logger: logger)
+        task = Task {
+            do {
+                try await app.runService(gracefulShutdownSignals: [])
+            } catch {
+                logger.warning("cannot answer /health and /ready while waiting for the database", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops the server and waits until its port is free.
+    func stop() async {
+        task.cancel()
+        await task.value
+    }
+
+    /// Every request but the probes: the database is not ready yet.
+    private struct OnlyProbes<Context: RequestContext>: RouterMiddleware {
+        let retryAfter: Int
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            guard request.method == .get, ["/health", "/ready"].contains(request.uri.path) else {
+                throw ProblemDetails.databaseUnavailable(retryAfter: retryAfter)
+            }
+            return try await next(request, context)
         }
     }
 }

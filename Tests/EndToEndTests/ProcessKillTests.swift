@@ -22,6 +22,12 @@ import TestSupport
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The status `GET path` answered, 0 when nothing answered.
+    func status(_ port: Int, _ path: String) async -> Int {
+        guard let (_, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return 0 }
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
     /// Posts a checkout; true when it was accepted.
     func checkout(_ system: TestSystem, _ port: Int, cart: String) async -> Bool {
         await system.postCheckout(port: port, CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10"))?.status == 202
@@ -67,7 +73,8 @@ import TestSupport
     }
 
     /// Restarted while its database refuses connections (an outage), or before `ordersaga setup`
-    /// made its tables, the order service waits for it, saying so once, and serves when it is ready.
+    /// made its tables, the order service waits for it, saying so once and answering its probes
+    /// (alive, not ready), and serves when the database is ready.
     @Test func orderServiceStartedBeforeItsDatabaseIsReadyWaitsThenServes() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: TestSystem.binary.path), "build the package first: \(TestSystem.binary.path)")
         try await TestSystem.with { system in
@@ -93,6 +100,10 @@ import TestSupport
                 #expect(text().contains(reason), "\(what): \(text())")
                 try await Task.sleep(for: .seconds(2))
                 #expect(process.isRunning, "\(what): the order service exited instead of waiting for its database")
+                // Meanwhile it is alive but not ready, and a request is told to come back.
+                #expect(await status(port, "/health") == 200, "\(what)")
+                #expect(await status(port, "/ready") == 503, "\(what)")
+                #expect(await system.postCheckout(port: port, "{}")?.status == 503, "\(what)")
                 try await (what == "refused" ? admin : order).query(undo)
                 #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)), "\(what)")
                 #expect(text().components(separatedBy: "waiting for it").count - 1 == 1, "\(what): the wait is logged once: \(text())")
