@@ -231,6 +231,7 @@ let package = Package(
             name: "ComponentTests",
             dependencies: [
                 "CartWorker", "NotificationWorker", "SagaStatusCLI", "CheckoutContracts", "Chaos", "Workload", "Bench", "SagaInvariants", "Observability", "SagaCore",
+                "Messaging",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

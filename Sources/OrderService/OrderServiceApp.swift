@@ -150,18 +150,15 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
 /// first failure is logged, then every 30th, and the end of the wait; meanwhile `waiting()`'s
 /// server answers on the service's port. Any other error (a definition that differs from the
 /// stored copy of its version) throws at once.
-func untilDatabaseAnswers<T>(
-    logger: Logger, whileWaiting waiting: () -> StartingServer? = { nil }, open: () async throws -> T
-) async throws -> T {
+func untilDatabaseAnswers<T>(logger: Logger, whileWaiting waiting: () -> StartingServer, open: () async throws -> T) async throws -> T {
     var failures = FailureLog(every: 30)
     let backoff = RetryPolicy.unlimited(backoffMilliseconds: 250, maxDelayMilliseconds: 5_000)
     var server: StartingServer?
+    let opened: Result<T, any Error>
     while true {
         do {
-            let value = try await open()
-            await server?.stop()
-            if failures.failures > 0 { logger.notice("PostgreSQL is ready; starting", metadata: ["failures": "\(failures.failures)"]) }
-            return value
+            opened = .success(try await open())
+            break
         } catch let error as PostgresError where error.isUnavailable || error.isUndefinedTable {
             if failures.failed() {
                 let hint = error.isUndefinedTable ? " (has `ordersaga setup` run?)" : ""
@@ -172,14 +169,19 @@ func untilDatabaseAnswers<T>(
             do {
                 try await Task.sleep(for: backoff.delay(afterAttempt: failures.failures))
             } catch {
-                await server?.stop()
-                throw error
+                opened = .failure(error)
+                break
             }
         } catch {
-            await server?.stop()
-            throw error
+            opened = .failure(error)
+            break
         }
     }
+    await server?.stop()  // the port is free for the REST API, or for nothing when it throws
+    if case .success = opened, failures.failures > 0 {
+        logger.notice("PostgreSQL is ready; starting", metadata: ["failures": "\(failures.failures)"])
+    }
+    return try opened.get()
 }
 
 /// What the order service answers on its port while it waits for its database at start:

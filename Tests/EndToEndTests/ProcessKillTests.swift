@@ -17,16 +17,7 @@ import TestSupport
     }
 
     /// The text of `GET /metrics`, or "" when it did not answer.
-    func metrics(_ port: Int) async -> String {
-        guard let (data, _) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)/metrics")!) else { return "" }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// The status `GET path` answered, 0 when nothing answered.
-    func status(_ port: Int, _ path: String) async -> Int {
-        guard let (_, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return 0 }
-        return (response as? HTTPURLResponse)?.statusCode ?? 0
-    }
+    func metrics(_ port: Int) async -> String { await TestSystem.get(port: port, "/metrics")?.body ?? "" }
 
     /// Posts a checkout; true when it was accepted.
     func checkout(_ system: TestSystem, _ port: Int, cart: String) async -> Bool {
@@ -101,8 +92,8 @@ import TestSupport
                 try await Task.sleep(for: .seconds(2))
                 #expect(process.isRunning, "\(what): the order service exited instead of waiting for its database")
                 // Meanwhile it is alive but not ready, and a request is told to come back.
-                #expect(await status(port, "/health") == 200, "\(what)")
-                #expect(await status(port, "/ready") == 503, "\(what)")
+                #expect(await TestSystem.get(port: port, "/health")?.status == 200, "\(what)")
+                #expect(await TestSystem.get(port: port, "/ready")?.status == 503, "\(what)")
                 #expect(await system.postCheckout(port: port, "{}")?.status == 503, "\(what)")
                 try await (what == "refused" ? admin : order).query(undo)
                 #expect(await TestSystem.becomesReady(port: port, timeout: .seconds(30)), "\(what)")

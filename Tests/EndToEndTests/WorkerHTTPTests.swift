@@ -12,10 +12,7 @@ import TestSupport
 /// A worker process serves its own /health, /ready and /metrics: what it handled, the copies it
 /// dropped, how many messages each transaction took, and its outbox backlog.
 @Suite struct WorkerHTTPTests {
-    func get(_ port: Int, _ path: String) async -> (status: Int, body: String)? {
-        guard let (data, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-    }
+    func get(_ port: Int, _ path: String) async -> (status: Int, body: String)? { await TestSystem.get(port: port, path) }
 
     @Test func aWorkerServesHealthReadinessAndWhatItHandled() async throws {
         try await TestSystem.with { system in

@@ -61,12 +61,15 @@ extension TestSystem {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
+    /// `GET http://127.0.0.1:<port><path>` without a key: its status and body, `nil` when nothing answered.
+    public static func get(port: Int, _ path: String) async -> (status: Int, body: String)? {
+        guard let (data, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
     /// Whether `http://127.0.0.1:<port>/ready` answered 200 within `timeout`.
     public static func becomesReady(port: Int, timeout: Duration = .seconds(60)) async -> Bool {
-        await eventually(timeout: timeout, interval: .milliseconds(100)) {
-            guard let (_, response) = try? await URLSession.shared.fetch(URL(string: "http://127.0.0.1:\(port)/ready")!) else { return false }
-            return (response as? HTTPURLResponse)?.statusCode == 200
-        }
+        await eventually(timeout: timeout, interval: .milliseconds(100)) { await get(port: port, "/ready")?.status == 200 }
     }
 }
 
