@@ -14,6 +14,9 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// More nodes of the same cluster, tried in turn after ``host``:``port`` when a connection
     /// fails or is lost (`amqp://user:password@node1:5672,node2:5673/vhost`).
     public var otherNodes: [Node] = []
+    /// What the broker shows for this connection (the management UI's "name" column), such as
+    /// `order-service`; `nil` shows only its address.
+    public var connectionName: String?
 
     /// One RabbitMQ node's address.
     public struct Node: Sendable, Equatable, CustomStringConvertible {

@@ -25,6 +25,8 @@ public final class AMQPConnection: Sendable {
     struct SharedState {
         var commands: [AMQPIOLoop.Command] = []
         var generation = 0  // 0: not connected
+        /// Why the broker blocks the connection (a resource alarm), while it does.
+        var blockedReason: String?
         var timesConnected = 0
         var stopping = false
         var started = false
@@ -104,6 +106,15 @@ public final class AMQPConnection: Sendable {
     /// True while connected to the broker.
     public var isConnected: Bool { shared.withLock { $0.generation > 0 } }
 
+    /// Whether the connection is up, down, or up but blocked by the broker.
+    public var status: AMQPConnectionStatus {
+        shared.withLock { state in
+            if state.generation == 0 { return .down }
+            if let reason = state.blockedReason { return .blocked(reason: reason) }
+            return .up
+        }
+    }
+
     /// How many times it has connected: more than one means it reconnected.
     public var timesConnected: Int { shared.withLock { $0.timesConnected } }
 
@@ -147,6 +158,27 @@ public final class AMQPConnection: Sendable {
     private func enqueue(_ command: AMQPIOLoop.Command) {
         shared.withLock { $0.commands.append(command) }
         wakeup.wake()
+    }
+}
+
+/// What a readiness probe says of the broker.
+public enum AMQPConnectionStatus: Sendable, Equatable {
+    case up
+    case down
+    /// Connected, but the broker reads nothing from this connection: a memory or disk alarm
+    /// (`reason`, the broker's words, such as "low on memory") holds every publishing connection.
+    case blocked(reason: String)
+
+    /// Whether messages flow.
+    public var isUp: Bool { self == .up }
+
+    /// The probes' fields: `broker` is up, down or blocked, and `brokerBlocked` the broker's reason.
+    public var probeFields: [String: String] {
+        switch self {
+        case .up: ["broker": "up"]
+        case .down: ["broker": "down"]
+        case .blocked(let reason): ["broker": "blocked", "brokerBlocked": reason]
+        }
     }
 }
 

@@ -82,6 +82,10 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var nodeIndex = 0
     /// Connections made again after the first (swift-metrics; see `ProcessMetrics`).
     private let reconnects = Counter(label: "ordersaga_amqp_reconnects_total")
+    /// 1 while the broker blocks this connection (a memory or disk alarm), else 0.
+    private let blockedGauge = Gauge(label: "ordersaga_amqp_blocked")
+    /// When the broker began blocking this connection, while it does.
+    private var blockedSince: ContinuousClock.Instant?
 
     // MARK: The loop
 
@@ -135,7 +139,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             for command in commands { try run(command) }
             if stopping {
                 // Let confirms of what was just published arrive before closing.
-                try drainConfirms(deadline: Date().addingTimeInterval(2))
+                try drainConfirms(deadline: Date().addingTimeInterval(2), shared: shared)
                 return
             }
             if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
@@ -146,19 +150,19 @@ final class AMQPIOLoop: @unchecked Sendable {
                 _ = poll(&descriptors, 2, pollTimeout)
                 if descriptors[1].revents != 0 { wakeup.drain() }
             }
-            try readAvailableFrames()
+            try readAvailableFrames(shared: shared)
             amqp_maybe_release_buffers(connection)
         }
     }
 
-    private func drainConfirms(deadline: Date) throws {
+    private func drainConfirms(deadline: Date, shared: borrowing Mutex<AMQPConnection.SharedState>) throws {
         guard let connection else { return }
         while !pending.isEmpty && Date() < deadline {
             var descriptor = pollfd(fd: amqp_get_sockfd(connection), events: Int16(POLLIN), revents: 0)
             if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
                 _ = poll(&descriptor, 1, 100)
             }
-            try readAvailableFrames()
+            try readAvailableFrames(shared: shared)
         }
     }
 
@@ -255,7 +259,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         try Self.check(
             ordersaga_amqp_login_plain(
                 connection, configuration.vhost, 0, 131_072, Int32(configuration.heartbeat),
-                configuration.user, configuration.password),
+                configuration.connectionName, configuration.user, configuration.password),
             "login as \(configuration.user) to vhost \(configuration.vhost)")
     }
 
@@ -286,6 +290,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     private func disconnect(reason: AMQPError, shared: borrowing Mutex<AMQPConnection.SharedState>) {
         let queued = shared.withLock { state in
             state.generation = 0
+            state.blockedReason = nil
             defer { state.commands = [] }
             return state.commands
         }
@@ -297,6 +302,10 @@ final class AMQPIOLoop: @unchecked Sendable {
         for (_, confirm) in pending { confirm.batch.complete(confirm.index, .failure(reason)) }
         pending = [:]
         returned = [:]
+        if blockedSince != nil {
+            blockedSince = nil
+            blockedGauge.record(0)
+        }
         if let connection {
             if amqp_get_socket(connection) != nil {
                 amqp_connection_close(connection, AMQP_REPLY_SUCCESS)
@@ -342,7 +351,7 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: Frames from the broker
 
-    private func readAvailableFrames() throws {
+    private func readAvailableFrames(shared: borrowing Mutex<AMQPConnection.SharedState>) throws {
         guard let connection else { return }
         while true {
             var frame = amqp_frame_t()
@@ -353,11 +362,11 @@ final class AMQPIOLoop: @unchecked Sendable {
                 throw AMQPError.connectionLost(String(cString: amqp_error_string2(status)))
             }
             guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { continue }  // heartbeats
-            try handle(method: frame.payload.method, channel: frame.channel)
+            try handle(method: frame.payload.method, channel: frame.channel, shared: shared)
         }
     }
 
-    private func handle(method: amqp_method_t, channel: UInt16) throws {
+    private func handle(method: amqp_method_t, channel: UInt16, shared: borrowing Mutex<AMQPConnection.SharedState>) throws {
         guard let connection else { return }
         switch method.id {
         case AMQP_BASIC_ACK_METHOD:
@@ -398,8 +407,32 @@ final class AMQPIOLoop: @unchecked Sendable {
             throw AMQPError.serverClosed("\(close.reply_code) \(String(close.reply_text))")
         case AMQP_BASIC_CANCEL_METHOD:
             throw AMQPError.serverClosed("the broker cancelled a consumer (queue deleted?)")
+        case AMQP_CONNECTION_BLOCKED_METHOD:
+            let reason = String(method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee.reason)
+            blocked(reason.isEmpty ? "a resource alarm" : reason, shared: shared)
+        case AMQP_CONNECTION_UNBLOCKED_METHOD:
+            blocked(nil, shared: shared)
         default:
             break
+        }
+    }
+
+    /// The broker stopped reading this connection (`reason`, such as "low on memory"), or went on
+    /// (`nil`). While it is blocked, publishes wait unconfirmed and acks unread, so nothing is
+    /// lost or sent twice; the probes say so and the log says it once each way.
+    private func blocked(_ reason: String?, shared: borrowing Mutex<AMQPConnection.SharedState>) {
+        shared.withLock { $0.blockedReason = reason }
+        blockedGauge.record(reason == nil ? 0 : 1)
+        if let reason {
+            guard blockedSince == nil else { return }
+            blockedSince = .now
+            logger.warning("RabbitMQ blocks this connection; publishes and acks wait until it lifts", metadata: [
+                "reason": "\(reason)", "pendingConfirms": "\(pending.count)",
+            ])
+        } else if let since = blockedSince {
+            blockedSince = nil
+            let seconds = ((ContinuousClock.now - since) / .milliseconds(1)).rounded() / 1000
+            logger.info("RabbitMQ unblocked this connection", metadata: ["blockedSeconds": "\(seconds)"])
         }
     }
 

@@ -85,8 +85,10 @@ public enum CommandWorker {
         let pool = PostgresPool(conninfo: configuration.postgresURL, size: configuration.poolSize, label: configuration.participant)
         let queues = [SagaTopology.commandQueue(configuration.participant)] + SagaTopology.eventQueues(of: configuration.participant)
         let settings = configuration.messaging
+        var amqp = configuration.amqp
+        amqp.connectionName = amqp.connectionName ?? "\(configuration.participant) worker"
         let connection = AMQPConnection(
-            configuration: configuration.amqp, topology: SagaTopology.forParticipant(configuration.participant),
+            configuration: amqp, topology: SagaTopology.forParticipant(configuration.participant),
             consumers: queues.map { AMQPConsumer(queue: $0, prefetch: settings.prefetch) }, logger: logger)
         let commandQueue = SagaTopology.commandQueue(configuration.participant)
         let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)

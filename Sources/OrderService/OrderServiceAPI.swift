@@ -19,7 +19,7 @@ struct OrderServiceAPI: Sendable {
     /// The Idempotency-Keys of checkouts being answered now.
     let keysInFlight = KeysInFlight()
     /// Whether the broker connection is up (`/health`, `/ready`).
-    let brokerConnected: @Sendable () -> Bool
+    let broker: @Sendable () -> AMQPConnectionStatus
     let metrics: OrderServiceMetrics
     /// The largest checkout body, in bytes.
     let bodyLimit: Int
@@ -442,20 +442,22 @@ struct OrderServiceAPI: Sendable {
     /// an orchestrator restarts a process whose liveness fails, which an outage would not mend.
     @Sendable func health(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let (database, broker) = await dependencies()
-        return try json(["status": "ok", "database": database ? "up" : "down", "broker": broker ? "up" : "down"])
+        return try json(["status": "ok", "database": database ? "up" : "down"].merging(broker.probeFields) { $1 })
     }
 
-    /// `GET /ready`: readiness. 200 when the database answers and the broker is connected, else 503:
-    /// send traffic elsewhere until both are back.
+    /// `GET /ready`: readiness. 200 when the database answers and the broker takes messages, else
+    /// 503 (the broker down, or blocking publishes in a memory or disk alarm): send traffic
+    /// elsewhere until both are back.
     @Sendable func ready(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let (database, broker) = await dependencies()
+        let ready = database && broker.isUp
         return try json(
-            ["status": database && broker ? "ready" : "not ready", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
-            status: database && broker ? .ok : .serviceUnavailable)
+            ["status": ready ? "ready" : "not ready", "database": database ? "up" : "down"].merging(broker.probeFields) { $1 },
+            status: ready ? .ok : .serviceUnavailable)
     }
 
-    private func dependencies() async -> (database: Bool, broker: Bool) {
-        (await store.isAvailable(), brokerConnected())
+    private func dependencies() async -> (database: Bool, broker: AMQPConnectionStatus) {
+        (await store.isAvailable(), broker())
     }
 
     // MARK: Helpers

@@ -103,12 +103,16 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         try await PostgresSagaStore.open(pool: pool, registering: definitions)
     }
     let settings = configuration.messaging
+    var amqp = configuration.amqp
+    amqp.connectionName = amqp.connectionName ?? "order-service"
     let connection = AMQPConnection(
-        configuration: configuration.amqp, topology: SagaTopology.forOrderService,
+        configuration: amqp, topology: SagaTopology.forOrderService,
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
     // Every dead-letter queue's depth, by a passive declare each (which needs no right on it).
-    let metrics = OrderServiceMetrics(registry: configuration.metricsRegistry) { [amqp = configuration.amqp] in
+    var depths = configuration.amqp
+    depths.connectionName = depths.connectionName.map { "\($0) (dead-letter depths)" } ?? "order-service (dead-letter depths)"
+    let metrics = OrderServiceMetrics(registry: configuration.metricsRegistry) { [amqp = depths] in
         let queues = SagaTopology.deadLetterQueues
         guard let counts = try? await AMQPConnection.messageCounts(of: queues, configuration: amqp) else { return nil }
         return Dictionary(uniqueKeysWithValues: zip(queues, counts))
@@ -134,7 +138,7 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
     let carts = configuration.cartServiceURL.isEmpty ? nil : CartLookup(baseURL: configuration.cartServiceURL, logger: logger)
     let router = buildRouter(
         engine: engine, store: store, metrics: metrics, admission: admission, authenticator: authenticator, carts: carts,
-        brokerConnected: { connection.isConnected },
+        broker: { connection.status },
         bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfter)
     return Application(
         router: router,
@@ -230,7 +234,7 @@ struct StartingServer: Sendable {
 /// and what tests drive with an in-memory store and no server.
 func buildRouter(
     engine: SagaEngine, store: any SagaStore, metrics: OrderServiceMetrics, admission: Admission, authenticator: Authenticator,
-    carts: CartLookup? = nil, brokerConnected: @escaping @Sendable () -> Bool, bodyLimit: Int, retryAfter: Int
+    carts: CartLookup? = nil, broker: @escaping @Sendable () -> AMQPConnectionStatus, bodyLimit: Int, retryAfter: Int
 ) -> Router<BasicRequestContext> {
     let router = Router()
     // Requests by route, method and status, with their duration (swift-metrics; `ProcessMetrics`
@@ -239,7 +243,7 @@ func buildRouter(
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware(bodyLimit: bodyLimit, retryAfter: retryAfter))
     OrderServiceAPI(
-        engine: engine, store: store, admission: admission, authenticator: authenticator, carts: carts, brokerConnected: brokerConnected,
+        engine: engine, store: store, admission: admission, authenticator: authenticator, carts: carts, broker: broker,
         metrics: metrics, bodyLimit: bodyLimit)
         .addRoutes(to: router)
     router.add(middleware: UnroutedMiddleware(router.routes))

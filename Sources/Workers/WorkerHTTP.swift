@@ -76,7 +76,7 @@ public final class WorkerMetrics: Sendable {
 }
 
 /// A worker's own small HTTP server: `GET /health` (the process runs), `GET /ready` (its database
-/// answers and its broker connection is up; 503 otherwise) and `GET /metrics`.
+/// answers and its broker connection is up and not blocked by a resource alarm; 503 otherwise) and `GET /metrics`.
 public enum WorkerHTTP {
     /// Binds `host:port` and lets it go at once: a port another process holds stops the worker at
     /// start, before it connects to anything (a failed bind later waits for every service it
@@ -121,7 +121,7 @@ public enum WorkerHTTP {
     ) -> some ApplicationProtocol {
         let connection = runtime.connection
         let router = router(
-            participant: participant, pool: runtime.pool, brokerConnected: { connection.isConnected }, metrics: metrics, logger: logger, api: api)
+            participant: participant, pool: runtime.pool, broker: { connection.status }, metrics: metrics, logger: logger, api: api)
         return Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: participant), logger: logger)
     }
@@ -129,7 +129,7 @@ public enum WorkerHTTP {
     /// The probes, and the participant's own REST API (``api(of:pool:authenticator:bodyLimit:)``)
     /// when it has one and `api` says who checks credentials.
     public static func router(
-        participant: String, pool: PostgresPool, brokerConnected: @escaping @Sendable () -> Bool, metrics: WorkerMetrics, logger: Logger,
+        participant: String, pool: PostgresPool, broker: @escaping @Sendable () -> AMQPConnectionStatus, metrics: WorkerMetrics, logger: Logger,
         api: Settings = Settings()
     ) -> Router<BasicRequestContext> {
         let router = Router()
@@ -142,16 +142,17 @@ public enum WorkerHTTP {
         }
         router.get("ready") { _, _ in
             let database = (try? await pool.query("SELECT 1")) != nil
-            let broker = brokerConnected()
+            let link = broker()
+            let ready = database && link.isUp
             return try json(
-                ["status": database && broker ? "ready" : "not ready", "database": database ? "up" : "down", "broker": broker ? "up" : "down"],
-                status: database && broker ? .ok : .serviceUnavailable)
+                ["status": ready ? "ready" : "not ready", "database": database ? "up" : "down"].merging(link.probeFields) { $1 },
+                status: ready ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(
-                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(pool: pool, brokerConnected: brokerConnected()))))
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(pool: pool, brokerConnected: broker() != .down))))
         }
         router.add(middleware: UnroutedMiddleware(router.routes))
         return router

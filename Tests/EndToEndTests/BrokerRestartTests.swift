@@ -11,8 +11,10 @@ private let brokerControl = ProcessInfo.processInfo.environment["ORDERSAGA_TEST_
 
 /// RabbitMQ itself stopped and started again (the whole node, not one connection) with commands
 /// waiting in a queue and checkouts arriving while it is down: the queued commands survive, every
-/// service reconnects, and every saga completes with each command sent once. The broker is shared,
-/// so `scripts/test` runs this suite alone, after the rest, and tells it how to stop and start it.
+/// service reconnects, and every saga completes with each command sent once. And a memory alarm,
+/// in which the broker stops reading every connection that publishes. The broker is shared, so
+/// `scripts/test` runs this suite alone, after the rest, and tells it how to stop, start, block
+/// and unblock it.
 @Suite(.serialized, .enabled(if: brokerControl != nil, "restarts the shared test broker; scripts/test runs it on its own"))
 struct BrokerRestartTests {
     static func broker(_ action: String) async throws {
@@ -136,6 +138,71 @@ struct BrokerRestartTests {
                         let saga = try await api.finishedSaga(id, within: .seconds(90))
                         #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
                         #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" }, "saga \(id)")
+                    }
+                }
+            }
+            #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
+        }
+    }
+
+    /// A memory alarm: RabbitMQ stops reading each connection that publishes, and says so
+    /// (`connection.blocked`). The order service's probe answers 503 naming the broker's reason
+    /// (a worker's does the same once it publishes), checkouts are still taken (their commands wait, unconfirmed), and once the
+    /// alarm clears every saga completes with each command sent once and nothing timed out.
+    @Test func sagasTakenWhileTheBrokerBlocksPublishingCompleteOnceTheAlarmClears() async throws {
+        try await TestSystem.with { system in
+            let initialStock = try await Invariants.stock(in: system)
+            let carts = (1...6).map { "cart-alarm-\($0)" }
+            try await system.pool("cart").query(
+                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            var configuration = system.orderServiceConfiguration
+            configuration.definition = try Self.withoutRetries(system)
+            let app = try await buildOrderService(configuration, logger: system.logger)
+            try await system.running(system.workerServices()) {
+                try await app.test(.router) { client in
+                    let client = client.authorized(system.adminKey)
+                    let api = CheckoutClient(client: client)
+                    var sagas = [try await api.checkout(CheckoutClient.body(cart: carts[0], items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId]
+                    #expect(try await api.finishedSaga(sagas[0], within: .seconds(60)).status == "COMPLETED")
+
+                    try await Self.broker("broker-block")
+                    var failure: (any Error)?
+                    do {
+                        for cart in carts.dropFirst() {
+                            sagas.append(try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId)
+                        }
+                        // Blocked once it publishes the first command: not ready, and it says why.
+                        var body = ""
+                        let notReady = await eventually(timeout: .seconds(20), interval: .milliseconds(100)) {
+                            let answer = try? await client.execute(uri: "/ready", method: .get) { ($0.status, String(buffer: $0.body)) }
+                            body = answer?.1 ?? ""
+                            return answer?.0 == .serviceUnavailable
+                        }
+                        #expect(notReady, "/ready must answer 503 while the broker blocks the connection")
+                        #expect(body.contains("\"broker\":\"blocked\""), "\(body)")
+                        #expect(body.contains("\"brokerBlocked\":\"low on memory\""), "\(body)")
+                        try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+                        // Nothing moves while it lasts: no saga of the blocked ones ends.
+                        try await Task.sleep(for: .seconds(2))
+                        for id in sagas.dropFirst() {
+                            #expect(try await api.saga(id).status == "RUNNING", "saga \(id) moved while the broker blocked publishing")
+                        }
+                    } catch {
+                        failure = error
+                    }
+                    // Cleared whatever happened above: the next test shares the broker.
+                    try await Self.broker("broker-unblock")
+                    if let failure { throw failure }
+
+                    let ready = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) {
+                        (try? await client.execute(uri: "/ready", method: .get) { $0.status }) == .ok
+                    }
+                    #expect(ready, "/ready must answer 200 once the alarm clears")
+                    for id in sagas {
+                        let saga = try await api.finishedSaga(id, within: .seconds(90))
+                        #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
+                        let sent = saga.timeline.filter { $0.event == "command_sent" }.compactMap(\.step)
+                        #expect(sent == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"], "saga \(id)")
                     }
                 }
             }

@@ -99,5 +99,12 @@ import TestSupport
         #expect(metrics.contains(#"ordersaga_postgres_pool_wait_seconds_count{pool="catalog"}"#), "\(metrics)")
         #expect(metrics.contains("ordersaga_outbox_publish_seconds_count"))
         #expect(metrics.contains("ordersaga_amqp_reconnects_total 0"))
+        #expect(metrics.contains("ordersaga_amqp_blocked 0"))
+        // The management UI names the worker's connection, not only its address.
+        let named = await eventually(timeout: .seconds(20), interval: .milliseconds(250)) {
+            let connections = try? await TestInfrastructure.managementJSON("/api/vhosts/\(system.name)/connections") as? [[String: Any]]
+            return connections?.contains { $0["user_provided_name"] as? String == "catalog worker" } ?? false
+        }
+        #expect(named, "no connection named \"catalog worker\" in vhost \(system.name)")
     }
 }

@@ -164,7 +164,7 @@ import Yams
         let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options"]
         let documented = Set(paths.flatMap { path, operations in operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" } })
         let router = WorkerHTTP.router(
-            participant: participant, pool: PostgresPool(conninfo: ""), brokerConnected: { false }, metrics: WorkerMetrics(),
+            participant: participant, pool: PostgresPool(conninfo: ""), broker: { .down }, metrics: WorkerMetrics(),
             logger: Logger(label: "test"), api: .init(authenticator: Nobody()))
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         #expect(served == documented, "served only: \(served.subtracting(documented).sorted()); documented only: \(documented.subtracting(served).sorted())")

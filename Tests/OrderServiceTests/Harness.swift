@@ -48,7 +48,7 @@ struct Harness {
         let router = buildRouter(
             engine: engine, store: store, metrics: metrics, admission: admission,
             authenticator: Authenticator(defaultRateLimit: rateLimit, cacheFor: .zero, tokens: tokens) { id, _ in keys.rows.withLock { $0[id] } },
-            brokerConnected: { true }, bodyLimit: 256 * 1024, retryAfter: 5)
+            broker: { .up }, bodyLimit: 256 * 1024, retryAfter: 5)
         routes = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
         app = Application(router: router)
         adminKey = addKey([.checkout, .admin], rateLimit: 0)

@@ -210,7 +210,7 @@ management.tcp.port = $MGMT_PORT
 loopback_users = none
 log.file.level = warning
 log.console = false
-vm_memory_high_watermark.relative = 0.2
+vm_memory_high_watermark.relative = $RMQ_MEMORY_WATERMARK
 disk_free_limit.absolute = 200MB
 CONF
   if rmq_running; then return; fi
@@ -239,6 +239,15 @@ CONF
     sleep 1
   done
 }
+
+# The share of memory past which RabbitMQ raises its memory alarm (rabbitmq.conf, above).
+RMQ_MEMORY_WATERMARK=0.2
+
+# block_rabbitmq: a memory alarm at once (the watermark set near zero), as when the broker runs
+# low on memory: it stops reading every connection that publishes until unblock_rabbitmq sets
+# the configured watermark again. Lasts until then or until the broker restarts.
+block_rabbitmq() { rmqctl set_vm_memory_high_watermark 0.0001 >/dev/null; }
+unblock_rabbitmq() { rmqctl set_vm_memory_high_watermark "$RMQ_MEMORY_WATERMARK" >/dev/null; }
 
 stop_rabbitmq() {
   if rmq_running; then
