@@ -16,12 +16,17 @@ public enum FaultKind: String, Sendable, CaseIterable {
     /// PostgreSQL stopped at once and left down while the order service and a worker are killed
     /// and started again: they must wait for their databases, then carry on, when it is back.
     case postgresOutage = "postgres-outage"
+    /// RabbitMQ's memory alarm raised and held while a service is killed and started again: the
+    /// broker reads no connection that publishes, so commands, replies and acks wait, and the
+    /// restarted service connects under the alarm; every saga must carry on once it clears.
+    case brokerAlarm = "broker-alarm"
 
     /// Whether it needs the control command (processes, servers) rather than only the broker.
     public var needsControl: Bool {
         switch self {
         case .duplicateMessage, .malformedMessage: false
-        case .killOrderService, .killWorker, .killSeveral, .crashPoint, .restartRabbitMQ, .restartPostgres, .compensationOutage, .postgresOutage:
+        case .killOrderService, .killWorker, .killSeveral, .crashPoint, .restartRabbitMQ, .restartPostgres, .compensationOutage, .postgresOutage,
+             .brokerAlarm:
             true
         }
     }
@@ -103,6 +108,9 @@ public struct ChaosPlan: Sendable, Equatable {
                 fault.holdMilliseconds = Int.random(in: 8000...20000, using: &random)
             case .postgresOutage:
                 fault.targets = ["order-service", Self.workers.randomElement(using: &random)!]
+                fault.holdMilliseconds = Int.random(in: 2000...6000, using: &random)
+            case .brokerAlarm:
+                fault.targets = [Self.services.randomElement(using: &random)!]
                 fault.holdMilliseconds = Int.random(in: 2000...6000, using: &random)
             }
             return fault

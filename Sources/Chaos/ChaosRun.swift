@@ -246,6 +246,18 @@ public struct ChaosRun: Sendable {
                 throw error
             }
             try await target.control(["start-postgres"])
+        case .brokerAlarm:
+            try await target.control(["block-rabbitmq"])
+            do {
+                try await Task.sleep(for: .milliseconds(fault.holdMilliseconds / 2))
+                try await target.control(["kill"] + fault.targets)
+                for service in fault.targets { try await target.control(["start", service]) }
+                try await Task.sleep(for: .milliseconds(fault.holdMilliseconds - fault.holdMilliseconds / 2))
+            } catch {
+                _ = try? await target.control(["unblock-rabbitmq"])
+                throw error
+            }
+            try await target.control(["unblock-rabbitmq"])
         case .compensationOutage:
             try await target.control(["kill", "identity"])
             try await Task.sleep(for: .milliseconds(fault.holdMilliseconds))

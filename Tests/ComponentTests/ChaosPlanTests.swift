@@ -26,6 +26,11 @@ import Testing
             #expect(fault.targets.first == "order-service" && ChaosPlan.workers.contains(fault.targets[1]) && fault.targets.count == 2)
             #expect((2000...6000).contains(fault.holdMilliseconds))
         }
+        // A memory alarm restarts one service while it lasts.
+        for fault in plan.faults where fault.kind == .brokerAlarm {
+            #expect(fault.targets.count == 1 && ChaosPlan.services.contains(fault.targets[0]))
+            #expect((2000...6000).contains(fault.holdMilliseconds))
+        }
     }
 
     @Test func aboutTheFailShareFailsSpreadOverEveryStep() {
