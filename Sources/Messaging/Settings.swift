@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Postgres
 import Retry
+import Synchronization
 
 /// One tunable of OrderSaga. Its value comes from the command line (`--set relay.batchSize=200`,
 /// or the flag a command has for it), then from the environment variable named after its key
@@ -136,11 +137,20 @@ public struct SettingsError: Error, CustomStringConvertible, Sendable {
 /// then each setting's default (swift-configuration's providers, in that order).
 public struct SettingsReader: Sendable {
     private let reader: ConfigReader
+    /// The keys the command line set.
+    private let overridden: Set<String>
+    /// The keys read so far, so that a command-line key this process never reads can be refused.
+    private let read = ReadKeys()
+
+    private final class ReadKeys: Sendable {
+        let keys = Mutex<Set<String>>([])
+    }
 
     /// - Parameters:
     ///   - overrides: values from the command line, by key (`relay.batchSize`: `200`).
     ///   - environment: the process's environment (a test passes its own).
     public init(overrides: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
+        overridden = Set(overrides.keys)
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for (key, value) in overrides { values[AbsoluteConfigKey(Self.configKey(key))] = ConfigValue(.string(value), isSecret: false) }
         reader = ConfigReader(providers: [
@@ -151,7 +161,15 @@ public struct SettingsReader: Sendable {
 
     /// The text set for `key` (`relay.batchSize`), if anything sets it.
     public func text(forKey key: String) -> String? {
-        reader.string(forKey: Self.configKey(key))
+        read.keys.withLock { _ = $0.insert(key) }
+        return reader.string(forKey: Self.configKey(key))
+    }
+
+    /// The keys the command line set that nothing has read yet: once a process has read every
+    /// setting it uses, settings it does not use (`http.port` given to a worker).
+    public var unreadCommandLineKeys: [String] {
+        let read = read.keys.withLock { $0 }
+        return overridden.subtracting(read).sorted()
     }
 
     /// The value of `setting`, or its default when nothing sets it.

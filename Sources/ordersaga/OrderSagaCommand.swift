@@ -93,6 +93,17 @@ struct SettingsOptions: ParsableArguments {
         return SettingsReader(overrides: overrides)
     }
 
+    /// Refuses a `--set` key that `process` has not read: once it has read every setting it
+    /// uses, such a key is one it does not use, and ignoring it would hide a mistake.
+    func checkEverySetApplies(_ settings: SettingsReader, process: String) throws {
+        let given = Dictionary(assignments.map { ($0.split(separator: "=", maxSplits: 1).map(String.init)[0], $0) }) { _, last in last }
+        let unused = settings.unreadCommandLineKeys.compactMap { given[$0] }
+        guard !unused.isEmpty else { return }
+        let hint = unused.contains { $0.hasPrefix("http.port=") } && process.hasSuffix("worker") ? " (a worker's port is worker.httpPort)" : ""
+        throw ValidationError(
+            "--set \(unused.joined(separator: ", --set ")): the \(process) does not use \(unused.count == 1 ? "this setting" : "these settings")\(hint); `ordersaga settings` says what each one is for")
+    }
+
     /// Arms the crash point `fault.crashAt` names, if any (fault tests only).
     func armCrashPoint(_ settings: SettingsReader) throws {
         do {
@@ -202,9 +213,10 @@ struct OrderServiceCommand: AsyncParsableCommand {
             secret: try settings.value(S.jwtSecret), publicKeyFile: try settings.value(S.jwtPublicKey), audience: try settings.value(S.jwtAudience))
         try options.armCrashPoint(settings)
         ProcessMetrics.bootstrap(configuration.metricsRegistry)  // before any pool or connection exists
+        let tracing = try options.tracing("order-service", settings: settings, logger: logger)
+        try options.checkEverySetApplies(settings, process: "order service")
         // A port another process holds stops it now, before it opens its database and broker.
         try WorkerHTTP.checkAvailable(host: configuration.host, port: configuration.port, serving: "the REST API", setting: "http.port, or --port")
-        let tracing = try options.tracing("order-service", settings: settings, logger: logger)
         let app = try await buildOrderService(configuration, logger: logger)
         let group = ServiceGroup(services: [tracing].compactMap { $0 } + [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
@@ -242,9 +254,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let settings = options.reader(flags: [S.concurrency.key: concurrency.map(String.init), S.workerPoolSize.key: poolSize.map(String.init)])
         let logger = try options.logger(participant, settings: settings)
         // Every setting read before anything is made: a bad one stops the worker having changed nothing.
-        let mail = try settings.value(S.mailDirectory)
+        let notifies = participant == "notification"
+        let mail = notifies ? try settings.value(S.mailDirectory) : ""
         let mailDirectory = mail.isEmpty ? nil : URL(fileURLWithPath: mail)
-        let mailRetention = try settings.value(S.mailRetention)
+        let mailRetention = notifies ? try settings.value(S.mailRetention) : S.mailRetention.defaultValue
         let configuration = WorkerConfiguration(
             participant: participant, postgresURL: try settings.required(S.postgresURL, flag: "--postgres-url"), amqp: try settings.amqp(),
             poolSize: try settings.value(S.workerPoolSize), messaging: try MessagingSettings(settings))
@@ -270,16 +283,21 @@ struct WorkerCommand: AsyncParsableCommand {
                 delivery: MailDirectoryDelivery(folder: mailDirectory), retention: mailRetention, logger: logger))
         }
         let port = try settings.value(S.workerHTTPPort)
+        var http: (host: String, port: Int, api: WorkerHTTP.Settings)?
         if port >= 0 {
-            let host = try settings.value(S.host)
-            let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
+            let orderService = try settings.value(S.orderServiceURL)
+            http = (
+                try settings.value(S.host), port == 0 ? WorkerHTTP.defaultPort(of: participant) : port,
+                WorkerHTTP.Settings(
+                    orderService: orderService.isEmpty ? nil : orderService, bodyLimit: try settings.value(S.bodyLimit),
+                    retryAfter: try settings.value(S.retryAfter)))
+        }
+        try options.checkEverySetApplies(settings, process: "\(participant) worker")
+        if let (host, port, api) = http {
             // Named before it binds, so "address already in use" after it says which setting to change.
             logger.info("serving its REST API, /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
             try WorkerHTTP.checkAvailable(host: host, port: port)
             // Last, so it stops first: /ready answers 503 no longer than the worker runs.
-            let orderService = try settings.value(S.orderServiceURL)
-            let api = WorkerHTTP.Settings(
-                orderService: orderService.isEmpty ? nil : orderService, bodyLimit: try settings.value(S.bodyLimit), retryAfter: try settings.value(S.retryAfter))
             services.append(WorkerHTTP.application(
                 participant: participant, host: host, port: port, runtime: runtime, metrics: metrics, logger: logger, api: api))
         }

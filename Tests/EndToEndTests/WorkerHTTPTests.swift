@@ -50,6 +50,25 @@ import TestSupport
         #expect(!text.contains("notifications are delivered"), "\(text)")
     }
 
+    /// A `--set` key the process does not use stops it, naming the key, before it opens anything:
+    /// ignored, `--set http.port=…` on a worker would leave it on another port than meant.
+    @Test func aSettingTheProcessDoesNotUseStopsIt() async throws {
+        let urls = ["--postgres-url", "postgresql://nobody@127.0.0.1:1/none", "--amqp-url", "amqp://nobody:x@127.0.0.1:1/none", "--log-level", "info"]
+        let (status, text) = try await Process.output(of: TestSystem.binary, ["worker", "catalog", "--set", "http.port=9999"] + urls)
+        #expect(status != 0)
+        #expect(text.contains("--set http.port=9999: the catalog worker does not use this setting (a worker's port is worker.httpPort)"), "\(text)")
+        #expect(!text.contains("AMQP connected") && !text.contains("worker started") && !text.contains("serving its REST API"), "\(text)")
+        let (orderStatus, order) = try await Process.output(
+            of: TestSystem.binary, ["order-service", "--set", "worker.poolSize=3", "--set", "notification.mailRetention=2d"] + urls)
+        #expect(orderStatus != 0)
+        #expect(order.contains("--set notification.mailRetention=2d, --set worker.poolSize=3: the order service does not use these settings"), "\(order)")
+        // A notification setting is the notification worker's alone.
+        let (catalogStatus, catalog) = try await Process.output(
+            of: TestSystem.binary, ["worker", "catalog", "--set", "notification.mailDirectory=/tmp"] + urls)
+        #expect(catalogStatus != 0)
+        #expect(catalog.contains("--set notification.mailDirectory=/tmp: the catalog worker does not use this setting"), "\(catalog)")
+    }
+
     /// What the running worker on `port` serves, and a second one on the same port refused.
     func checkServed(_ system: TestSystem, port: Int, arguments: [String]) async throws {
         #expect(await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { await get(port, "/ready")?.status == 200 })

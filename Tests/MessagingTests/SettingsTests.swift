@@ -71,6 +71,19 @@ import Testing
         }
     }
 
+    /// The command line's keys nothing has read are the ones the process does not use; the
+    /// environment's are not asked about (one file of variables may serve every process).
+    @Test func theCommandLineKeysNothingReadAreKnown() throws {
+        let reader = SettingsReader(
+            overrides: ["http.port": "9999", "relay.batchSize": "200"], environment: ["ORDERSAGA_WORKER_POOL_SIZE": "3"])
+        #expect(reader.unreadCommandLineKeys == ["http.port", "relay.batchSize"])
+        #expect(try reader.value(OrderSagaSettings.relayBatchSize) == 200)
+        #expect(try reader.value(OrderSagaSettings.prefetch) == 64)
+        #expect(reader.unreadCommandLineKeys == ["http.port"])
+        #expect(try reader.value(OrderSagaSettings.port) == 9999)
+        #expect(reader.unreadCommandLineKeys.isEmpty)
+    }
+
     /// Tracing is off unless a collector's http(s) URL is given; anything else is refused by name.
     @Test func theTracingEndpointIsAnHTTPURLOrNothing() throws {
         let setting = OrderSagaSettings.tracingEndpoint
