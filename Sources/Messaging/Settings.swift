@@ -19,6 +19,8 @@ public struct Setting<Value: Sendable>: Sendable {
     let format: @Sendable (Value) -> String
     /// What the table shows for an empty default: `(required)` for a URL, or what empty means.
     public var emptyDefaultLabel = "(required)"
+    /// Why a value that does not parse was refused, when there is more to say than ``expected``.
+    var reason: (@Sendable (String) -> String?)?
 
     /// `ORDERSAGA_RELAY_BATCH_SIZE` for `relay.batchSize`, as swift-configuration's environment
     /// provider names it.
@@ -90,7 +92,8 @@ extension Setting where Value == String {
     public static func postgresURL(_ key: String, _ help: String) -> Setting {
         Setting(
             key: key, help: help, defaultValue: "", expected: "a PostgreSQL URL like postgresql://user:password@host:port/db",
-            parse: { text in text.isEmpty || PostgresConnection.conninfoProblem(text) == nil ? text : nil }, format: { $0 })
+            parse: { text in text.isEmpty || PostgresConnection.conninfoProblem(text) == nil ? text : nil }, format: { $0 },
+            reason: { PostgresConnection.conninfoProblem($0).map { "libpq: \($0)" } })
     }
 
     /// One of `choices`.
@@ -175,10 +178,21 @@ public struct SettingsReader: Sendable {
     /// The value of `setting`, or its default when nothing sets it.
     public func value<Value>(_ setting: Setting<Value>) throws -> Value {
         guard let text = text(forKey: setting.key) else { return setting.defaultValue }
-        guard let value = setting.parse(text.trimmingCharacters(in: .whitespaces)) else {
-            throw SettingsError(description: "setting \(setting.key) (\(setting.environmentVariable)) is \"\(text)\"; expected \(setting.expected)")
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let value = setting.parse(trimmed) else {
+            let reason = setting.reason?(trimmed).map { " (\($0))" } ?? ""
+            throw SettingsError(
+                description: "setting \(setting.key) (\(setting.environmentVariable)) is \"\(Self.redactingPasswords(text))\"; expected \(setting.expected)\(reason)")
         }
         return value
+    }
+
+    /// `text` with the password of any URL (`scheme://user:password@`) or `password=` pair
+    /// replaced by `***`: an error about a database or broker URL is logged, its secret is not.
+    public static func redactingPasswords(_ text: String) -> String {
+        // (`password` itself is the placeholder of a URL's template, not a secret.)
+        text.replacing(/(:\/\/[^:\/@\s]*:)([^@\s]*)@/) { $0.output.2 == "password" ? "\($0.output.0)" : "\($0.output.1)***@" }
+            .replacing(/(password\s*=\s*)('[^']*'|\S+)/) { "\($0.output.1)***" }
     }
 
     static func configKey(_ key: String) -> ConfigKey {

@@ -58,7 +58,38 @@ public final class PostgresConnection: @unchecked Sendable {
             defer { if let error { PQfreemem(error) } }
             return error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "out of memory"
         }
-        PQconninfoFree(options)
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val, let problem = valueProblem(String(cString: keyword), String(cString: value)) { return problem }
+            option += 1
+        }
+        return nil
+    }
+
+    /// The values libpq parses but refuses only when it connects, which would otherwise be
+    /// taken for a server that does not answer yet.
+    private static func valueProblem(_ keyword: String, _ value: String) -> String? {
+        let choices: [String: [String]] = [
+            "sslmode": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+            "gssencmode": ["disable", "prefer", "require"],
+            "target_session_attrs": ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"],
+        ]
+        if let allowed = choices[keyword], !allowed.contains(value) {
+            return "invalid \(keyword) value \"\(value)\" (one of \(allowed.joined(separator: ", ")))"
+        }
+        switch keyword {
+        case "port":
+            for port in value.split(separator: ",", omittingEmptySubsequences: false) where !port.isEmpty {
+                guard let number = Int(port), (1...65_535).contains(number) else {
+                    return "invalid port \"\(port)\" (a number from 1 to 65535)"
+                }
+            }
+        case "connect_timeout":
+            guard let seconds = Int(value), seconds >= 0 else { return "invalid connect_timeout \"\(value)\" (whole seconds)" }
+        default:
+            break
+        }
         return nil
     }
 

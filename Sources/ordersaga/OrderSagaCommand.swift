@@ -164,7 +164,7 @@ extension SettingsReader {
         do {
             configuration = try AMQPConfiguration(url: try required(setting, flag: flag))
         } catch let error as AMQPError {
-            throw ValidationError("\(flag): \(error)")
+            throw ValidationError("\(flag): \(SettingsReader.redactingPasswords("\(error)"))")
         }
         configuration.heartbeat = Int(try value(OrderSagaSettings.amqpHeartbeat).components.seconds)
         let delay = try value(OrderSagaSettings.amqpMaxReconnectDelay)

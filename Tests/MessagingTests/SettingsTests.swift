@@ -62,13 +62,27 @@ import Testing
     @Test func aPostgresURLIsOneLibpqReads() throws {
         let setting = OrderSagaSettings.postgresURL
         #expect(try SettingsReader(environment: [:]).value(setting) == "")  // the command asks for it
-        for good in ["postgresql://order_service:secret@127.0.0.1:5432/order_db", "postgres://u@h/db?sslmode=disable", "host=127.0.0.1 dbname=x"] {
+        for good in [
+            "postgresql://order_service:secret@127.0.0.1:5432/order_db", "postgres://u@h/db?sslmode=disable", "host=127.0.0.1 dbname=x",
+            "postgresql://u@h1:5432,h2:5433/db?target_session_attrs=read-write&connect_timeout=5",
+        ] {
             #expect(try SettingsReader(environment: ["ORDERSAGA_POSTGRES_URL": good]).value(setting) == good)
         }
-        for bad in ["nonsense", "postgresql://u@h/db?nosuchoption=1", "host='unclosed"] {
+        for bad in [
+            "nonsense", "postgresql://u@h/db?nosuchoption=1", "host='unclosed", "postgresql://u@h/db?sslmode=sometimes",
+            "host=127.0.0.1 port=fivefour dbname=x", "postgresql://u@h:99999/db", "postgresql://u@h/db?connect_timeout=soon",
+        ] {
             let error = #expect(throws: SettingsError.self) { try SettingsReader(environment: ["ORDERSAGA_POSTGRES_URL": bad]).value(setting) }
             #expect(error?.description.contains("ORDERSAGA_POSTGRES_URL") == true, "\(bad): \(String(describing: error))")
         }
+        // The reason is libpq's, and a password in the value is not repeated.
+        let error = #expect(throws: SettingsError.self) {
+            try SettingsReader(environment: ["ORDERSAGA_POSTGRES_URL": "postgresql://u:s3cret@h/db?sslmode=sometimes"]).value(setting)
+        }
+        #expect(error?.description.contains(#"invalid sslmode value "sometimes""#) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("postgresql://u:***@h/db") == true && error?.description.contains("s3cret") == false)
+        #expect(SettingsReader.redactingPasswords("host=h password='a b' dbname=x") == "host=h password=*** dbname=x")
+        #expect(SettingsReader.redactingPasswords("amqp://order:pw@h1:5672,h2/v") == "amqp://order:***@h1:5672,h2/v")
     }
 
     /// The command line's keys nothing has read are the ones the process does not use; the
