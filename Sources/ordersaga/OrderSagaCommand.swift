@@ -93,8 +93,9 @@ struct SettingsOptions: ParsableArguments {
         return SettingsReader(overrides: overrides)
     }
 
-    /// Refuses a `--set` key that `process` has not read: once it has read every setting it
-    /// uses, such a key is one it does not use, and ignoring it would hide a mistake.
+    /// Refuses a `--set` key that `process` has not read: once it has read every setting a process
+    /// of its kind uses (whatever their values), such a key is one it never uses, and ignoring it
+    /// would hide a mistake.
     func checkEverySetApplies(_ settings: SettingsReader, process: String) throws {
         let given = Dictionary(assignments.map { ($0.split(separator: "=", maxSplits: 1).map(String.init)[0], $0) }) { _, last in last }
         let unused = settings.unreadCommandLineKeys.compactMap { given[$0] }
@@ -282,18 +283,16 @@ struct WorkerCommand: AsyncParsableCommand {
             services.append(MailRetention(
                 delivery: MailDirectoryDelivery(folder: mailDirectory), retention: mailRetention, logger: logger))
         }
+        // Read (and checked) even when worker.httpPort is -1: a worker uses them, whatever its port.
         let port = try settings.value(S.workerHTTPPort)
-        var http: (host: String, port: Int, api: WorkerHTTP.Settings)?
-        if port >= 0 {
-            let orderService = try settings.value(S.orderServiceURL)
-            http = (
-                try settings.value(S.host), port == 0 ? WorkerHTTP.defaultPort(of: participant) : port,
-                WorkerHTTP.Settings(
-                    orderService: orderService.isEmpty ? nil : orderService, bodyLimit: try settings.value(S.bodyLimit),
-                    retryAfter: try settings.value(S.retryAfter)))
-        }
+        let host = try settings.value(S.host)
+        let orderService = try settings.value(S.orderServiceURL)
+        let api = WorkerHTTP.Settings(
+            orderService: orderService.isEmpty ? nil : orderService, bodyLimit: try settings.value(S.bodyLimit),
+            retryAfter: try settings.value(S.retryAfter))
         try options.checkEverySetApplies(settings, process: "\(participant) worker")
-        if let (host, port, api) = http {
+        if port >= 0 {
+            let port = port == 0 ? WorkerHTTP.defaultPort(of: participant) : port
             // Named before it binds, so "address already in use" after it says which setting to change.
             logger.info("serving its REST API, /health, /ready and /metrics", metadata: ["address": "\(host):\(port)", "setting": "worker.httpPort"])
             try WorkerHTTP.checkAvailable(host: host, port: port)
