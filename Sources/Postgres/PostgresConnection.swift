@@ -22,12 +22,26 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Statements of this transaction that go with its next statement or its COMMIT (``send(_:_:)``).
     private var queued: [Statement] = []
 
+    /// What the server shows for this connection (`pg_stat_activity.application_name`).
+    private let applicationName: String?
+
     /// Opens a connection. `conninfo` is a libpq connection string or URI
-    /// (`postgresql://user:password@127.0.0.1:5432/db`).
-    public init(conninfo: String) throws {
+    /// (`postgresql://user:password@127.0.0.1:5432/db`); `applicationName` names it to the server
+    /// (`pg_stat_activity`), unless `conninfo` names it.
+    public init(conninfo: String, applicationName: String? = nil) throws {
         self.conninfo = conninfo
+        self.applicationName = applicationName
         try open()
     }
+
+    /// What every connection gets unless its conninfo says otherwise. A connection attempt gives
+    /// up after 10 s: a server that accepts and never answers (stopped with SIGSTOP, or its host
+    /// overloaded) would otherwise hold the connection's thread for as long as it lasts, and a host
+    /// that does not answer for the kernel's two minutes of SYN retries. TCP keepalives find a
+    /// connection whose peer vanished (a crashed host, a lost route) in about a minute, not hours.
+    static let defaultParameters: [(keyword: String, value: String)] = [
+        ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+    ]
 
     deinit {
         if let handle { PQfinish(handle) }
@@ -39,7 +53,11 @@ public final class PostgresConnection: @unchecked Sendable {
         beginPending = false
         queued = []
         inTransaction = false
-        handle = PQconnectdb(conninfo)
+        // The defaults first and the conninfo last, expanded (expand_dbname): what it says wins.
+        let parameters = Self.defaultParameters + (applicationName.map { [("application_name", $0)] } ?? []) + [("dbname", conninfo)]
+        handle = withCStrings(parameters.map(\.keyword)) { keywords in
+            withCStrings(parameters.map(\.value)) { values in PQconnectdbParams(keywords, values, 1) }
+        }
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             let message = handle.map { Self.errorMessage($0) } ?? "out of memory"
             throw PostgresError.connectionFailed(message)
@@ -326,4 +344,12 @@ private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?
     return owned.withUnsafeMutableBufferPointer { buffer in
         body(buffer.map { UnsafePointer($0) })
     }
+}
+
+/// `strings` as a NULL-terminated array of C strings, valid during `body`.
+private func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

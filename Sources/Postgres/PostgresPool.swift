@@ -16,7 +16,12 @@ public final class PostgresPool: Sendable {
         var connection: PostgresConnection?
         /// A task runs on `thread` (``PostgresPool/dedicatedExecutors(upTo:)``). Read and written with the pool's lock held.
         var dedicated = false
-        init(label: String) { thread = ConnectionThread(name: label) }
+        /// The pool's label: the connection's `application_name`.
+        let applicationName: String
+        init(label: String, applicationName: String) {
+            self.applicationName = applicationName
+            thread = ConnectionThread(name: label)
+        }
         deinit { thread.stop() }
 
         /// The open connection, reopened if the server dropped it. Runs on `thread`.
@@ -27,7 +32,7 @@ public final class PostgresPool: Sendable {
                 try connection.reconnect()
                 return connection
             }
-            let connection = try PostgresConnection(conninfo: conninfo)
+            let connection = try PostgresConnection(conninfo: conninfo, applicationName: applicationName)
             self.connection = connection
             return connection
         }
@@ -53,6 +58,8 @@ public final class PostgresPool: Sendable {
     /// - Parameters:
     ///   - conninfo: a libpq connection string or URI.
     ///   - size: the most connections open at once.
+    ///   - label: the pool's name in its metrics, and its connections' `application_name`
+    ///     (`pg_stat_activity`), unless `conninfo` gives one.
     public init(conninfo: String, size: Int = 4, label: String = "postgres") {
         precondition(size > 0, "a pool needs at least one connection")
         self.conninfo = conninfo
@@ -115,7 +122,7 @@ public final class PostgresPool: Sendable {
     }
 
     private func newSlot(_ state: inout State) -> Slot {
-        let slot = Slot(label: "\(label).connection\(state.slots.count + 1)")
+        let slot = Slot(label: "\(label).connection\(state.slots.count + 1)", applicationName: label)
         state.slots.append(slot)
         return slot
     }

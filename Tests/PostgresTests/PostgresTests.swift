@@ -299,6 +299,50 @@ import TestSupport
         }
     }
 
+    /// Each connection names its pool to the server (`pg_stat_activity`), unless the URL names
+    /// it otherwise.
+    @Test func aConnectionCarriesItsPoolsNameUnlessTheURLGivesOne() async throws {
+        try await withDatabase { url in
+            let pool = PostgresPool(conninfo: url, size: 1, label: "catalog")
+            let name = try await pool.query("SELECT current_setting('application_name') AS name").first!.string("name")
+            #expect(name == "catalog")
+            let named = PostgresPool(conninfo: url + (url.contains("?") ? "&" : "?") + "application_name=mine", size: 1, label: "catalog")
+            let given = try await named.query("SELECT current_setting('application_name') AS name").first!.string("name")
+            #expect(given == "mine")
+        }
+    }
+
+    /// A server that takes the TCP connection and never answers (stopped with SIGSTOP, say) fails
+    /// the attempt after `connect_timeout`, as an outage the caller retries, instead of holding
+    /// the connection's thread for as long as it lasts. 10 s unless the URL says otherwise.
+    @Test func aServerThatNeverAnswersFailsTheConnectionAttempt() async throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        #expect(bound && listen(listener, 16) == 0)  // never accepted: the kernel completes the handshake, nobody answers
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        let clock = ContinuousClock()
+        for (url, bounds) in [
+            ("postgresql://nobody@127.0.0.1:\(port)/none?connect_timeout=2", Duration.seconds(1)...Duration.seconds(6)),
+            ("postgresql://nobody@127.0.0.1:\(port)/none", Duration.seconds(8)...Duration.seconds(16)),
+        ] {
+            let started = clock.now
+            let pool = PostgresPool(conninfo: url, size: 1)
+            let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+            #expect(error?.isUnavailable == true, "\(String(describing: error))")
+            #expect(bounds.contains(clock.now - started), "\(url): \(clock.now - started)")
+        }
+    }
+
     @Test func migratorAppliesOnceAndRefusesAChangedMigration() async throws {
         try await withDatabase { url in
             let pool = PostgresPool(conninfo: url, size: 1)
