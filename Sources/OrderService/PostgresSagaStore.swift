@@ -1,5 +1,6 @@
 import CheckoutContracts
 import Foundation
+import HTTPEdge
 import Messaging
 import Postgres
 import SagaCore
@@ -628,7 +629,7 @@ struct PostgresSagaStore: SagaStore {
     }
 
     func isAvailable() async -> Bool {
-        (try? await pool.query("SELECT 1")) != nil
+        await pool.answers(within: .probeLimit)
     }
 
     static func iso(_ column: String) -> String {

@@ -99,6 +99,35 @@ public final class PostgresPool: Sendable {
         try await withConnection { connection in try connection.query(sql, parameters) }
     }
 
+    /// Whether the database answers `SELECT 1` within `limit`: what a probe asks. A database that
+    /// takes the connection and never answers (stopped, or a host that vanished) is "no" after
+    /// `limit`, not a probe that hangs past its orchestrator's timeout; the statement itself goes
+    /// on until the server answers or the connection fails (a blocking libpq call cannot be
+    /// cancelled).
+    public func answers(within limit: Duration) async -> Bool {
+        let answer = FirstAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.wait(continuation)
+            Task { answer.settle((try? await self.query("SELECT 1")) != nil) }
+            Task {
+                try? await Task.sleep(for: limit)
+                answer.settle(false)
+            }
+        }
+    }
+
+    /// Resumes its continuation with the first value it is given.
+    private final class FirstAnswer: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+        func wait(_ continuation: CheckedContinuation<Bool, Never>) { self.continuation.withLock { $0 = continuation } }
+        func settle(_ value: Bool) {
+            continuation.withLock { waiting in
+                waiting?.resume(returning: value)
+                waiting = nil
+            }
+        }
+    }
+
     /// Threads of connections, one for each of up to `count` long-lived tasks to run on
     /// (`withTaskExecutorPreference`): such a task's statements then run where it is, without
     /// waking the connection's thread and being woken back. Each connection goes to one such task

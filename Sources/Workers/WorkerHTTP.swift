@@ -141,7 +141,7 @@ public enum WorkerHTTP {
             try json(["status": "ok", "worker": participant], status: .ok)
         }
         router.get("ready") { _, _ in
-            let database = (try? await pool.query("SELECT 1")) != nil
+            let database = await pool.answers(within: .probeLimit)
             let link = broker()
             let ready = database && link.isUp
             return try json(

@@ -316,19 +316,8 @@ import TestSupport
     /// the attempt after `connect_timeout`, as an outage the caller retries, instead of holding
     /// the connection's thread for as long as it lasts. 10 s unless the URL says otherwise.
     @Test func aServerThatNeverAnswersFailsTheConnectionAttempt() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
+        let (listener, port) = try TestInfrastructure.silentListener()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        #expect(bound && listen(listener, 16) == 0)  // never accepted: the kernel completes the handshake, nobody answers
-        let port = Int(UInt16(bigEndian: address.sin_port))
 
         let clock = ContinuousClock()
         for (url, bounds) in [
@@ -340,6 +329,21 @@ import TestSupport
             let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             #expect(error?.isUnavailable == true, "\(String(describing: error))")
             #expect(bounds.contains(clock.now - started), "\(url): \(clock.now - started)")
+        }
+    }
+
+    /// A probe's question: a database that answers says yes at once; one that never answers,
+    /// no once the limit passed, while its statement still waits.
+    @Test func aProbeOfADatabaseThatNeverAnswersSaysNoInTime() async throws {
+        let (listener, port) = try TestInfrastructure.silentListener()
+        defer { close(listener) }
+        let clock = ContinuousClock()
+        let silent = PostgresPool(conninfo: "postgresql://nobody@127.0.0.1:\(port)/none", size: 1)
+        let started = clock.now
+        #expect(await silent.answers(within: .milliseconds(300)) == false)
+        #expect(clock.now - started < .seconds(2), "\(clock.now - started)")
+        try await withDatabase { url in
+            #expect(await PostgresPool(conninfo: url, size: 1).answers(within: .seconds(5)))
         }
     }
 

@@ -80,6 +80,25 @@ public enum TestInfrastructure {
         return document?["messages_ready"] as? Int ?? 0
     }
 
+    /// A loopback TCP port that takes connections (the kernel completes the handshake) and never
+    /// answers, as a stopped server or a host behind a dead route would.
+    public static func silentListener() throws -> (socket: Int32, port: Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        guard listener >= 0, bound, listen(listener, 16) == 0 else {
+            close(listener)
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     /// Reads a JSON document of the management API (queues, message counts).
     public static func managementJSON(_ path: String) async throws -> Any {
         let data = try await management("GET", path, body: nil)
