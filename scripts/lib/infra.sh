@@ -213,7 +213,12 @@ log.console = false
 vm_memory_high_watermark.relative = $RMQ_MEMORY_WATERMARK
 disk_free_limit.absolute = 200MB
 CONF
-  if rmq_running; then return; fi
+  if rmq_running; then
+    # Running already: with the configured memory watermark, should an interrupted run (a chaos
+    # fault, block-rabbitmq) have left its alarm raised.
+    unblock_rabbitmq || true
+    return
+  fi
   log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (management UI on http://127.0.0.1:$MGMT_PORT)"
   (
     rmq_env
