@@ -110,8 +110,8 @@ public func buildOrderService(_ configuration: OrderServiceConfiguration, logger
         consumers: [AMQPConsumer(queue: SagaTopology.repliesQueue, prefetch: settings.prefetch)], logger: logger)
     let relay = OutboxRelay(pool: pool, connection: connection, settings: settings, logger: logger)
     // Every dead-letter queue's depth, by a passive declare each (which needs no right on it).
-    var depths = configuration.amqp
-    depths.connectionName = depths.connectionName.map { "\($0) (dead-letter depths)" } ?? "order-service (dead-letter depths)"
+    var depths = amqp
+    depths.connectionName = "\(amqp.connectionName ?? "order-service") (dead-letter depths)"
     let metrics = OrderServiceMetrics(registry: configuration.metricsRegistry) { [amqp = depths] in
         let queues = SagaTopology.deadLetterQueues
         guard let counts = try? await AMQPConnection.messageCounts(of: queues, configuration: amqp) else { return nil }

@@ -39,12 +39,34 @@ struct BrokerRestartTests {
         return definition
     }
 
+    /// `count` empty carts of cust-ada in `system`'s cart database, named `prefix-1` onwards.
+    static func carts(_ prefix: String, _ count: Int, in system: TestSystem) async throws -> [String] {
+        let carts = (1...count).map { "\(prefix)-\($0)" }
+        try await system.pool("cart").query(
+            "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+        return carts
+    }
+
+    /// A checkout of one mug with a coupon, from `cart`: its saga's id.
+    static func checkout(_ api: CheckoutClient, cart: String) async throws -> String {
+        try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId
+    }
+
+    /// Each saga ends COMPLETED, having sent each step's command once and timed nothing out.
+    static func expectEachCompletedOnce(_ sagas: [String], _ api: CheckoutClient) async throws {
+        for id in sagas {
+            let saga = try await api.finishedSaga(id, within: .seconds(90))
+            #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
+            let sent = saga.timeline.filter { $0.event == "command_sent" }.compactMap(\.step)
+            #expect(sent == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"], "saga \(id)")
+            #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" }, "saga \(id)")
+        }
+    }
+
     @Test func everySagaCompletesAcrossABrokerRestart() async throws {
         try await TestSystem.with { system in
             let initialStock = try await Invariants.stock(in: system)
-            let carts = (1...20).map { "cart-restart-\($0)" }
-            try await system.pool("cart").query(
-                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            let carts = try await Self.carts("cart-restart", 20, in: system)
             var configuration = system.orderServiceConfiguration
             configuration.definition = try Self.withoutRetries(system)
             let app = try await buildOrderService(configuration, logger: system.logger)
@@ -60,7 +82,7 @@ struct BrokerRestartTests {
                         for _ in 0..<count {
                             let next = unused.popFirst()
                             let cart = try #require(next, "more checkouts than carts")
-                            placed.append(try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId)
+                            placed.append(try await Self.checkout(api, cart: cart))
                         }
                         return placed
                     }
@@ -92,12 +114,7 @@ struct BrokerRestartTests {
 
                     try await system.running(system.workerServices(["identity"])) {
                         sagas += try await place(5)
-                        for id in sagas {
-                            let saga = try await api.finishedSaga(id, within: .seconds(90))
-                            #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
-                            let sent = saga.timeline.filter { $0.event == "command_sent" }.compactMap(\.step)
-                            #expect(sent == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"], "saga \(id)")
-                        }
+                        try await Self.expectEachCompletedOnce(sagas, api)
                     }
                 }
             }
@@ -110,9 +127,7 @@ struct BrokerRestartTests {
     @Test func anOutageLongerThanAStepTimeoutDelaysSagasWithoutFailingThem() async throws {
         try await TestSystem.with { system in
             let initialStock = try await Invariants.stock(in: system)
-            let carts = (1...5).map { "cart-outage-\($0)" }
-            try await system.pool("cart").query(
-                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            let carts = try await Self.carts("cart-outage", 5, in: system)
             var configuration = system.orderServiceConfiguration
             // One attempt of 2 s per step: an outage of 6 s would time every one of them out if the
             // time counted from the outbox write.
@@ -130,15 +145,11 @@ struct BrokerRestartTests {
                     try await Self.broker("broker-stop")
                     var sagas: [String] = []
                     for cart in carts {
-                        sagas.append(try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId)
+                        sagas.append(try await Self.checkout(api, cart: cart))
                     }
                     try await Task.sleep(for: .seconds(6))
                     try await Self.broker("broker-start")
-                    for id in sagas {
-                        let saga = try await api.finishedSaga(id, within: .seconds(90))
-                        #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
-                        #expect(!saga.timeline.contains { $0.event == "attempt_timed_out" }, "saga \(id)")
-                    }
+                    try await Self.expectEachCompletedOnce(sagas, api)
                 }
             }
             #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
@@ -152,9 +163,7 @@ struct BrokerRestartTests {
     @Test func sagasTakenWhileTheBrokerBlocksPublishingCompleteOnceTheAlarmClears() async throws {
         try await TestSystem.with { system in
             let initialStock = try await Invariants.stock(in: system)
-            let carts = (1...6).map { "cart-alarm-\($0)" }
-            try await system.pool("cart").query(
-                "INSERT INTO cart_events (cart_id, seq, type, customer_id) SELECT unnest($1::text[]), 1, 'CART_CREATED', 'cust-ada'", [carts])
+            let carts = try await Self.carts("cart-alarm", 6, in: system)
             var configuration = system.orderServiceConfiguration
             configuration.definition = try Self.withoutRetries(system)
             let app = try await buildOrderService(configuration, logger: system.logger)
@@ -162,14 +171,14 @@ struct BrokerRestartTests {
                 try await app.test(.router) { client in
                     let client = client.authorized(system.adminKey)
                     let api = CheckoutClient(client: client)
-                    var sagas = [try await api.checkout(CheckoutClient.body(cart: carts[0], items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId]
+                    var sagas = [try await Self.checkout(api, cart: carts[0])]
                     #expect(try await api.finishedSaga(sagas[0], within: .seconds(60)).status == "COMPLETED")
 
                     try await Self.broker("broker-block")
                     var failure: (any Error)?
                     do {
                         for cart in carts.dropFirst() {
-                            sagas.append(try await api.checkout(CheckoutClient.body(cart: cart, items: [("sku-mug", 1)], coupon: "WELCOME10")).sagaId)
+                            sagas.append(try await Self.checkout(api, cart: cart))
                         }
                         // Blocked once it publishes the first command: not ready, and it says why.
                         var body = ""
@@ -198,12 +207,7 @@ struct BrokerRestartTests {
                         (try? await client.execute(uri: "/ready", method: .get) { $0.status }) == .ok
                     }
                     #expect(ready, "/ready must answer 200 once the alarm clears")
-                    for id in sagas {
-                        let saga = try await api.finishedSaga(id, within: .seconds(90))
-                        #expect(saga.status == "COMPLETED", "saga \(id): \(saga.status) \(saga.failureReason ?? "")")
-                        let sent = saga.timeline.filter { $0.event == "command_sent" }.compactMap(\.step)
-                        #expect(sent == ["reserve-inventory", "validate-coupon", "payment", "cart-convert", "notify"], "saga \(id)")
-                    }
+                    try await Self.expectEachCompletedOnce(sagas, api)
                 }
             }
             #expect(try await Invariants.violations(in: system, initialStock: initialStock) == [])
